@@ -1,0 +1,483 @@
+//! Classification: what kind of holder is this process, and why we think so.
+//!
+//! A pure function of a [`Snapshot`] and a [`Context`] (who is asking). One
+//! class per process, first match wins, each with reasons a person can check:
+//!
+//! 1. [`Class::SelfProc`] — portwarden itself or one of its ancestors.
+//! 2. [`Class::Foreign`] — owned by another uid than the invoking one.
+//! 3. [`Class::Managed`] — inside a systemd service or a container.
+//! 4. [`Class::Daemon`] — reparented to init/a subreaper, leads its own
+//!    session, no controlling terminal: meant to outlive its launcher.
+//! 5. [`Class::Orphan`] — reparented to init/a subreaper otherwise: what an
+//!    unclean exit leaves behind.
+//! 6. [`Class::Live`] — its parent is alive: part of a running program.
+//!
+//! Nothing here touches the OS; [`Context::current`] is the one place that
+//! reads the caller's identity, and tests build a `Context` by hand.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::escape::escape;
+use crate::model::{Pid, Process, Snapshot};
+
+/// The class of a holder. Serialized lower-case (`"orphan"`, `"self"`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// portwarden itself or one of its ancestors: never killed.
+    #[serde(rename = "self")]
+    SelfProc,
+    /// Owned by another user: refused unless forced.
+    Foreign,
+    /// Run by a service manager or container runtime: stop it there.
+    Managed,
+    /// A deliberate daemon of the invoking user.
+    Daemon,
+    /// Left behind by an unclean exit: the normal thing to reclaim.
+    Orphan,
+    /// Part of a running program: killing it needs consent.
+    Live,
+}
+
+impl Class {
+    /// Lower-case name as used in JSON and the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::SelfProc => "self",
+            Class::Foreign => "foreign",
+            Class::Managed => "managed",
+            Class::Daemon => "daemon",
+            Class::Orphan => "orphan",
+            Class::Live => "live",
+        }
+    }
+
+    /// Every class, in precedence order.
+    pub const ALL: [Class; 6] = [
+        Class::SelfProc,
+        Class::Foreign,
+        Class::Managed,
+        Class::Daemon,
+        Class::Orphan,
+        Class::Live,
+    ];
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which service manager or container runtime owns a process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Manager {
+    /// A systemd system service.
+    Systemd {
+        /// Unit name, e.g. `nginx.service`.
+        unit: String,
+    },
+    /// A systemd user service (`systemd --user`).
+    SystemdUser {
+        /// Unit name, e.g. `syncthing.service`.
+        unit: String,
+    },
+    /// A Docker container.
+    Docker {
+        /// Container id (full, as found in the cgroup path).
+        id: String,
+    },
+    /// A Podman container.
+    Podman {
+        /// Container id.
+        id: String,
+    },
+    /// A containerd container (not Kubernetes).
+    Containerd {
+        /// Container id.
+        id: String,
+    },
+    /// A Kubernetes pod.
+    Kubernetes {
+        /// Pod uid, when the cgroup path shows it.
+        pod: Option<String>,
+    },
+    /// A cgroup that matched a user-configured pattern.
+    Pattern {
+        /// The pattern that matched.
+        pattern: String,
+    },
+}
+
+impl Manager {
+    /// The proper way to stop it, for a person to run.
+    pub fn stop_command(&self) -> String {
+        match self {
+            Manager::Systemd { unit } => format!("systemctl stop {unit}"),
+            Manager::SystemdUser { unit } => format!("systemctl --user stop {unit}"),
+            Manager::Docker { id } => format!("docker stop {}", short_id(id)),
+            Manager::Podman { id } => format!("podman stop {}", short_id(id)),
+            Manager::Containerd { id } => format!("ctr task kill {}", short_id(id)),
+            Manager::Kubernetes { pod } => match pod {
+                Some(uid) => format!("kubectl delete pod (the pod with uid {uid})"),
+                None => "kubectl delete pod <pod>".to_string(),
+            },
+            Manager::Pattern { pattern } => {
+                format!("stop it through whatever manages cgroup pattern '{pattern}'")
+            }
+        }
+    }
+
+    /// A short description (`systemd unit nginx.service`, `docker container 3f2a…`).
+    pub fn describe(&self) -> String {
+        match self {
+            Manager::Systemd { unit } => format!("systemd unit {unit}"),
+            Manager::SystemdUser { unit } => format!("systemd user unit {unit}"),
+            Manager::Docker { id } => format!("docker container {}", short_id(id)),
+            Manager::Podman { id } => format!("podman container {}", short_id(id)),
+            Manager::Containerd { id } => format!("containerd container {}", short_id(id)),
+            Manager::Kubernetes { pod } => match pod {
+                Some(uid) => format!("kubernetes pod {uid}"),
+                None => "a kubernetes pod".to_string(),
+            },
+            Manager::Pattern { pattern } => format!("cgroup matching '{pattern}'"),
+        }
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// Who is asking, and what counts as a supervisor. Built once per run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The invoking uid: `SUDO_UID` when set, else the real uid.
+    pub uid: u32,
+    /// portwarden's own pid.
+    pub self_pid: Pid,
+    /// portwarden's own process group.
+    pub self_pgid: Pid,
+    /// portwarden's ancestors (parent, grandparent, … up to init).
+    pub ancestors: HashSet<Pid>,
+    /// Extra process names counted as subreapers (from the config file).
+    pub extra_supervisors: Vec<String>,
+    /// Extra cgroup substrings counted as managed (from the config file).
+    pub extra_managed: Vec<String>,
+}
+
+impl Context {
+    /// The context of the running process: uid from `SUDO_UID` or the real
+    /// uid, our pid, our process group and our ancestors (read from `/proc`).
+    pub fn current() -> Self {
+        let real = rustix::process::getuid().as_raw();
+        let uid = std::env::var("SUDO_UID")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(real);
+        let self_pid = std::process::id() as Pid;
+        let self_pgid = rustix::process::getpgrp().as_raw_pid();
+        let ancestors = crate::os::ancestors_of(self_pid).into_iter().collect();
+        Context {
+            uid,
+            self_pid,
+            self_pgid,
+            ancestors,
+            extra_supervisors: Vec::new(),
+            extra_managed: Vec::new(),
+        }
+    }
+
+    /// Is `pid` portwarden itself or one of its ancestors?
+    pub fn is_self_or_ancestor(&self, pid: Pid) -> bool {
+        pid == self.self_pid || self.ancestors.contains(&pid)
+    }
+}
+
+/// The class of one process, with the reasons behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// The first class that matched.
+    pub class: Class,
+    /// Human-readable reasons, most important first.
+    pub reasons: Vec<String>,
+    /// The service manager or container, for `managed`.
+    pub manager: Option<Manager>,
+}
+
+/// Process names that adopt orphans the way init does (the kernel's
+/// `PR_SET_CHILD_SUBREAPER` is not visible in `/proc`, so we go by name).
+pub const SUPERVISORS: &[&str] = &[
+    "systemd",
+    "tini",
+    "dumb-init",
+    "docker-init",
+    "catatonit",
+    "s6-svscan",
+    "runsvdir",
+    "supervisord",
+];
+
+fn is_supervisor_name(name: &str, extra: &[String]) -> bool {
+    SUPERVISORS.contains(&name)
+        || name.starts_with("containerd-shim")
+        || extra.iter().any(|e| e == name)
+}
+
+/// Classify every process that holds a socket in the snapshot.
+pub fn classify(snap: &Snapshot, ctx: &Context) -> BTreeMap<Pid, Verdict> {
+    let mut out = BTreeMap::new();
+    for s in &snap.sockets {
+        for &pid in &s.holders {
+            out.entry(pid)
+                .or_insert_with(|| classify_process(snap, ctx, pid));
+        }
+    }
+    out
+}
+
+/// Classify one process of the snapshot (holder or not).
+pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
+    let Some(p) = snap.process(pid) else {
+        return Verdict {
+            class: Class::Foreign,
+            reasons: vec![format!(
+                "pid {pid} is not visible: it exited or is hidden from uid {}",
+                ctx.uid
+            )],
+            manager: None,
+        };
+    };
+    let verdict = |class, reasons| Verdict {
+        class,
+        reasons,
+        manager: None,
+    };
+
+    // 1. self
+    if pid == ctx.self_pid {
+        return verdict(
+            Class::SelfProc,
+            vec![format!("this is portwarden itself (pid {pid})")],
+        );
+    }
+    if ctx.ancestors.contains(&pid) {
+        return verdict(
+            Class::SelfProc,
+            vec![format!(
+                "pid {pid} ({}) is an ancestor of portwarden: the shell or program that ran it",
+                escape(&p.name)
+            )],
+        );
+    }
+
+    // 2. foreign
+    if p.uid != ctx.uid {
+        return verdict(
+            Class::Foreign,
+            vec![format!(
+                "owned by uid {}{}; you are uid {}",
+                p.uid,
+                p.user
+                    .as_deref()
+                    .map(|u| format!(" ({})", escape(u)))
+                    .unwrap_or_default(),
+                ctx.uid
+            )],
+        );
+    }
+
+    // 3. managed
+    if let Some(cg) = &p.cgroup
+        && let Some(m) = manager_from_cgroup(cg, &ctx.extra_managed)
+    {
+        let reasons = vec![
+            format!("runs in {}", m.describe()),
+            format!(
+                "stop it with `{}` (a kill would just be restarted or fight the manager)",
+                m.stop_command()
+            ),
+        ];
+        return Verdict {
+            class: Class::Managed,
+            reasons,
+            manager: Some(m),
+        };
+    }
+
+    // 4/5. reparented to init or a subreaper?
+    let parent = snap.process(p.ppid);
+    let parent_label = |ppid: Pid| match snap.process(ppid) {
+        Some(pp) => format!("pid {ppid} ({})", escape(&pp.name)),
+        None => format!("pid {ppid}"),
+    };
+    let reaper = if p.ppid <= 1 {
+        Some(if p.ppid == 1 {
+            "parent is pid 1 (init)".to_string()
+        } else {
+            "it has no parent in this pid namespace".to_string()
+        })
+    } else {
+        parent
+            .filter(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
+            .map(|_| {
+                format!(
+                    "parent is {}, a subreaper that adopts orphans",
+                    parent_label(p.ppid)
+                )
+            })
+    };
+    if let Some(reaper) = reaper {
+        let own_session = p.sid == p.pid;
+        let tty = p.tty();
+        if own_session && tty.is_none() {
+            return verdict(
+                Class::Daemon,
+                vec![
+                    format!("{reaper}: it was reparented"),
+                    "leads its own session (sid = pid) with no controlling terminal: \
+                     started deliberately to outlive its launcher"
+                        .to_string(),
+                ],
+            );
+        }
+        let mut reasons = vec![format!("{reaper}: its launcher exited")];
+        if let Some(t) = tty {
+            reasons.push(format!(
+                "still attached to terminal {t} of the session that started it"
+            ));
+        } else if !own_session {
+            reasons.push(format!(
+                "still in session {} of its vanished launcher, not a daemon",
+                p.sid
+            ));
+        }
+        return verdict(Class::Orphan, reasons);
+    }
+
+    // 6. live
+    let mut reasons = vec![format!(
+        "parent {} is alive: part of a running program",
+        parent_label(p.ppid)
+    )];
+    if let Some(t) = p.tty() {
+        reasons.push(format!("attached to terminal {t}"));
+    }
+    verdict(Class::Live, reasons)
+}
+
+/// Recognise a service manager or container runtime from the text of
+/// `/proc/PID/cgroup` (v1 or v2). `extra` holds user-configured substrings.
+///
+/// systemd *session* and *app* scopes (`session-3.scope`, `app-…scope`) are
+/// not managed: that is where interactive programs live.
+pub fn manager_from_cgroup(cgroup: &str, extra: &[String]) -> Option<Manager> {
+    // Check every hierarchy's path; the most specific (container) wins over
+    // a systemd unit that merely contains it.
+    let paths: Vec<&str> = cgroup
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .collect();
+    for path in &paths {
+        if let Some(m) = container_from_path(path) {
+            return Some(m);
+        }
+    }
+    for path in &paths {
+        if let Some(m) = systemd_from_path(path) {
+            return Some(m);
+        }
+    }
+    for pat in extra {
+        if !pat.is_empty() && paths.iter().any(|p| p.contains(pat.as_str())) {
+            return Some(Manager::Pattern {
+                pattern: pat.clone(),
+            });
+        }
+    }
+    None
+}
+
+fn hex_id(s: &str) -> Option<&str> {
+    let id: &str = s.split(['.', '/']).next().unwrap_or("");
+    (id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+fn container_from_path(path: &str) -> Option<Manager> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segs.iter().any(|s| s.starts_with("kubepods")) {
+        let pod = segs.iter().find_map(|s| {
+            let s = s.trim_end_matches(".slice");
+            let rest = s.rsplit_once("-pod").map(|(_, r)| r).or_else(|| s.strip_prefix("pod"))?;
+            Some(rest.replace('_', "-"))
+        });
+        return Some(Manager::Kubernetes { pod });
+    }
+    for (i, s) in segs.iter().enumerate() {
+        if let Some(rest) = s.strip_prefix("docker-")
+            && let Some(id) = hex_id(rest)
+        {
+            return Some(Manager::Docker { id: id.to_string() });
+        }
+        if *s == "docker"
+            && let Some(id) = segs.get(i + 1).and_then(|n| hex_id(n))
+        {
+            return Some(Manager::Docker { id: id.to_string() });
+        }
+        if let Some(rest) = s.strip_prefix("libpod-")
+            && let Some(id) = hex_id(rest)
+        {
+            return Some(Manager::Podman { id: id.to_string() });
+        }
+        if let Some(rest) = s.strip_prefix("cri-containerd-")
+            && let Some(id) = hex_id(rest)
+        {
+            return Some(Manager::Containerd { id: id.to_string() });
+        }
+    }
+    None
+}
+
+fn systemd_from_path(path: &str) -> Option<Manager> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // The innermost *.service segment names the unit. Inside a user manager
+    // (`user@1000.service/…`) units are user units; `user@N.service` itself
+    // only counts when nothing more specific is below it — and then it is the
+    // manager's own scope (`init.scope`), which we leave alone.
+    let user_mgr = segs
+        .iter()
+        .position(|s| s.starts_with("user@") && s.ends_with(".service"));
+    let last_service = segs.iter().rposition(|s| s.ends_with(".service"))?;
+    // A scope below the service (session-3.scope, app-….scope, init.scope)
+    // is not a service of its own.
+    if segs[last_service + 1..]
+        .iter()
+        .any(|s| s.ends_with(".scope"))
+    {
+        return None;
+    }
+    let unit = segs[last_service].to_string();
+    match user_mgr {
+        Some(u) if u == last_service => None,
+        Some(_) => Some(Manager::SystemdUser { unit }),
+        None => Some(Manager::Systemd { unit }),
+    }
+}
+
+/// Convenience for fixtures: a verdict lookup that never fails.
+pub fn class_of(verdicts: &BTreeMap<Pid, Verdict>, pid: Pid) -> Option<Class> {
+    verdicts.get(&pid).map(|v| v.class)
+}
+
+/// The processes a snapshot shows as adopted by init or a subreaper —
+/// exported so the tree view can mark them.
+pub fn is_reparented(snap: &Snapshot, ctx: &Context, p: &Process) -> bool {
+    p.ppid <= 1
+        || snap
+            .process(p.ppid)
+            .is_some_and(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
+}

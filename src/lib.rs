@@ -1,0 +1,36 @@
+//! portwarden: who is holding this port, what kind of holder is it, and how
+//! do I free it safely?
+//!
+//! The library is the core the `portwarden` CLI and TUI are built on, and
+//! any Rust program can use it instead of shelling out to `lsof`:
+//!
+//! - [`discover`] — a [`Snapshot`] of every listening socket (TCP LISTEN,
+//!   bound UDP; IPv4 and IPv6) and every process holding it.
+//! - [`classify`] — a pure function: is each holder `self`, `foreign`,
+//!   `managed`, `daemon`, `orphan` or `live`, and why.
+//! - [`model`] — the plain data everything else is a function of.
+//!
+//! ```no_run
+//! use portwarden::{classify, discover};
+//!
+//! let snap = discover::discover(&discover::Options::default())?;
+//! let ctx = classify::Context::current();
+//! let verdicts = classify::classify(&snap, &ctx);
+//! for s in snap.sockets_on(8080, None) {
+//!     for pid in &s.holders {
+//!         println!("{} held by {pid}: {:?}", s.endpoint(), verdicts[pid].class);
+//!     }
+//! }
+//! # Ok::<(), portwarden::Error>(())
+//! ```
+
+pub mod classify;
+pub mod discover;
+pub mod error;
+pub mod escape;
+pub mod model;
+pub mod os;
+pub mod spec;
+
+pub use error::{Error, Result};
+pub use model::{Pid, Process, Proto, Snapshot, Socket};

@@ -1,0 +1,297 @@
+//! Plain data: what a scan of the machine found.
+//!
+//! Everything downstream of discovery — classification, kill planning, the
+//! process tree, the CLI table, the TUI — is a pure function of these types.
+//! That is the seam that lets every one of them be unit-tested with literal
+//! fixtures instead of real processes: build a [`Snapshot`] by hand, feed it in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// A process id as the kernel reports it.
+pub type Pid = i32;
+
+/// Transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP (only LISTEN sockets are collected).
+    Tcp,
+    /// UDP (only bound, unconnected sockets are collected).
+    Udp,
+}
+
+impl Proto {
+    /// Lower-case name, as used in port specs and JSON (`tcp`, `udp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Address family of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// AF_INET.
+    Ipv4,
+    /// AF_INET6 (which may also accept v4-mapped traffic unless v6only).
+    Ipv6,
+}
+
+/// Socket state as `ss` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum SockState {
+    /// A TCP socket accepting connections.
+    #[serde(rename = "LISTEN")]
+    Listen,
+    /// A bound, unconnected UDP socket.
+    #[serde(rename = "UNCONN")]
+    Unconn,
+}
+
+impl SockState {
+    /// The name `ss` prints for this state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SockState::Listen => "LISTEN",
+            SockState::Unconn => "UNCONN",
+        }
+    }
+}
+
+/// One listening socket, as the kernel's sock_diag reports it, plus the
+/// processes found holding a file descriptor on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// IPv4 or IPv6.
+    pub family: Family,
+    /// Local bind address (`0.0.0.0`, `::`, a specific address, …).
+    pub addr: IpAddr,
+    /// Local port (never 0: unbound sockets are not listeners).
+    pub port: u16,
+    /// LISTEN for TCP, UNCONN for UDP.
+    pub state: SockState,
+    /// Socket inode: the key that links the kernel's table to `/proc/PID/fd`.
+    pub inode: u64,
+    /// Uid that created the socket.
+    pub uid: u32,
+    /// TCP listeners: connections completed but not yet accepted (ss Recv-Q).
+    pub accept_queue: Option<u32>,
+    /// TCP listeners: the listen() backlog (ss Send-Q).
+    pub backlog: Option<u32>,
+    /// Pids of every process with an fd on this socket, ascending.
+    pub holders: Vec<Pid>,
+    /// Why no holder could be found, when `holders` is empty.
+    pub unresolved: Option<String>,
+}
+
+impl Socket {
+    /// The accept queue is full: the listener is up but not accepting
+    /// ("port up, handshake broken").
+    pub fn stuck(&self) -> bool {
+        match (self.accept_queue, self.backlog) {
+            (Some(q), Some(b)) => q > 0 && q >= b,
+            _ => false,
+        }
+    }
+
+    /// `addr:port`, with IPv6 addresses in brackets (`[::1]:8080`).
+    pub fn endpoint(&self) -> String {
+        match self.addr {
+            IpAddr::V4(a) => format!("{a}:{}", self.port),
+            IpAddr::V6(a) => format!("[{a}]:{}", self.port),
+        }
+    }
+}
+
+/// One process, as `/proc/PID/*` described it at scan time.
+///
+/// Every process on the machine is recorded with its identity and lineage
+/// (pid, ppid, pgid, sid, start time, name), because the tree view, the kill
+/// plan and classification all walk parents and groups. The costlier fields
+/// (`cmdline`, `exe`, `cgroup`, exact `uid` and `user`) are filled for the
+/// processes that matter: socket holders, their process-group members, their
+/// ancestors and their descendants (`detailed == true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// Process id.
+    pub pid: Pid,
+    /// Parent pid (0 for the namespace's init).
+    pub ppid: Pid,
+    /// Process group id.
+    pub pgid: Pid,
+    /// Session id.
+    pub sid: Pid,
+    /// Effective uid.
+    pub uid: u32,
+    /// User name for `uid`, when it resolves.
+    pub user: Option<String>,
+    /// Kernel command name (`comm`, at most 15 bytes).
+    pub name: String,
+    /// Arguments (`/proc/PID/cmdline`); empty for kernel threads and for
+    /// processes not `detailed`.
+    pub cmdline: Vec<String>,
+    /// Executable path (`/proc/PID/exe`), when readable.
+    pub exe: Option<String>,
+    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22):
+    /// together with the pid, the identity that guards against pid reuse.
+    pub start_time: u64,
+    /// Controlling terminal device number (`tty_nr`); 0 means none.
+    pub tty_nr: u32,
+    /// Scheduler state letter (`R`, `S`, `Z`, …).
+    pub state: char,
+    /// Raw `/proc/PID/cgroup` contents, when read.
+    pub cgroup: Option<String>,
+    /// Whether the costly fields above were read for this process.
+    pub detailed: bool,
+}
+
+impl Process {
+    /// A minimal process record, for fixtures and for filling in later.
+    pub fn new(pid: Pid, ppid: Pid, name: &str) -> Self {
+        Process {
+            pid,
+            ppid,
+            pgid: pid,
+            sid: pid,
+            uid: 0,
+            user: None,
+            name: name.to_string(),
+            cmdline: Vec::new(),
+            exe: None,
+            start_time: 0,
+            tty_nr: 0,
+            state: 'S',
+            cgroup: None,
+            detailed: false,
+        }
+    }
+
+    /// The command line joined by spaces, or `[name]` when there is none
+    /// (kernel threads, zombies, processes not read in detail).
+    pub fn command(&self) -> String {
+        if self.cmdline.is_empty() {
+            format!("[{}]", self.name)
+        } else {
+            self.cmdline.join(" ")
+        }
+    }
+
+    /// The controlling terminal's name (`pts/3`, `tty1`), or `None`.
+    pub fn tty(&self) -> Option<String> {
+        tty_name(self.tty_nr)
+    }
+}
+
+/// Decode a Linux `tty_nr` (major in bits 8..15, minor split around it) to
+/// a device name as `ps` shows it.
+pub fn tty_name(tty_nr: u32) -> Option<String> {
+    if tty_nr == 0 {
+        return None;
+    }
+    let major = (tty_nr >> 8) & 0xfff;
+    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+    Some(match major {
+        4 if minor < 64 => format!("tty{minor}"),
+        4 => format!("ttyS{}", minor - 64),
+        136..=143 => format!("pts/{}", (major - 136) * 256 + minor),
+        _ => format!("tty({major},{minor})"),
+    })
+}
+
+/// Everything one scan saw: listening sockets and the process table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Listening sockets, sorted by (port, proto, family, addr, inode).
+    pub sockets: Vec<Socket>,
+    /// Every visible process, by pid.
+    pub processes: BTreeMap<Pid, Process>,
+    /// Boot time, seconds since the Unix epoch (to show start times).
+    pub boot_time: u64,
+    /// Clock ticks per second (`start_time` units).
+    pub clk_tck: u64,
+}
+
+impl Snapshot {
+    /// The process with this pid, if it was seen.
+    pub fn process(&self, pid: Pid) -> Option<&Process> {
+        self.processes.get(&pid)
+    }
+
+    /// Sockets bound to `port` (any address, either protocol unless `proto`
+    /// narrows it).
+    pub fn sockets_on(&self, port: u16, proto: Option<Proto>) -> impl Iterator<Item = &Socket> {
+        self.sockets
+            .iter()
+            .filter(move |s| s.port == port && proto.is_none_or(|p| s.proto == p))
+    }
+
+    /// Parent chain of `pid`, nearest first, ending at init (excludes `pid`).
+    /// Stops on a cycle or a parent that was not seen.
+    pub fn ancestors(&self, pid: Pid) -> Vec<Pid> {
+        let mut out = Vec::new();
+        let mut cur = pid;
+        while let Some(p) = self.processes.get(&cur) {
+            if p.ppid <= 0 || out.contains(&p.ppid) || p.ppid == pid {
+                break;
+            }
+            out.push(p.ppid);
+            cur = p.ppid;
+        }
+        out
+    }
+
+    /// Direct children of `pid`, ascending.
+    pub fn children(&self, pid: Pid) -> Vec<Pid> {
+        self.processes
+            .values()
+            .filter(|p| p.ppid == pid && p.pid != pid)
+            .map(|p| p.pid)
+            .collect()
+    }
+
+    /// Every descendant of `pid` (children, grandchildren, …), breadth-first.
+    pub fn descendants(&self, pid: Pid) -> Vec<Pid> {
+        let mut kids: BTreeMap<Pid, Vec<Pid>> = BTreeMap::new();
+        for p in self.processes.values() {
+            kids.entry(p.ppid).or_default().push(p.pid);
+        }
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([pid]);
+        while let Some(cur) = queue.pop_front() {
+            for &c in kids.get(&cur).map(Vec::as_slice).unwrap_or(&[]) {
+                if c != pid && !out.contains(&c) {
+                    out.push(c);
+                    queue.push_back(c);
+                }
+            }
+        }
+        out
+    }
+
+    /// Members of process group `pgid`, ascending.
+    pub fn group_members(&self, pgid: Pid) -> Vec<Pid> {
+        if pgid <= 0 {
+            return Vec::new();
+        }
+        self.processes
+            .values()
+            .filter(|p| p.pgid == pgid)
+            .map(|p| p.pid)
+            .collect()
+    }
+}
