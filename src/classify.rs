@@ -412,7 +412,10 @@ fn container_from_path(path: &str) -> Option<Manager> {
     if segs.iter().any(|s| s.starts_with("kubepods")) {
         let pod = segs.iter().find_map(|s| {
             let s = s.trim_end_matches(".slice");
-            let rest = s.rsplit_once("-pod").map(|(_, r)| r).or_else(|| s.strip_prefix("pod"))?;
+            let rest = s
+                .rsplit_once("-pod")
+                .map(|(_, r)| r)
+                .or_else(|| s.strip_prefix("pod"))?;
             Some(rest.replace('_', "-"))
         });
         return Some(Manager::Kubernetes { pod });

@@ -101,7 +101,9 @@ impl Scanner {
         let mut holders: HashMap<u64, BTreeSet<Pid>> = HashMap::new();
         let mut denied = 0usize;
         for pid in pids {
-            let Some(st) = procfs::stat(pid) else { continue };
+            let Some(st) = procfs::stat(pid) else {
+                continue;
+            };
             let Some(uid) = procfs::dir_uid(pid) else {
                 continue;
             };
@@ -190,7 +192,8 @@ fn process_from_stat(st: procfs::Stat, uid: u32) -> Process {
 /// Sort order everyone shows: port, then proto, family, address, inode.
 pub fn sort_sockets(v: &mut [Socket]) {
     v.sort_by(|a, b| {
-        (a.port, a.proto, a.family, a.addr, a.inode).cmp(&(b.port, b.proto, b.family, b.addr, b.inode))
+        (a.port, a.proto, a.family, a.addr, a.inode)
+            .cmp(&(b.port, b.proto, b.family, b.addr, b.inode))
     });
 }
 

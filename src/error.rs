@@ -13,6 +13,8 @@ pub enum Error {
     SockDiag(io::Error),
     /// A kill plan was refused by policy; nothing was signalled.
     Refused(String),
+    /// A kill ran but the port was not observed free (the summary says why).
+    NotFreed(String),
     /// Any other I/O failure, with what we were doing.
     Io(String, io::Error),
 }
@@ -29,6 +31,7 @@ impl fmt::Display for Error {
                 "cannot read the kernel socket table over netlink sock_diag ({e})"
             ),
             Error::Refused(why) => write!(f, "refused: {why}"),
+            Error::NotFreed(why) => write!(f, "not freed: {why}"),
             Error::Io(what, e) => write!(f, "{what}: {e}"),
         }
     }
@@ -38,7 +41,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Proc(e) | Error::SockDiag(e) | Error::Io(_, e) => Some(e),
-            Error::Refused(_) => None,
+            Error::Refused(_) | Error::NotFreed(_) => None,
         }
     }
 }

@@ -25,9 +25,11 @@
 //! ```
 
 pub mod classify;
+pub mod cli;
 pub mod discover;
 pub mod error;
 pub mod escape;
+pub mod kill;
 pub mod model;
 pub mod os;
 pub mod spec;

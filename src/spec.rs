@@ -68,9 +68,7 @@ impl FromStr for PortSpec {
                 proto,
                 port: n as u16,
             }),
-            _ => Err(format!(
-                "invalid port '{shown}': must be from 1 to 65535"
-            )),
+            _ => Err(format!("invalid port '{shown}': must be from 1 to 65535")),
         }
     }
 }
@@ -112,17 +110,46 @@ mod tests {
     #[test]
     fn port_specs() {
         let p = |s: &str| s.parse::<PortSpec>();
-        assert_eq!(p("8080"), Ok(PortSpec { proto: None, port: 8080 }));
-        assert_eq!(p(":8080"), Ok(PortSpec { proto: None, port: 8080 }));
+        assert_eq!(
+            p("8080"),
+            Ok(PortSpec {
+                proto: None,
+                port: 8080
+            })
+        );
+        assert_eq!(
+            p(":8080"),
+            Ok(PortSpec {
+                proto: None,
+                port: 8080
+            })
+        );
         assert_eq!(
             p("tcp:8080"),
-            Ok(PortSpec { proto: Some(Proto::Tcp), port: 8080 })
+            Ok(PortSpec {
+                proto: Some(Proto::Tcp),
+                port: 8080
+            })
         );
         assert_eq!(
             p("UDP:53"),
-            Ok(PortSpec { proto: Some(Proto::Udp), port: 53 })
+            Ok(PortSpec {
+                proto: Some(Proto::Udp),
+                port: 53
+            })
         );
-        for bad in ["0", "65536", "abc", "-5", "", ":", "sctp:80", "tcp:", "8080x", "99999999999999999999"] {
+        for bad in [
+            "0",
+            "65536",
+            "abc",
+            "-5",
+            "",
+            ":",
+            "sctp:80",
+            "tcp:",
+            "8080x",
+            "99999999999999999999",
+        ] {
             let e = p(bad).expect_err(bad);
             assert!(e.starts_with("invalid port"), "{bad}: {e}");
         }

@@ -60,7 +60,11 @@ pub fn parse_stat(bytes: &[u8]) -> Option<Stat> {
     if close < open {
         return None;
     }
-    let pid: Pid = std::str::from_utf8(&bytes[..open]).ok()?.trim().parse().ok()?;
+    let pid: Pid = std::str::from_utf8(&bytes[..open])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let name = decode(&bytes[open + 1..close]);
     let rest = std::str::from_utf8(bytes.get(close + 1..)?).ok()?;
     let f: Vec<&str> = rest.split_ascii_whitespace().collect();
@@ -96,7 +100,11 @@ pub fn pids() -> io::Result<Vec<Pid>> {
     let mut out = Vec::with_capacity(512);
     for entry in fs::read_dir(PROC)? {
         let Ok(entry) = entry else { continue };
-        if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<Pid>().ok()) {
+        if let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<Pid>().ok())
+        {
             out.push(pid);
         }
     }
@@ -181,7 +189,10 @@ fn read_cmdline(path: &Path) -> Vec<String> {
         return Vec::new();
     };
     let mut bytes = Vec::new();
-    if f.take(MAX_CMDLINE as u64 + 1).read_to_end(&mut bytes).is_err() {
+    if f.take(MAX_CMDLINE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .is_err()
+    {
         return Vec::new();
     }
     let cut = bytes.len() > MAX_CMDLINE;
@@ -233,9 +244,15 @@ mod tests {
 
     #[test]
     fn stat_with_hostile_comm() {
-        let s = parse_stat(b"4242 (a) b (c)) S 1 4240 4240 34816 4240 4194560 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0").expect("stat");
+        let s = parse_stat(
+            b"4242 (a) b (c)) S 1 4240 4240 34816 4240 4194560 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0",
+        )
+        .expect("stat");
         assert_eq!(s.name, "a) b (c)");
-        assert_eq!((s.ppid, s.pgid, s.sid, s.tty_nr, s.start_time), (1, 4240, 4240, 34816, 123456));
+        assert_eq!(
+            (s.ppid, s.pgid, s.sid, s.tty_nr, s.start_time),
+            (1, 4240, 4240, 34816, 123456)
+        );
         assert_eq!(s.state, 'S');
         assert!(!s.is_kernel_thread());
     }
@@ -256,7 +273,10 @@ mod tests {
 
     #[test]
     fn cmdline_split() {
-        assert_eq!(split_cmdline(b"node\0server.js\0", false), vec!["node", "server.js"]);
+        assert_eq!(
+            split_cmdline(b"node\0server.js\0", false),
+            vec!["node", "server.js"]
+        );
         assert_eq!(split_cmdline(b"", false), Vec::<String>::new());
         assert_eq!(split_cmdline(b"a\0bbb", true), vec!["a", "bbb…"]);
         assert_eq!(split_cmdline(b"x\xff\0", false), vec!["x\\xff"]);
@@ -264,7 +284,10 @@ mod tests {
 
     #[test]
     fn euid_from_status() {
-        assert_eq!(status_euid("Name:\tx\nUid:\t1000\t1001\t1000\t1000\n"), Some(1001));
+        assert_eq!(
+            status_euid("Name:\tx\nUid:\t1000\t1001\t1000\t1000\n"),
+            Some(1001)
+        );
     }
 
     #[test]

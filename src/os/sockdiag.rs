@@ -99,7 +99,12 @@ impl SockDiag {
         // idiag_ext 0, pad 0
         req[20..24].copy_from_slice(&states.to_ne_bytes());
         // inet_diag_sockid all zero: no filter on addresses.
-        rustix::net::sendto(&self.fd, &req, SendFlags::empty(), &SocketAddrNetlink::new(0, 0))?;
+        rustix::net::sendto(
+            &self.fd,
+            &req,
+            SendFlags::empty(),
+            &SocketAddrNetlink::new(0, 0),
+        )?;
 
         loop {
             let (n, _) = rustix::net::recv(&self.fd, &mut self.buf[..], RecvFlags::empty())?;
@@ -234,10 +239,16 @@ mod tests {
 
     #[test]
     fn parses_tcp_listener_with_queues() {
-        let s = parse_msg(&msg(AF_INET, TCP_LISTEN, 8080, 0, &[127, 0, 0, 1], 3, 128), Proto::Tcp)
-            .expect("listener");
+        let s = parse_msg(
+            &msg(AF_INET, TCP_LISTEN, 8080, 0, &[127, 0, 0, 1], 3, 128),
+            Proto::Tcp,
+        )
+        .expect("listener");
         assert_eq!(s.endpoint(), "127.0.0.1:8080");
-        assert_eq!((s.accept_queue, s.backlog, s.uid, s.inode), (Some(3), Some(128), 1000, 4242));
+        assert_eq!(
+            (s.accept_queue, s.backlog, s.uid, s.inode),
+            (Some(3), Some(128), 1000, 4242)
+        );
         assert!(!s.stuck());
     }
 
@@ -258,8 +269,20 @@ mod tests {
 
     #[test]
     fn connected_udp_and_port_zero_are_not_listeners() {
-        assert!(parse_msg(&msg(AF_INET, TCP_ESTABLISHED, 5000, 53, &[127, 0, 0, 1], 0, 0), Proto::Udp).is_none());
-        assert!(parse_msg(&msg(AF_INET, TCP_CLOSE, 5000, 53, &[127, 0, 0, 1], 0, 0), Proto::Udp).is_none());
+        assert!(
+            parse_msg(
+                &msg(AF_INET, TCP_ESTABLISHED, 5000, 53, &[127, 0, 0, 1], 0, 0),
+                Proto::Udp
+            )
+            .is_none()
+        );
+        assert!(
+            parse_msg(
+                &msg(AF_INET, TCP_CLOSE, 5000, 53, &[127, 0, 0, 1], 0, 0),
+                Proto::Udp
+            )
+            .is_none()
+        );
         assert!(parse_msg(&msg(AF_INET, TCP_CLOSE, 0, 0, &[0; 4], 0, 0), Proto::Udp).is_none());
         assert!(parse_msg(&[0u8; 10], Proto::Tcp).is_none());
     }

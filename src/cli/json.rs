@@ -1,0 +1,135 @@
+//! The `--json` schema (version 1). Scripts rely on these field names: add
+//! fields freely, rename none. Strings are emitted as read (serde_json
+//! escapes control characters, so the output is always valid JSON and a
+//! hostile name cannot reach a terminal through it unescaped).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::classify::{Class, Manager, Verdict};
+use crate::model::{Family, Pid, Process, Proto, Snapshot, SockState, Socket};
+
+/// Top-level `list --json` document.
+#[derive(Debug, Serialize)]
+pub struct ListDoc<'a> {
+    /// Schema version: 1.
+    pub schema: u32,
+    /// Matching sockets, sorted by port.
+    pub sockets: Vec<JsonSocket<'a>>,
+}
+
+/// One socket.
+#[derive(Debug, Serialize)]
+pub struct JsonSocket<'a> {
+    /// `tcp` or `udp`.
+    pub proto: Proto,
+    /// `ipv4` or `ipv6`.
+    pub family: Family,
+    /// Bind address.
+    pub addr: String,
+    /// Port.
+    pub port: u16,
+    /// `LISTEN` or `UNCONN`.
+    pub state: SockState,
+    /// Socket inode.
+    pub inode: u64,
+    /// Uid that owns the socket.
+    pub uid: u32,
+    /// TCP: connections waiting to be accepted.
+    pub accept_queue: Option<u32>,
+    /// TCP: listen backlog.
+    pub backlog: Option<u32>,
+    /// Accept queue full.
+    pub stuck: bool,
+    /// Why no holder was found.
+    pub unresolved: Option<&'a str>,
+    /// Every process holding it.
+    pub holders: Vec<JsonHolder<'a>>,
+}
+
+/// One holder process.
+#[derive(Debug, Serialize)]
+pub struct JsonHolder<'a> {
+    /// Process id.
+    pub pid: Pid,
+    /// Parent pid.
+    pub ppid: Pid,
+    /// Process group id.
+    pub pgid: Pid,
+    /// Session id.
+    pub sid: Pid,
+    /// Effective uid.
+    pub uid: u32,
+    /// User name.
+    pub user: Option<&'a str>,
+    /// `comm`.
+    pub name: &'a str,
+    /// Arguments.
+    pub cmdline: &'a [String],
+    /// Executable path.
+    pub exe: Option<&'a str>,
+    /// Start time, clock ticks since boot (identity with `pid`).
+    pub start_time: u64,
+    /// Controlling terminal (`pts/3`), if any.
+    pub tty: Option<String>,
+    /// Classification.
+    pub class: Class,
+    /// Reasons for the class.
+    pub reasons: &'a [String],
+    /// Service manager or container, for `managed`.
+    pub manager: Option<&'a Manager>,
+    /// How to stop it properly, for `managed`.
+    pub stop_command: Option<String>,
+}
+
+/// Build the JSON view of one socket.
+pub fn socket<'a>(
+    snap: &'a Snapshot,
+    verdicts: &'a BTreeMap<Pid, Verdict>,
+    s: &'a Socket,
+) -> JsonSocket<'a> {
+    JsonSocket {
+        proto: s.proto,
+        family: s.family,
+        addr: s.addr.to_string(),
+        port: s.port,
+        state: s.state,
+        inode: s.inode,
+        uid: s.uid,
+        accept_queue: s.accept_queue,
+        backlog: s.backlog,
+        stuck: s.stuck(),
+        unresolved: s.unresolved.as_deref(),
+        holders: s
+            .holders
+            .iter()
+            .filter_map(|pid| {
+                let p = snap.process(*pid)?;
+                let v = verdicts.get(pid)?;
+                Some(holder(p, v))
+            })
+            .collect(),
+    }
+}
+
+/// Build the JSON view of one holder.
+pub fn holder<'a>(p: &'a Process, v: &'a Verdict) -> JsonHolder<'a> {
+    JsonHolder {
+        pid: p.pid,
+        ppid: p.ppid,
+        pgid: p.pgid,
+        sid: p.sid,
+        uid: p.uid,
+        user: p.user.as_deref(),
+        name: &p.name,
+        cmdline: &p.cmdline,
+        exe: p.exe.as_deref(),
+        start_time: p.start_time,
+        tty: p.tty(),
+        class: v.class,
+        reasons: &v.reasons,
+        manager: v.manager.as_ref(),
+        stop_command: v.manager.as_ref().map(Manager::stop_command),
+    }
+}

@@ -1,0 +1,219 @@
+//! `portwarden kill` and `portwarden wait`: the library's plan/execute and
+//! wait, with a confirmation that never prompts a non-terminal.
+
+use std::io::{BufRead, Write};
+
+use serde::Serialize;
+
+use super::{CliError, KillArgs, Out, WaitArgs, exit, interactive};
+use crate::classify::Context;
+use crate::discover::{Options, discover};
+use crate::escape::{escape, truncate};
+use crate::kill::{self, Condition, Plan, Policy, Progress, Report, signal_name};
+
+#[derive(Serialize)]
+struct KillDoc<'a> {
+    schema: u32,
+    dry_run: bool,
+    plan: &'a Plan,
+    report: Option<&'a Report>,
+    exit_code: u8,
+}
+
+/// Run `kill`.
+pub fn run_kill(args: &KillArgs, out: &mut Out) -> Result<u8, CliError> {
+    let snap = discover(&Options::default())?;
+    let ctx = Context::current();
+    let policy = Policy {
+        signal: args.signal,
+        grace: args.grace,
+        tree: args.tree,
+        force: args.force,
+        // Naming the port and confirming (or --yes) is the consent a live
+        // holder needs.
+        allow_live: true,
+        only: args.only.clone(),
+    };
+    let plan = kill::plan_ports(&snap, &ctx, &args.ports, &policy);
+    let json = |out: &mut Out, report: Option<&Report>, code: u8| -> Result<u8, CliError> {
+        let doc = KillDoc {
+            schema: 1,
+            dry_run: args.dry_run,
+            plan: &plan,
+            report,
+            exit_code: code,
+        };
+        let text =
+            serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
+        out.line(&text)?;
+        Ok(code)
+    };
+
+    if plan.is_refused() {
+        if args.json {
+            return json(out, None, exit::REFUSED);
+        }
+        eprint!("{}", format_plan(&plan));
+        eprintln!("portwarden: refused, nothing signalled:");
+        for r in &plan.refusals {
+            eprintln!("  - {}", escape(&r.reason));
+        }
+        return Ok(exit::REFUSED);
+    }
+    if plan.is_empty() {
+        if args.json {
+            return json(out, None, exit::OK);
+        }
+        if plan.already_free.len() == plan.ports.len() {
+            for p in &plan.ports {
+                out.line(&format!("port {p} is already free"))?;
+            }
+        } else {
+            out.write_str(&format_plan(&plan))?;
+            out.line("nothing to signal")?;
+        }
+        return Ok(exit::OK);
+    }
+    if args.dry_run {
+        if args.json {
+            return json(out, None, exit::OK);
+        }
+        out.write_str(&format_plan(&plan))?;
+        out.line("dry run: nothing signalled")?;
+        return Ok(exit::OK);
+    }
+    if !args.yes {
+        if !interactive() {
+            eprint!("{}", format_plan(&plan));
+            eprintln!(
+                "portwarden: refusing to kill without --yes: stdin/stderr is not a terminal, so nobody can confirm"
+            );
+            if args.json {
+                return json(out, None, exit::REFUSED);
+            }
+            return Ok(exit::REFUSED);
+        }
+        eprint!("{}", format_plan(&plan));
+        eprint!("Kill these {} process(es)? [y/N] ", plan.targets.len());
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            eprintln!("portwarden: not confirmed, nothing signalled");
+            return Ok(exit::REFUSED);
+        }
+    }
+
+    let quiet = args.json;
+    let report = kill::execute(&plan, &mut |p| {
+        if quiet {
+            return;
+        }
+        match p {
+            Progress::Signalled { pid, signal } => {
+                eprintln!("  SIG{} → pid {pid}", signal_name(*signal));
+            }
+            Progress::Exited { pid, after } => {
+                eprintln!("  pid {pid} ended after {} ms", after.as_millis());
+            }
+            Progress::Escalating => eprintln!("  grace over: escalating to SIGKILL"),
+            Progress::WaitingForPort => {}
+        }
+    });
+    let code = if report.success() {
+        exit::OK
+    } else {
+        exit::NOT_FREED
+    };
+    if args.json {
+        return json(out, Some(&report), code);
+    }
+    out.line(&report.summary())?;
+    Ok(code)
+}
+
+/// The plan as a person reads it: every pid that will be signalled.
+pub fn format_plan(plan: &Plan) -> String {
+    let mut s = String::new();
+    let ports = plan
+        .ports
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let grace = plan.policy.grace;
+    let then = if plan.policy.signal == kill::SIGKILL {
+        String::new()
+    } else {
+        format!(", then SIGKILL after {}", fmt_duration(grace))
+    };
+    s.push_str(&format!(
+        "plan: free port {ports} — SIG{}{then}{}\n",
+        signal_name(plan.policy.signal),
+        if plan.policy.tree {
+            " (with --tree)"
+        } else {
+            ""
+        }
+    ));
+    if !plan.targets.is_empty() {
+        s.push_str(&format!(
+            "  {:>7}  {:<10}  {:<10}  {:<8}  COMMAND\n",
+            "PID", "ROLE", "USER", "CLASS"
+        ));
+        for t in &plan.targets {
+            let user = t.user.clone().unwrap_or_else(|| t.uid.to_string());
+            s.push_str(&format!(
+                "  {:>7}  {:<10}  {:<10}  {:<8}  {}\n",
+                t.pid,
+                format!("{:?}", t.role).to_lowercase(),
+                truncate(&escape(&user), 10),
+                t.class.as_str(),
+                truncate(&escape(&t.command), 200)
+            ));
+        }
+    }
+    for (pid, why) in &plan.protected {
+        s.push_str(&format!("  not signalled: pid {pid} — {}\n", escape(why)));
+    }
+    for p in &plan.already_free {
+        s.push_str(&format!("  port {p}: nothing listens (already free)\n"));
+    }
+    s
+}
+
+/// `3s`, `500ms`, `1m30s`.
+pub fn fmt_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) || ms == 0 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+/// Run `wait`.
+pub fn run_wait(args: &WaitArgs, out: &mut Out) -> Result<u8, CliError> {
+    let cond = if args.listening {
+        Condition::Listening
+    } else {
+        Condition::Free
+    };
+    let met = kill::wait_port(args.port, cond, args.timeout)?;
+    if met {
+        Ok(exit::OK)
+    } else {
+        let what = match cond {
+            Condition::Free => "free",
+            Condition::Listening => "listening",
+        };
+        eprintln!(
+            "portwarden: timed out waiting for port {} to be {what}",
+            args.port
+        );
+        out.flush()?;
+        Ok(exit::NOT_FREED)
+    }
+}

@@ -1,0 +1,142 @@
+//! `portwarden list`: every listening socket, its holders and their classes,
+//! as a table for people or JSON for scripts.
+
+use std::collections::BTreeMap;
+
+use super::{CliError, ListArgs, Out, exit, json};
+use crate::classify::{self, Context, Verdict};
+use crate::escape::{escape, truncate};
+use crate::model::{Pid, Snapshot, Socket};
+use crate::spec::PortSpec;
+
+/// Run `list`.
+pub fn run(args: &ListArgs, out: &mut Out) -> Result<u8, CliError> {
+    let snap = crate::discover::discover(&args.proto.options())?;
+    let ctx = Context::current();
+    let verdicts = classify::classify(&snap, &ctx);
+    let sockets: Vec<&Socket> = select(&snap, &args.ports);
+    if args.json {
+        let doc = json::ListDoc {
+            schema: 1,
+            sockets: sockets
+                .iter()
+                .map(|s| json::socket(&snap, &verdicts, s))
+                .collect(),
+        };
+        let text =
+            serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
+        out.line(&text)?;
+    } else {
+        let rows = table_rows(&snap, &verdicts, &sockets);
+        for line in render_table(&rows, out.width) {
+            out.line(&line)?;
+        }
+        if sockets.iter().any(|s| s.stuck()) {
+            out.line("! = accept queue full: the listener is up but not accepting (stuck)")?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Sockets matching any of `ports` (all sockets when `ports` is empty).
+pub fn select<'a>(snap: &'a Snapshot, ports: &[PortSpec]) -> Vec<&'a Socket> {
+    snap.sockets
+        .iter()
+        .filter(|s| ports.is_empty() || ports.iter().any(|p| p.matches(s.proto, s.port)))
+        .collect()
+}
+
+/// The table header.
+pub const HEADER: [&str; 7] = [
+    "PROTO",
+    "ADDR:PORT",
+    "PID",
+    "PPID",
+    "USER",
+    "CLASS",
+    "COMMAND",
+];
+
+/// One table row, every cell already escaped.
+pub fn table_rows(
+    snap: &Snapshot,
+    verdicts: &BTreeMap<Pid, Verdict>,
+    sockets: &[&Socket],
+) -> Vec<[String; 7]> {
+    let mut rows = Vec::new();
+    for s in sockets {
+        let endpoint = format!("{}{}", if s.stuck() { "!" } else { "" }, s.endpoint());
+        let proto = s.proto.as_str().to_string();
+        if s.holders.is_empty() {
+            rows.push([
+                proto,
+                endpoint,
+                "-".into(),
+                "-".into(),
+                format!("uid {}", s.uid),
+                "?".into(),
+                format!(
+                    "(unresolved: {})",
+                    escape(s.unresolved.as_deref().unwrap_or("no holder found"))
+                ),
+            ]);
+            continue;
+        }
+        for pid in &s.holders {
+            let Some(p) = snap.process(*pid) else {
+                continue;
+            };
+            let class = verdicts.get(pid).map(|v| v.class.as_str()).unwrap_or("?");
+            rows.push([
+                proto.clone(),
+                endpoint.clone(),
+                p.pid.to_string(),
+                p.ppid.to_string(),
+                escape(&p.user.clone().unwrap_or_else(|| p.uid.to_string())).into_owned(),
+                class.to_string(),
+                escape(&p.command()).into_owned(),
+            ]);
+        }
+    }
+    rows
+}
+
+/// Lay rows out in aligned columns. With a `width` (stdout is a terminal),
+/// the COMMAND column is cut to fit; otherwise it is printed whole.
+pub fn render_table(rows: &[[String; 7]], width: Option<usize>) -> Vec<String> {
+    let mut w = HEADER.map(|h| h.chars().count());
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(6) {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    // USER may be long (another user's name): cap it so COMMAND keeps room.
+    w[4] = w[4].min(12);
+    let fixed: usize = w[..6].iter().sum::<usize>() + 6 * 2;
+    let cmd_room = width.map(|tw| tw.saturating_sub(fixed).max(10));
+    let fmt = |r: [&str; 7]| -> String {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate().take(6) {
+            let cell = truncate(cell, w[i]);
+            let pad = w[i].saturating_sub(cell.chars().count());
+            if i == 2 || i == 3 {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(&cell);
+            } else {
+                line.push_str(&cell);
+                line.push_str(&" ".repeat(pad));
+            }
+            line.push_str("  ");
+        }
+        match cmd_room {
+            Some(room) => line.push_str(&truncate(r[6], room)),
+            None => line.push_str(r[6]),
+        }
+        line.trim_end().to_string()
+    };
+    let mut out = vec![fmt(HEADER)];
+    for r in rows {
+        out.push(fmt([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]]));
+    }
+    out
+}

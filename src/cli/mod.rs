@@ -1,0 +1,334 @@
+//! The command-line face: argument definitions and dispatch.
+//!
+//! Every subcommand is a thin layer over the library (`discover`, `classify`,
+//! `kill`); nothing here reads the system on its own. Output goes through
+//! [`Out`], which turns a closed pipe into a quiet exit and escapes nothing:
+//! escaping is the job of whoever formats a process-supplied string.
+
+pub mod json;
+pub mod kill;
+pub mod list;
+pub mod why;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::spec::{PortSpec, parse_duration};
+
+/// Exit codes, shared by every subcommand (a contract for scripts).
+pub mod exit {
+    /// Success: every named port is free at the end / the condition holds.
+    pub const OK: u8 = 0;
+    /// Runtime error (e.g. `/proc` unreadable).
+    pub const ERROR: u8 = 1;
+    /// Usage error (bad port, bad duration, unknown flag).
+    pub const USAGE: u8 = 2;
+    /// Refused by policy or not confirmed: nothing was signalled.
+    pub const REFUSED: u8 = 3;
+    /// Signalled, but a target survived or the port is still held; or a
+    /// `wait` timed out.
+    pub const NOT_FREED: u8 = 4;
+}
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success (kill: every named port is free at the end; wait: condition met)
+  1  runtime error
+  2  usage error
+  3  refused: policy, --only mismatch or not confirmed; nothing was signalled
+  4  signalled but a target survived or the port is still held; wait timed out";
+
+/// portwarden: who is holding this port, what kind of holder is it, and how
+/// do I free it safely? Run with no subcommand for the interactive TUI.
+#[derive(Debug, Parser)]
+#[command(
+    name = "portwarden",
+    version,
+    about = "Who is holding this port, what kind of holder is it, and how do I free it safely?",
+    long_about = "Who is holding this port, what kind of holder is it, and how do I free it safely?\n\n\
+                  Run with no subcommand for the interactive TUI.",
+    after_help = EXIT_CODES_HELP,
+    after_long_help = concat!(
+        "Examples:\n",
+        "  portwarden                      open the TUI\n",
+        "  portwarden list                 every listening socket, classified\n",
+        "  portwarden why 3000             who holds :3000 and what kill would do\n",
+        "  portwarden kill 3000 --only vite   free :3000 if a vite process holds it\n",
+        "  portwarden wait 8080 --listening --timeout 30s\n\n",
+        "Exit codes:\n",
+        "  0  success (kill: every named port is free at the end; wait: condition met)\n",
+        "  1  runtime error\n",
+        "  2  usage error\n",
+        "  3  refused: policy, --only mismatch or not confirmed; nothing was signalled\n",
+        "  4  signalled but a target survived or the port is still held; wait timed out"
+    )
+)]
+pub struct Cli {
+    /// What to do; without one, the interactive TUI opens.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// TUI refresh interval (e.g. 500ms, 2s).
+    #[arg(long, value_parser = parse_duration, default_value = "2s", global = false)]
+    pub interval: Duration,
+
+    /// TUI: no colours (also when NO_COLOR is set).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List listening sockets with their holders and classes.
+    #[command(
+        after_long_help = "Examples:\n  portwarden list\n  portwarden list 8080 udp:53\n  portwarden list --tcp --json | jq '.sockets[] | select(.holders[].class == \"orphan\") | .port'"
+    )]
+    List(ListArgs),
+    /// Explain who holds a port: class, reasons, parents, group, and what
+    /// `kill` would do.
+    #[command(after_long_help = "Examples:\n  portwarden why 3000\n  portwarden why udp:5353")]
+    Why(WhyArgs),
+    /// Free ports by ending their holders' whole process groups, safely.
+    #[command(after_long_help = concat!(
+        "Examples:\n",
+        "  portwarden kill 3000                 show the plan, ask y/N\n",
+        "  portwarden kill 3000 --dry-run       show every pid that would be signalled\n",
+        "  portwarden kill 3000 --only vite --yes\n",
+        "  portwarden kill 8080 --tree --grace 500ms --yes\n\n",
+        "Exit codes:\n",
+        "  0  every named port is free at the end (also when it already was)\n",
+        "  1  runtime error\n",
+        "  2  usage error\n",
+        "  3  refused: policy, --only mismatch or not confirmed; nothing was signalled\n",
+        "  4  signalled but a target survived or the port is still held"
+    ))]
+    Kill(KillArgs),
+    /// Wait until a port is free or listening.
+    #[command(after_long_help = concat!(
+        "Examples:\n",
+        "  portwarden wait 8080 --free --timeout 10s && ./start-server\n",
+        "  portwarden wait 8080 --listening && open http://localhost:8080\n\n",
+        "Exit codes:\n",
+        "  0  the condition holds\n",
+        "  1  runtime error\n",
+        "  2  usage error\n",
+        "  4  timed out"
+    ))]
+    Wait(WaitArgs),
+}
+
+/// Protocol filter flags shared by `list`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ProtoArgs {
+    /// Only TCP listeners.
+    #[arg(long)]
+    pub tcp: bool,
+    /// Only bound UDP sockets.
+    #[arg(long)]
+    pub udp: bool,
+}
+
+impl ProtoArgs {
+    /// Discovery options for these flags (neither flag = both protocols).
+    pub fn options(&self) -> crate::discover::Options {
+        if self.tcp == self.udp {
+            crate::discover::Options::default()
+        } else {
+            crate::discover::Options {
+                tcp: self.tcp,
+                udp: self.udp,
+            }
+        }
+    }
+}
+
+/// `portwarden list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Ports to show: 8080, :8080, tcp:8080, udp:53 (default: all).
+    pub ports: Vec<PortSpec>,
+    #[command(flatten)]
+    /// Protocol filter.
+    pub proto: ProtoArgs,
+    /// Machine-readable output (schema 1).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `portwarden why`.
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The port: 8080, :8080, tcp:8080, udp:53.
+    pub port: PortSpec,
+}
+
+/// `portwarden kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Ports to free: 8080, :8080, tcp:8080, udp:53.
+    #[arg(required = true)]
+    pub ports: Vec<PortSpec>,
+    /// Do not ask; act. Required when stdin is not a terminal.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the plan (every pid) and signal nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// First signal to send (TERM, INT, HUP, KILL, … or a number).
+    #[arg(long, short = 's', default_value = "TERM", value_parser = crate::kill::parse_signal)]
+    pub signal: i32,
+    /// How long to wait after the first signal before SIGKILL (500ms, 3s, 1m).
+    #[arg(long, short = 'g', default_value = "3s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Also end every descendant of the holders, even those that left the
+    /// group with setsid/setpgid.
+    #[arg(long)]
+    pub tree: bool,
+    /// Allow killing another user's or a service manager's process.
+    #[arg(long)]
+    pub force: bool,
+    /// Refuse unless every holder's command line contains PATTERN.
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Option<String>,
+    /// Machine-readable plan and report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `portwarden wait`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("condition").required(true).args(["free", "listening"])))]
+pub struct WaitArgs {
+    /// The port: 8080, :8080, tcp:8080, udp:53.
+    pub port: PortSpec,
+    /// Wait until nothing listens on the port.
+    #[arg(long)]
+    pub free: bool,
+    /// Wait until something listens on the port.
+    #[arg(long)]
+    pub listening: bool,
+    /// Give up after this long (exit 4). Default: wait forever.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+/// Run a CLI subcommand and return the process exit code.
+pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
+    let mut out = Out::stdout();
+    let code = match cmd {
+        Command::List(a) => list::run(&a, &mut out),
+        Command::Why(a) => why::run(&a, &mut out),
+        Command::Kill(a) => kill::run_kill(&a, &mut out),
+        Command::Wait(a) => kill::run_wait(&a, &mut out),
+    };
+    Ok(finish(code, &mut out))
+}
+
+/// Open the TUI (no subcommand). Until it lands, show the table.
+pub fn run_tui(_interval: Duration, _no_color: bool) -> color_eyre::Result<ExitCode> {
+    let args = ListArgs {
+        ports: Vec::new(),
+        proto: ProtoArgs {
+            tcp: false,
+            udp: false,
+        },
+        json: false,
+    };
+    run(Command::List(args))
+}
+
+/// Turn a subcommand's result into an exit code, printing library errors as
+/// one line (they are the user's situation, not a bug: no backtrace).
+fn finish(code: Result<u8, CliError>, out: &mut Out) -> ExitCode {
+    let code = code.and_then(|c| out.flush().map(|()| c));
+    match code {
+        Ok(c) => ExitCode::from(c),
+        Err(CliError::BrokenPipe) => ExitCode::from(exit::OK),
+        Err(CliError::Write(e)) => {
+            eprintln!("portwarden: cannot write output: {e}");
+            ExitCode::from(exit::ERROR)
+        }
+        Err(CliError::Lib(e)) => {
+            eprintln!("portwarden: {e}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+/// Why a subcommand stopped early.
+#[derive(Debug)]
+pub enum CliError {
+    /// stdout was closed (`| head`): stop quietly, exit 0.
+    BrokenPipe,
+    /// stdout failed otherwise (`> /dev/full`): exit 1 with a message.
+    Write(io::Error),
+    /// The library could not do its job (e.g. `/proc` unreadable).
+    Lib(crate::Error),
+}
+
+impl From<io::Error> for CliError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            CliError::BrokenPipe
+        } else {
+            CliError::Write(e)
+        }
+    }
+}
+
+impl From<crate::Error> for CliError {
+    fn from(e: crate::Error) -> Self {
+        CliError::Lib(e)
+    }
+}
+
+/// Buffered stdout that knows whether it is a terminal and how wide.
+pub struct Out {
+    w: io::BufWriter<io::Stdout>,
+    /// Terminal width when stdout is a terminal.
+    pub width: Option<usize>,
+}
+
+impl Out {
+    /// Wrap the process's stdout.
+    pub fn stdout() -> Self {
+        let stdout = io::stdout();
+        let width = if stdout.is_terminal() {
+            crossterm::terminal::size()
+                .ok()
+                .map(|(w, _)| usize::from(w))
+                .filter(|&w| w > 0)
+        } else {
+            None
+        };
+        Out {
+            w: io::BufWriter::new(stdout),
+            width,
+        }
+    }
+
+    /// Write a string as is.
+    pub fn write_str(&mut self, s: &str) -> Result<(), CliError> {
+        self.w.write_all(s.as_bytes()).map_err(CliError::from)
+    }
+
+    /// Write a line.
+    pub fn line(&mut self, s: &str) -> Result<(), CliError> {
+        self.write_str(s)?;
+        self.write_str("\n")
+    }
+
+    /// Flush buffered output.
+    pub fn flush(&mut self) -> Result<(), CliError> {
+        self.w.flush().map_err(CliError::from)
+    }
+}
+
+/// Are we talking to a person (stdin and stderr both terminals)?
+pub fn interactive() -> bool {
+    io::stdin().is_terminal() && io::stderr().is_terminal()
+}

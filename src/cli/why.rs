@@ -1,0 +1,216 @@
+//! `portwarden why PORT`: prose for a person. Each holder, its class and
+//! reasons, its chain of parents up to init, its process group, and what
+//! `kill` would do — computed by the same planner `kill` uses.
+
+use std::fmt::Write as _;
+
+use super::kill::format_plan;
+use super::{CliError, Out, WhyArgs, exit};
+use crate::classify::{self, Context};
+use crate::discover::{Options, discover};
+use crate::escape::{escape, escape_trunc};
+use crate::kill::{self, Policy};
+use crate::model::{Pid, Snapshot};
+use crate::spec::PortSpec;
+
+/// Run `why`.
+pub fn run(args: &WhyArgs, out: &mut Out) -> Result<u8, CliError> {
+    let snap = discover(&Options::default())?;
+    let ctx = Context::current();
+    out.write_str(&explain(&snap, &ctx, args.port, now_secs()))?;
+    Ok(exit::OK)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The whole explanation, as text (pure: `now` is passed in).
+pub fn explain(snap: &Snapshot, ctx: &Context, port: PortSpec, now: u64) -> String {
+    let mut s = String::new();
+    let sockets: Vec<_> = snap.sockets_on(port.port, port.proto).collect();
+    if sockets.is_empty() {
+        let _ = writeln!(s, "Nothing listens on port {port}: it is free.");
+        return s;
+    }
+    let mut seen: Vec<Pid> = Vec::new();
+    for sock in &sockets {
+        let queue = match (sock.accept_queue, sock.backlog) {
+            (Some(q), Some(b)) => format!(", accept queue {q}/{b}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "{} {} ({}{queue}, inode {}, uid {})",
+            sock.proto,
+            sock.endpoint(),
+            sock.state.as_str(),
+            sock.inode,
+            sock.uid
+        );
+        if sock.stuck() {
+            let _ = writeln!(
+                s,
+                "  STUCK: the accept queue is full — the listener is up but not accepting connections."
+            );
+        }
+        if sock.holders.is_empty() {
+            let _ = writeln!(
+                s,
+                "  no holder visible: {}",
+                escape(sock.unresolved.as_deref().unwrap_or("unknown"))
+            );
+        }
+        for &pid in &sock.holders {
+            if seen.contains(&pid) {
+                let _ = writeln!(s, "  held by pid {pid} (see above)");
+                continue;
+            }
+            seen.push(pid);
+            holder(&mut s, snap, ctx, pid, now);
+        }
+        s.push('\n');
+    }
+    let policy = Policy {
+        allow_live: true,
+        ..Policy::default()
+    };
+    let plan = kill::plan_ports(snap, ctx, &[port], &policy);
+    let _ = writeln!(s, "What `portwarden kill {port}` would do:");
+    if plan.is_refused() {
+        let _ = writeln!(s, "  refuse, signalling nothing:");
+        for r in &plan.refusals {
+            let _ = writeln!(s, "  - {}", escape(&r.reason));
+        }
+    } else {
+        for line in format_plan(&plan).lines() {
+            let _ = writeln!(s, "  {line}");
+        }
+        let _ = writeln!(
+            s,
+            "  then check that port {port} is free and report by whom it is held if not."
+        );
+    }
+    s
+}
+
+fn holder(s: &mut String, snap: &Snapshot, ctx: &Context, pid: Pid, now: u64) {
+    let Some(p) = snap.process(pid) else {
+        let _ = writeln!(s, "  held by pid {pid} (vanished during the scan)");
+        return;
+    };
+    let v = classify::classify_process(snap, ctx, pid);
+    let _ = writeln!(
+        s,
+        "  held by pid {pid}: {}",
+        escape_trunc(&p.command(), 300)
+    );
+    let _ = writeln!(s, "    class: {}", v.class);
+    for r in &v.reasons {
+        let _ = writeln!(s, "      - {}", escape(r));
+    }
+    let user = p
+        .user
+        .as_deref()
+        .map(|u| format!("{} (uid {})", escape(u), p.uid))
+        .unwrap_or_else(|| format!("uid {}", p.uid));
+    let _ = writeln!(s, "    user: {user}");
+    if let Some(exe) = &p.exe {
+        let _ = writeln!(s, "    exe: {}", escape(exe));
+    }
+    if snap.clk_tck > 0 && snap.boot_time > 0 {
+        let started = snap.boot_time + p.start_time / snap.clk_tck;
+        let _ = writeln!(
+            s,
+            "    started: {} UTC ({} ago)",
+            fmt_utc(started),
+            fmt_age(now.saturating_sub(started))
+        );
+    }
+    let chain: Vec<String> = std::iter::once(pid)
+        .chain(snap.ancestors(pid))
+        .map(|a| match snap.process(a) {
+            Some(ap) => format!("{a} {}", escape(&ap.name)),
+            None => a.to_string(),
+        })
+        .collect();
+    let _ = writeln!(s, "    parents: {}", chain.join(" ← "));
+    let members = snap.group_members(p.pgid);
+    let shown: Vec<String> = members
+        .iter()
+        .take(20)
+        .map(|m| match snap.process(*m) {
+            Some(mp) => format!("{m} {}", escape(&mp.name)),
+            None => m.to_string(),
+        })
+        .collect();
+    let more = members.len().saturating_sub(20);
+    let _ = writeln!(
+        s,
+        "    process group {}: {}{}{}",
+        p.pgid,
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
+        if p.pgid == ctx.self_pgid {
+            " (portwarden's own group: the group is not signalled as a whole)"
+        } else {
+            ""
+        }
+    );
+    let kids = snap.descendants(pid);
+    if !kids.is_empty() {
+        let _ = writeln!(s, "    descendants: {}", kids.len());
+    }
+}
+
+/// Seconds since the epoch → `2026-11-24 12:03:01`.
+pub fn fmt_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `42s`, `5m`, `3h12m`, `2d4h`.
+pub fn fmt_age(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h{}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(fmt_utc(0), "1970-01-01 00:00:00");
+        assert_eq!(fmt_utc(1_795_000_000), "2026-11-18 08:26:40");
+        assert_eq!(fmt_age(59), "59s");
+        assert_eq!(fmt_age(3 * 3600 + 720), "3h12m");
+    }
+}

@@ -1,0 +1,952 @@
+//! Safe kill: free a port by ending its holders' whole process group, and
+//! prove it happened.
+//!
+//! Two steps, deliberately separate so a person (or a confirm popup) can see
+//! the plan before anything happens:
+//!
+//! 1. [`plan_ports`] / [`plan_pid`] — a pure function of a [`Snapshot`]:
+//!    every holder of the port, every member of each holder's process group,
+//!    optionally every descendant ([`Policy::tree`]); with the protected set
+//!    left out and policy refusals recorded. Nothing is signalled.
+//! 2. [`execute`] — for each target, immediately before signalling, open a
+//!    pidfd and re-check the start time *after* opening it: the pidfd then
+//!    pins that exact process, so a recycled pid can never be signalled.
+//!    SIGTERM (or the chosen signal), wait on the pidfds up to the grace,
+//!    SIGKILL survivors, wait again, then look at the port and report what
+//!    was observed — never a success that was not seen.
+//!
+//! The protected set is never signalled, whatever the policy: pid ≤ 1,
+//! portwarden itself, its ancestors. When a holder shares portwarden's own
+//! process group (a script started a server with `&` and then called
+//! `portwarden kill`), the group is not taken: only the holder and its
+//! descendants are, so the caller survives. Signals always go to single
+//! processes (never `kill(-pgid)`), because only a single process can be
+//! identity-checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::classify::{self, Class, Context};
+use crate::discover::{Options, Scanner};
+use crate::error::{Error, Result};
+use crate::escape::escape;
+use crate::model::{Pid, Proto, Snapshot};
+use crate::os::procfs;
+use crate::spec::PortSpec;
+
+/// SIGTERM.
+pub const SIGTERM: i32 = 15;
+/// SIGKILL.
+pub const SIGKILL: i32 = 9;
+/// How long to wait for survivors after SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// What a kill may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// First signal (default SIGTERM).
+    pub signal: i32,
+    /// Wait this long after the first signal before SIGKILL (default 3 s).
+    pub grace: Duration,
+    /// Also end every descendant of the targets, even those that left the
+    /// process group with setsid/setpgid.
+    pub tree: bool,
+    /// Allow `foreign` and `managed` holders.
+    pub force: bool,
+    /// Allow `live` holders (part of a running program). The CLI sets this
+    /// when the user confirmed or passed `--yes`; [`Policy::default`] does
+    /// not, so a program reclaiming its port only ever ends orphans and
+    /// daemons unless it says otherwise.
+    pub allow_live: bool,
+    /// Every holder's command line must contain this substring.
+    pub only: Option<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            signal: SIGTERM,
+            grace: Duration::from_secs(3),
+            tree: false,
+            force: false,
+            allow_live: false,
+            only: None,
+        }
+    }
+}
+
+/// Why a process is in the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// It has an fd on the port's socket.
+    Holder,
+    /// It is in a holder's process group.
+    Group,
+    /// It descends from a holder (`tree`, or a holder in our own group).
+    Descendant,
+}
+
+/// One process that will be signalled, with the identity to re-verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// Process id.
+    pub pid: Pid,
+    /// Start time (clock ticks since boot) seen at plan time.
+    pub start_time: u64,
+    /// `comm`.
+    pub name: String,
+    /// Full command line (raw; escape before printing).
+    pub command: String,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner name.
+    pub user: Option<String>,
+    /// Its class.
+    pub class: Class,
+    /// Why it is a target.
+    pub role: Role,
+}
+
+/// A holder the policy will not touch; its presence refuses the whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// The holder (0 when the socket's holder could not be seen at all).
+    pub pid: Pid,
+    /// Its class.
+    pub class: Class,
+    /// Why, and what to do instead.
+    pub reason: String,
+}
+
+/// The plan: a value that can be shown, confirmed, then executed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// The ports to free.
+    #[serde(serialize_with = "ser_ports")]
+    pub ports: Vec<PortSpec>,
+    /// Ports that had no listener when planned.
+    #[serde(serialize_with = "ser_ports")]
+    pub already_free: Vec<PortSpec>,
+    /// Every process that will be signalled, holders first.
+    pub targets: Vec<Target>,
+    /// Why the plan is refused (empty = allowed).
+    pub refusals: Vec<Refusal>,
+    /// Processes deliberately left alone (pid ≤ 1, self, ancestors, another
+    /// user's group member), with the reason.
+    pub protected: Vec<(Pid, String)>,
+    /// The policy it was built with.
+    #[serde(skip)]
+    pub policy: Policy,
+}
+
+fn ser_ports<S: serde::Serializer>(ports: &[PortSpec], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ports.iter().map(|p| p.to_string()))
+}
+
+impl Plan {
+    /// Refused: nothing may be signalled.
+    pub fn is_refused(&self) -> bool {
+        !self.refusals.is_empty()
+    }
+
+    /// Nothing to signal (e.g. every port already free).
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// The pids that will be signalled, ascending.
+    pub fn pids(&self) -> Vec<Pid> {
+        let mut v: Vec<Pid> = self.targets.iter().map(|t| t.pid).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Plan the freeing of `ports`: their holders, the holders' groups, and with
+/// [`Policy::tree`] every descendant.
+pub fn plan_ports(snap: &Snapshot, ctx: &Context, ports: &[PortSpec], policy: &Policy) -> Plan {
+    let mut holders: BTreeSet<Pid> = BTreeSet::new();
+    let mut refusals = Vec::new();
+    let mut already_free = Vec::new();
+    for spec in ports {
+        let mut any = false;
+        for s in snap.sockets_on(spec.port, spec.proto) {
+            any = true;
+            if s.holders.is_empty() {
+                refusals.push(Refusal {
+                    pid: 0,
+                    class: Class::Foreign,
+                    reason: format!(
+                        "{} {}: its holder cannot be seen ({})",
+                        s.proto,
+                        s.endpoint(),
+                        s.unresolved.as_deref().unwrap_or("unknown")
+                    ),
+                });
+            }
+            holders.extend(s.holders.iter().copied());
+        }
+        if !any {
+            already_free.push(*spec);
+        }
+    }
+    let mut plan = build(snap, ctx, &holders, policy);
+    plan.ports = ports.to_vec();
+    plan.already_free = already_free;
+    refusals.append(&mut plan.refusals);
+    plan.refusals = refusals;
+    plan
+}
+
+/// Plan the end of one process's group (the tree view's kill), as if `pid`
+/// were a holder. Its ports (if any) are checked after the kill.
+pub fn plan_pid(snap: &Snapshot, ctx: &Context, pid: Pid, policy: &Policy) -> Plan {
+    let mut plan = build(snap, ctx, &BTreeSet::from([pid]), policy);
+    let mut ports: Vec<PortSpec> = snap
+        .sockets
+        .iter()
+        .filter(|s| s.holders.contains(&pid))
+        .map(|s| PortSpec {
+            proto: Some(s.proto),
+            port: s.port,
+        })
+        .collect();
+    ports.sort();
+    ports.dedup();
+    plan.ports = ports;
+    if snap.process(pid).is_none() {
+        plan.refusals.push(Refusal {
+            pid,
+            class: Class::Foreign,
+            reason: format!("pid {pid} is not in the snapshot (it exited or is hidden)"),
+        });
+    }
+    plan
+}
+
+fn protected_reason(ctx: &Context, pid: Pid) -> Option<String> {
+    if pid <= 1 {
+        Some(format!("pid {pid} is init or the kernel: never signalled"))
+    } else if pid == ctx.self_pid {
+        Some("portwarden itself: never signalled".to_string())
+    } else if ctx.ancestors.contains(&pid) {
+        Some(format!(
+            "pid {pid} is an ancestor of portwarden (the shell or script that ran it): never signalled"
+        ))
+    } else {
+        None
+    }
+}
+
+fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Policy) -> Plan {
+    let mut refusals = Vec::new();
+    let mut protected: BTreeMap<Pid, String> = BTreeMap::new();
+    let mut roles: BTreeMap<Pid, Role> = BTreeMap::new();
+    let mut verdicts = BTreeMap::new();
+    let mut verdict = |pid: Pid| {
+        verdicts
+            .entry(pid)
+            .or_insert_with(|| classify::classify_process(snap, ctx, pid))
+            .clone()
+    };
+
+    for &h in holders {
+        let Some(p) = snap.process(h) else { continue };
+        let v = verdict(h);
+        if let Some(why) = protected_reason(ctx, h) {
+            refusals.push(Refusal {
+                pid: h,
+                class: v.class,
+                reason: why,
+            });
+            continue;
+        }
+        let refuse = |reason: String| Refusal {
+            pid: h,
+            class: v.class,
+            reason,
+        };
+        match v.class {
+            Class::SelfProc => {
+                refusals.push(refuse(format!(
+                    "pid {h} is portwarden or its ancestor: never signalled"
+                )));
+                continue;
+            }
+            Class::Foreign if !policy.force => {
+                refusals.push(refuse(format!(
+                    "pid {h} ({}) is foreign: {}; use --force to kill it anyway",
+                    escape(&p.name),
+                    v.reasons.join("; ")
+                )));
+                continue;
+            }
+            Class::Managed if !policy.force => {
+                let cmd = v
+                    .manager
+                    .as_ref()
+                    .map(|m| m.stop_command())
+                    .unwrap_or_else(|| "its service manager".to_string());
+                refusals.push(refuse(format!(
+                    "pid {h} ({}) is managed: {}; stop it with `{cmd}` (or --force)",
+                    escape(&p.name),
+                    v.reasons.first().cloned().unwrap_or_default()
+                )));
+                continue;
+            }
+            Class::Live if !policy.allow_live => {
+                refusals.push(refuse(format!(
+                    "pid {h} ({}) is live: {}; killing it needs consent",
+                    escape(&p.name),
+                    v.reasons.join("; ")
+                )));
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(pat) = &policy.only
+            && !p.command().contains(pat.as_str())
+        {
+            refusals.push(refuse(format!(
+                "pid {h} ({}) does not match --only '{}': command is '{}'",
+                escape(&p.name),
+                escape(pat),
+                escape(&p.command())
+            )));
+            continue;
+        }
+
+        roles.insert(h, Role::Holder);
+        let own_group = p.pgid == ctx.self_pgid;
+        if !own_group {
+            for m in snap.group_members(p.pgid) {
+                roles.entry(m).or_insert(Role::Group);
+            }
+        }
+        // Descendants: with --tree always; without it, only when the group
+        // could not be taken (a holder in our own group) — then its children
+        // are what would have been its group.
+        if policy.tree || own_group {
+            for d in snap.descendants(h) {
+                roles.entry(d).or_insert(Role::Descendant);
+            }
+        }
+    }
+    if policy.tree {
+        let group_pids: Vec<Pid> = roles
+            .iter()
+            .filter(|(_, r)| **r == Role::Group)
+            .map(|(p, _)| *p)
+            .collect();
+        for g in group_pids {
+            for d in snap.descendants(g) {
+                roles.entry(d).or_insert(Role::Descendant);
+            }
+        }
+    }
+
+    let mut targets = Vec::new();
+    for (pid, role) in roles {
+        if let Some(why) = protected_reason(ctx, pid) {
+            protected.insert(pid, why);
+            continue;
+        }
+        let Some(p) = snap.process(pid) else { continue };
+        if role != Role::Holder {
+            let v = verdict(pid);
+            // A group member or descendant in our own group is the caller's
+            // family (the script that ran us): never taken implicitly.
+            if p.pgid == ctx.self_pgid && p.pgid > 0 && role == Role::Group {
+                protected.insert(pid, "in portwarden's own process group".to_string());
+                continue;
+            }
+            if matches!(v.class, Class::SelfProc) {
+                protected.insert(pid, "portwarden or its ancestor".to_string());
+                continue;
+            }
+            if matches!(v.class, Class::Foreign) && !policy.force {
+                protected.insert(
+                    pid,
+                    format!("owned by uid {}, not yours (use --force)", p.uid),
+                );
+                continue;
+            }
+        }
+        targets.push(Target {
+            pid,
+            start_time: p.start_time,
+            name: p.name.clone(),
+            command: p.command(),
+            uid: p.uid,
+            user: p.user.clone(),
+            class: verdict(pid).class,
+            role,
+        });
+    }
+    targets.sort_by_key(|t| (t.role, t.pid));
+    Plan {
+        ports: Vec::new(),
+        already_free: Vec::new(),
+        targets,
+        refusals,
+        protected: protected.into_iter().collect(),
+        policy: policy.clone(),
+    }
+}
+
+/// Progress reported while [`execute`] runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A signal was delivered.
+    Signalled {
+        /// The target.
+        pid: Pid,
+        /// The signal number.
+        signal: i32,
+    },
+    /// A target was observed dead (exited or zombie).
+    Exited {
+        /// The target.
+        pid: Pid,
+        /// Time since the first signal.
+        after: Duration,
+    },
+    /// The grace ran out: survivors get SIGKILL.
+    Escalating,
+    /// Every target is dead; checking the port.
+    WaitingForPort,
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// Process id.
+    pub pid: Pid,
+    /// `comm`.
+    pub name: String,
+    /// Why it was a target.
+    pub role: Role,
+    /// Signals delivered, in order.
+    pub signals: Vec<i32>,
+    /// Observed dead this long after the first signal.
+    #[serde(serialize_with = "ser_opt_ms")]
+    pub exited_after: Option<Duration>,
+    /// Not signalled, and why (identity mismatch, already gone, …).
+    pub skipped: Option<String>,
+}
+
+impl Outcome {
+    /// Dead or never needed a signal.
+    pub fn ended(&self) -> bool {
+        self.exited_after.is_some() || self.skipped.is_some()
+    }
+}
+
+/// A port that is still held after the kill, and by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StillHeld {
+    /// The port.
+    #[serde(serialize_with = "ser_port")]
+    pub port: PortSpec,
+    /// Who holds it now: "pid 5000 (node), child of pid 1 (systemd)".
+    pub by: Vec<String>,
+}
+
+fn ser_port<S: serde::Serializer>(p: &PortSpec, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string())
+}
+
+fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&(d.as_secs_f64() * 1000.0).round()),
+        None => s.serialize_none(),
+    }
+}
+
+/// What [`execute`] observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The ports the plan meant to free.
+    #[serde(serialize_with = "ser_ports")]
+    pub ports: Vec<PortSpec>,
+    /// One entry per target.
+    pub outcomes: Vec<Outcome>,
+    /// Refusals carried over from the plan (then nothing was signalled).
+    pub refusals: Vec<Refusal>,
+    /// When every port was observed free, this long after the first signal.
+    #[serde(serialize_with = "ser_opt_ms", rename = "port_free_after_ms")]
+    pub port_free_after: Option<Duration>,
+    /// Ports still held at the end, and by whom.
+    pub still_held: Vec<StillHeld>,
+}
+
+impl Report {
+    /// Every target ended and every port was observed free.
+    pub fn success(&self) -> bool {
+        self.refusals.is_empty()
+            && self.outcomes.iter().all(Outcome::ended)
+            && self.still_held.is_empty()
+    }
+
+    /// Processes observed to end after a signal.
+    pub fn ended_count(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.exited_after.is_some())
+            .count()
+    }
+
+    /// One line for a person: "port 8080 free after 140 ms — 3 processes
+    /// ended", or what survived and why.
+    pub fn summary(&self) -> String {
+        let ports = self
+            .ports
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let plural = if self.ports.len() > 1 {
+            "ports"
+        } else {
+            "port"
+        };
+        if !self.refusals.is_empty() {
+            return format!(
+                "refused, nothing signalled: {}",
+                self.refusals
+                    .iter()
+                    .map(|r| r.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+        let n = self.ended_count();
+        let procs = if n == 1 { "process" } else { "processes" };
+        let mut s = String::new();
+        if self.still_held.is_empty() {
+            match self.port_free_after {
+                Some(d) => {
+                    let _ = write!(s, "{plural} {ports} free after {} ms", d.as_millis());
+                }
+                None => {
+                    let _ = write!(s, "{plural} {ports} free");
+                }
+            }
+            let _ = write!(s, " — {n} {procs} ended");
+        } else {
+            for h in &self.still_held {
+                let _ = write!(
+                    s,
+                    "port {} still held by {}; ",
+                    h.port,
+                    if h.by.is_empty() {
+                        "an unseen process".to_string()
+                    } else {
+                        h.by.join(", ")
+                    }
+                );
+            }
+            let _ = write!(s, "{n} {procs} ended");
+        }
+        let survivors: Vec<String> = self
+            .outcomes
+            .iter()
+            .filter(|o| !o.ended())
+            .map(|o| format!("pid {} ({})", o.pid, escape(&o.name)))
+            .collect();
+        if !survivors.is_empty() {
+            let _ = write!(s, "; survived SIGKILL: {}", survivors.join(", "));
+        }
+        let skipped: Vec<String> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| {
+                o.skipped
+                    .as_ref()
+                    .filter(|w| !w.starts_with("already gone"))
+                    .map(|w| format!("pid {}: {w}", o.pid))
+            })
+            .collect();
+        if !skipped.is_empty() {
+            let _ = write!(s, "; skipped {}", skipped.join(", "));
+        }
+        s
+    }
+}
+
+/// A target during execution.
+struct Live {
+    idx: usize,
+    pid: Pid,
+    start_time: u64,
+    /// `None` on kernels without pidfd (< 5.3): fall back to kill(2).
+    fd: Option<OwnedFd>,
+}
+
+enum Verify {
+    Same(Option<OwnedFd>),
+    Gone(String),
+    Mismatch(String),
+}
+
+/// Re-verify a target's identity right before signalling. With a pidfd, the
+/// start time is checked *after* opening it, so the fd pins exactly the
+/// process that was planned.
+fn verify(pid: Pid, start_time: u64) -> Verify {
+    let Some(rpid) = rustix::process::Pid::from_raw(pid) else {
+        return Verify::Gone("invalid pid".into());
+    };
+    let fd = match rustix::process::pidfd_open(rpid, rustix::process::PidfdFlags::empty()) {
+        Ok(fd) => Some(fd),
+        Err(rustix::io::Errno::SRCH) => return Verify::Gone("already gone".into()),
+        Err(rustix::io::Errno::NOSYS) => None,
+        Err(e) => return Verify::Gone(format!("already gone? pidfd_open failed: {e}")),
+    };
+    match procfs::stat(pid) {
+        None => Verify::Gone("already gone".into()),
+        Some(st) if st.start_time != start_time => Verify::Mismatch(format!(
+            "pid reused: start time {} differs from planned {start_time}; not signalled",
+            st.start_time
+        )),
+        Some(st) if st.state == 'Z' || st.state == 'X' => {
+            Verify::Gone("already gone (zombie: its fds are closed)".into())
+        }
+        Some(_) => Verify::Same(fd),
+    }
+}
+
+fn send(pid: Pid, fd: Option<&OwnedFd>, start_time: u64, sig: i32) -> rustix::io::Result<()> {
+    let signal = rustix::process::Signal::from_named_raw(sig).ok_or(rustix::io::Errno::INVAL)?;
+    match fd {
+        Some(fd) => rustix::process::pidfd_send_signal(fd, signal),
+        None => {
+            // No pidfd: re-check identity as late as possible, then kill(2).
+            if procfs::start_time(pid) != Some(start_time) {
+                return Err(rustix::io::Errno::SRCH);
+            }
+            let rpid = rustix::process::Pid::from_raw(pid).ok_or(rustix::io::Errno::INVAL)?;
+            rustix::process::kill_process(rpid, signal)
+        }
+    }
+}
+
+fn is_dead(l: &Live) -> bool {
+    match procfs::stat(l.pid) {
+        None => true,
+        Some(st) => st.start_time != l.start_time || st.state == 'Z' || st.state == 'X',
+    }
+}
+
+/// Wait until every live target is dead or `deadline` passes; record exit
+/// times. Waits on pidfd readability (the kernel wakes us at exit), polling
+/// /proc only for targets without a pidfd.
+fn wait_all(
+    live: &mut Vec<Live>,
+    outcomes: &mut [Outcome],
+    start: Instant,
+    deadline: Instant,
+    on: &mut dyn FnMut(&Progress),
+) {
+    loop {
+        // Reap what is already dead (covers zombies and the no-pidfd case).
+        live.retain(|l| {
+            let dead = is_dead(l);
+            if dead {
+                let after = start.elapsed();
+                outcomes[l.idx].exited_after = Some(after);
+                on(&Progress::Exited { pid: l.pid, after });
+            }
+            !dead
+        });
+        let now = Instant::now();
+        if live.is_empty() || now >= deadline {
+            return;
+        }
+        let remaining = deadline - now;
+        let has_fallback = live.iter().any(|l| l.fd.is_none());
+        let step = if has_fallback {
+            remaining.min(Duration::from_millis(10))
+        } else {
+            remaining
+        };
+        let mut pfds: Vec<rustix::event::PollFd<'_>> = live
+            .iter()
+            .filter_map(|l| l.fd.as_ref())
+            .map(|fd| rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN))
+            .collect();
+        let ts = rustix::event::Timespec {
+            tv_sec: step.as_secs() as i64,
+            tv_nsec: i64::from(step.subsec_nanos()),
+        };
+        if pfds.is_empty() {
+            std::thread::sleep(step);
+        } else {
+            // EINTR or a spurious wake just loops; the deadline bounds us.
+            let _ = rustix::event::poll(&mut pfds, Some(&ts));
+        }
+    }
+}
+
+/// Carry out a plan: verify, signal, escalate, confirm. Blocking (up to
+/// grace + 2 s + a short port check); run it off any UI thread.
+///
+/// A refused plan signals nothing and returns a report carrying the
+/// refusals.
+pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
+    let mut report = Report {
+        ports: plan.ports.clone(),
+        outcomes: Vec::new(),
+        refusals: plan.refusals.clone(),
+        port_free_after: None,
+        still_held: Vec::new(),
+    };
+    if plan.is_refused() {
+        return report;
+    }
+    // The protected set, re-read now: ancestors could have changed since the
+    // plan was made (our parent died and we were reparented).
+    let me = std::process::id() as Pid;
+    let ancestors = crate::os::ancestors_of(me);
+
+    let start = Instant::now();
+    let mut live = Vec::new();
+    for t in &plan.targets {
+        let idx = report.outcomes.len();
+        let mut o = Outcome {
+            pid: t.pid,
+            name: t.name.clone(),
+            role: t.role,
+            signals: Vec::new(),
+            exited_after: None,
+            skipped: None,
+        };
+        if t.pid <= 1 || t.pid == me || ancestors.contains(&t.pid) {
+            o.skipped = Some("protected (init, portwarden or its ancestor)".into());
+            report.outcomes.push(o);
+            continue;
+        }
+        match verify(t.pid, t.start_time) {
+            Verify::Gone(why) | Verify::Mismatch(why) => o.skipped = Some(why),
+            Verify::Same(fd) => match send(t.pid, fd.as_ref(), t.start_time, plan.policy.signal) {
+                Ok(()) => {
+                    o.signals.push(plan.policy.signal);
+                    on(&Progress::Signalled {
+                        pid: t.pid,
+                        signal: plan.policy.signal,
+                    });
+                    live.push(Live {
+                        idx,
+                        pid: t.pid,
+                        start_time: t.start_time,
+                        fd,
+                    });
+                }
+                Err(rustix::io::Errno::SRCH) => o.skipped = Some("already gone".into()),
+                Err(e) => o.skipped = Some(format!("signal failed: {e}")),
+            },
+        }
+        report.outcomes.push(o);
+    }
+
+    wait_all(
+        &mut live,
+        &mut report.outcomes,
+        start,
+        start + plan.policy.grace,
+        on,
+    );
+    if !live.is_empty() && plan.policy.signal != SIGKILL {
+        on(&Progress::Escalating);
+        for l in &live {
+            if send(l.pid, l.fd.as_ref(), l.start_time, SIGKILL).is_ok() {
+                report.outcomes[l.idx].signals.push(SIGKILL);
+                on(&Progress::Signalled {
+                    pid: l.pid,
+                    signal: SIGKILL,
+                });
+            }
+        }
+        let deadline = Instant::now() + KILL_GRACE;
+        wait_all(&mut live, &mut report.outcomes, start, deadline, on);
+    }
+
+    on(&Progress::WaitingForPort);
+    confirm_ports(&mut report, start);
+    report
+}
+
+/// Look at the ports again. A listening socket closes in the holder's exit
+/// path before the pidfd wakes us, so "free" is normally immediate; a short
+/// bounded re-check covers sockets whose last fd lived elsewhere.
+fn confirm_ports(report: &mut Report, start: Instant) {
+    let mut scanner = Scanner::new();
+    let ports = report.ports.clone();
+    let held_now = |scanner: &mut Scanner| -> Vec<PortSpec> {
+        let Ok(socks) = scanner.sockets(&Options::default()) else {
+            return ports.clone();
+        };
+        ports
+            .iter()
+            .filter(|p| socks.iter().any(|s| p.matches(s.proto, s.port)))
+            .copied()
+            .collect()
+    };
+    let settle = Instant::now() + Duration::from_millis(300);
+    let mut held = held_now(&mut scanner);
+    while !held.is_empty() && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(5));
+        held = held_now(&mut scanner);
+    }
+    if held.is_empty() {
+        report.port_free_after = Some(start.elapsed());
+        return;
+    }
+    // Still held: say by whom — a supervisor may have respawned it.
+    let snap = scanner.scan(&Options::default()).ok();
+    for port in held {
+        let by = snap
+            .as_ref()
+            .map(|snap| holders_described(snap, port))
+            .unwrap_or_default();
+        report.still_held.push(StillHeld { port, by });
+    }
+}
+
+/// "pid 5000 (node), child of pid 1 (systemd)" for every holder of `port`.
+pub fn holders_described(snap: &Snapshot, port: PortSpec) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for s in snap.sockets_on(port.port, port.proto) {
+        if s.holders.is_empty() {
+            out.insert(format!(
+                "an unseen process ({})",
+                s.unresolved.as_deref().unwrap_or("unresolved")
+            ));
+        }
+        for &pid in &s.holders {
+            let Some(p) = snap.process(pid) else { continue };
+            let parent = snap
+                .process(p.ppid)
+                .map(|pp| format!("pid {} ({})", pp.pid, escape(&pp.name)))
+                .unwrap_or_else(|| format!("pid {}", p.ppid));
+            out.insert(format!(
+                "pid {pid} ({}), child of {parent}",
+                escape(&p.name)
+            ));
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Reclaim `port` for a program that is about to bind it: plan with
+/// `policy`, refuse rather than touch anything the policy forbids, execute,
+/// and return the report only when the port was observed free.
+///
+/// With [`Policy::default`] only orphans and daemons of the calling user
+/// are ended; `live`, `foreign` and `managed` holders make it refuse.
+///
+/// ```no_run
+/// use portwarden::kill::{ensure_port_free, Policy};
+///
+/// // At start-up, reclaim our sidecar's port from an orphan of a previous
+/// // run, but never touch anything else.
+/// let policy = Policy { only: Some("my-sidecar".into()), ..Policy::default() };
+/// match ensure_port_free(4317, &policy) {
+///     Ok(report) => eprintln!("{}", report.summary()),
+///     Err(e) => eprintln!("cannot reclaim :4317: {e}"),
+/// }
+/// // … now bind 4317.
+/// ```
+pub fn ensure_port_free(port: u16, policy: &Policy) -> Result<Report> {
+    let snap = Scanner::new().scan(&Options::default())?;
+    let ctx = Context::current();
+    let spec = PortSpec { proto: None, port };
+    let plan = plan_ports(&snap, &ctx, &[spec], policy);
+    if plan.is_refused() {
+        return Err(Error::Refused(
+            plan.refusals
+                .iter()
+                .map(|r| r.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
+    let report = execute(&plan, &mut |_| {});
+    if report.success() {
+        Ok(report)
+    } else {
+        Err(Error::NotFreed(report.summary()))
+    }
+}
+
+/// What [`wait_port`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// No socket listens on the port.
+    Free,
+    /// Some socket listens on the port.
+    Listening,
+}
+
+/// Poll the kernel's socket table (no `/proc` walk) every 10 ms until the
+/// condition holds (`Ok(true)`) or `timeout` passes (`Ok(false)`).
+pub fn wait_port(spec: PortSpec, cond: Condition, timeout: Option<Duration>) -> Result<bool> {
+    let mut scanner = Scanner::new();
+    let opts = Options::for_proto(spec.proto);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let socks = scanner.sockets(&opts)?;
+        let listening = socks.iter().any(|s| spec.matches(s.proto, s.port));
+        if listening == (cond == Condition::Listening) {
+            return Ok(true);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Parse a signal name or number: `TERM`, `SIGTERM`, `term`, `15`.
+pub fn parse_signal(s: &str) -> std::result::Result<i32, String> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n)
+            .map(|sig| sig as i32)
+            .map_err(|_| format!("invalid signal '{}': no such signal number", escape(s)));
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|sig| sig as i32)
+        .map_err(|_| {
+            format!(
+                "invalid signal '{}': use a name like TERM, INT, KILL or a number",
+                escape(s)
+            )
+        })
+}
+
+/// A signal's name without the `SIG` prefix (`TERM`), or its number.
+pub fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().trim_start_matches("SIG").to_string())
+        .unwrap_or_else(|_| sig.to_string())
+}
+
+/// Which protocol a plan's port spec covers, for display.
+pub fn proto_label(p: Option<Proto>) -> &'static str {
+    match p {
+        Some(Proto::Tcp) => "tcp",
+        Some(Proto::Udp) => "udp",
+        None => "tcp+udp",
+    }
+}
