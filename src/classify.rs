@@ -309,43 +309,66 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
         };
     }
 
-    // 4/5. reparented to init or a subreaper?
-    let parent = snap.process(p.ppid);
+    // 4/5. reparented to init or a subreaper? Judge the *program*, not
+    // just the process: climb through parents in the same process group
+    // (a prefork master's workers, `npm` → `node`), so workers of an
+    // orphaned master are orphans too, not "live" children of it.
     let parent_label = |ppid: Pid| match snap.process(ppid) {
         Some(pp) => format!("pid {ppid} ({})", escape(&pp.name)),
         None => format!("pid {ppid}"),
     };
-    let reaper = if p.ppid <= 1 {
-        Some(if p.ppid == 1 {
-            "parent is pid 1 (init)".to_string()
-        } else {
-            "it has no parent in this pid namespace".to_string()
-        })
+    let is_reaper = |pid: Pid| {
+        pid <= 1
+            || snap
+                .process(pid)
+                .is_some_and(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
+    };
+    let mut root = p;
+    for _ in 0..256 {
+        match snap.process(root.ppid) {
+            Some(pp) if pp.pgid == root.pgid && !is_reaper(pp.pid) && pp.pid != root.pid => {
+                root = pp
+            }
+            _ => break,
+        }
+    }
+    let reaper = if !is_reaper(root.ppid) {
+        None
+    } else if root.ppid == 1 {
+        Some("parent is pid 1 (init)".to_string())
+    } else if root.ppid <= 0 {
+        Some("it has no parent in this pid namespace".to_string())
     } else {
-        parent
-            .filter(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
-            .map(|_| {
-                format!(
-                    "parent is {}, a subreaper that adopts orphans",
-                    parent_label(p.ppid)
-                )
-            })
+        Some(format!(
+            "parent is {}, a subreaper that adopts orphans",
+            parent_label(root.ppid)
+        ))
     };
     if let Some(reaper) = reaper {
-        let own_session = p.sid == p.pid;
-        let tty = p.tty();
+        let mut reasons = Vec::new();
+        let leader_note = (root.pid != p.pid).then(|| {
+            format!(
+                "its program's leader {} (same process group {}) was reparented",
+                parent_label(root.pid),
+                p.pgid
+            )
+        });
+        let own_session = root.sid == root.pid;
+        let tty = root.tty();
         if own_session && tty.is_none() {
-            return verdict(
-                Class::Daemon,
-                vec![
-                    format!("{reaper}: it was reparented"),
-                    "leads its own session (sid = pid) with no controlling terminal: \
-                     started deliberately to outlive its launcher"
-                        .to_string(),
-                ],
+            reasons.push(format!("{reaper}: it was reparented"));
+            reasons.extend(leader_note);
+            reasons.push(
+                "leads its own session (sid = pid) with no controlling terminal: \
+                 started deliberately to outlive its launcher"
+                    .to_string(),
             );
+            return verdict(Class::Daemon, reasons);
         }
-        let mut reasons = vec![format!("{reaper}: its launcher exited")];
+        match &leader_note {
+            Some(note) => reasons.push(format!("{note}: {reaper}, its launcher exited")),
+            None => reasons.push(format!("{reaper}: its launcher exited")),
+        }
         if let Some(t) = tty {
             reasons.push(format!(
                 "still attached to terminal {t} of the session that started it"
@@ -353,7 +376,7 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
         } else if !own_session {
             reasons.push(format!(
                 "still in session {} of its vanished launcher, not a daemon",
-                p.sid
+                root.sid
             ));
         }
         return verdict(Class::Orphan, reasons);
@@ -483,4 +506,204 @@ pub fn is_reparented(snap: &Snapshot, ctx: &Context, p: &Process) -> bool {
         || snap
             .process(p.ppid)
             .is_some_and(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fixture::{proc, snap, tcp};
+
+    /// We are pid 900 (uid 1000), run from shell 800, in group 900.
+    fn ctx() -> Context {
+        Context {
+            uid: 1000,
+            self_pid: 900,
+            self_pgid: 900,
+            ancestors: HashSet::from([800, 1]),
+            ..Context::default()
+        }
+    }
+
+    fn class(s: &Snapshot, c: &Context, pid: Pid) -> Class {
+        classify_process(s, c, pid).class
+    }
+
+    #[test]
+    fn truth_table_every_class() {
+        let mut managed = proc(40, 1, 40, 40, 1000, "syncthing");
+        managed.cgroup = Some(
+            "0::/user.slice/user-1000.slice/user@1000.service/app.slice/syncthing.service\n".into(),
+        );
+        let mut tty_orphan = proc(60, 1, 55, 55, 1000, "vite");
+        tty_orphan.tty_nr = (136 << 8) | 3;
+        let s = snap(
+            vec![
+                proc(800, 1, 800, 800, 1000, "bash"),
+                proc(900, 800, 900, 800, 1000, "portwarden"),
+                proc(20, 1, 20, 20, 65534, "nginx"),
+                managed,
+                proc(50, 1, 50, 50, 1000, "redis-server"),
+                proc(51, 1, 49, 49, 1000, "node"),
+                tty_orphan,
+                proc(70, 800, 70, 800, 1000, "python3"),
+            ],
+            vec![tcp(3000, &[51])],
+        );
+        let c = ctx();
+        assert_eq!(class(&s, &c, 900), Class::SelfProc);
+        assert_eq!(class(&s, &c, 800), Class::SelfProc);
+        assert_eq!(class(&s, &c, 20), Class::Foreign);
+        assert_eq!(class(&s, &c, 40), Class::Managed);
+        assert_eq!(class(&s, &c, 50), Class::Daemon);
+        assert_eq!(class(&s, &c, 51), Class::Orphan);
+        assert_eq!(class(&s, &c, 60), Class::Orphan);
+        assert_eq!(class(&s, &c, 70), Class::Live);
+
+        let v = classify_process(&s, &c, 20);
+        assert_eq!(
+            v.reasons,
+            vec!["owned by uid 65534 (u65534); you are uid 1000"]
+        );
+        let v = classify_process(&s, &c, 51);
+        assert!(
+            v.reasons[0].contains("parent is pid 1 (init): its launcher exited"),
+            "{v:?}"
+        );
+        let v = classify_process(&s, &c, 40);
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("systemctl --user stop syncthing.service"))
+        );
+        assert!(
+            classify_process(&s, &c, 60)
+                .reasons
+                .iter()
+                .any(|r| r.contains("pts/3"))
+        );
+        // classify() covers exactly the holders.
+        let all = classify(&s, &c);
+        assert_eq!(all.keys().copied().collect::<Vec<_>>(), vec![51]);
+    }
+
+    #[test]
+    fn precedence_first_match_wins() {
+        // Our ancestor owned by root: self beats foreign.
+        let mut s = snap(
+            vec![
+                proc(800, 1, 800, 800, 0, "sudo"),
+                proc(900, 800, 900, 800, 1000, "portwarden"),
+            ],
+            vec![],
+        );
+        let c = ctx();
+        assert_eq!(class(&s, &c, 800), Class::SelfProc);
+        // Foreign beats managed.
+        let mut p = proc(30, 1, 30, 30, 0, "nginx");
+        p.cgroup = Some("0::/system.slice/nginx.service\n".into());
+        s.processes.insert(30, p.clone());
+        assert_eq!(class(&s, &c, 30), Class::Foreign);
+        // Managed beats daemon.
+        p.uid = 1000;
+        s.processes.insert(30, p);
+        assert_eq!(class(&s, &c, 30), Class::Managed);
+    }
+
+    #[test]
+    fn sudo_uid_decides_who_is_foreign() {
+        let s = snap(vec![proc(70, 1, 70, 70, 1000, "node")], vec![]);
+        let mut c = ctx();
+        c.uid = 0; // plain root
+        assert_eq!(class(&s, &c, 70), Class::Foreign);
+        c.uid = 1000; // root via sudo from uid 1000 (Context::current reads SUDO_UID)
+        assert_eq!(class(&s, &c, 70), Class::Daemon);
+    }
+
+    #[test]
+    fn subreaper_parent_counts_as_init() {
+        let s = snap(
+            vec![
+                proc(10, 1, 10, 10, 1000, "tini"),
+                proc(11, 10, 5, 5, 1000, "node"),
+                proc(12, 10, 12, 12, 1000, "worker"),
+                proc(13, 1, 13, 13, 1000, "my-reaper"),
+                proc(14, 13, 5, 5, 1000, "child"),
+            ],
+            vec![],
+        );
+        let mut c = ctx();
+        assert_eq!(class(&s, &c, 11), Class::Orphan);
+        assert_eq!(class(&s, &c, 12), Class::Daemon);
+        assert_eq!(class(&s, &c, 14), Class::Live);
+        c.extra_supervisors = vec!["my-reaper".into()];
+        assert_eq!(class(&s, &c, 14), Class::Orphan);
+    }
+
+    #[test]
+    fn cgroup_managers_from_real_systems() {
+        let m = |s: &str| manager_from_cgroup(s, &[]);
+        assert_eq!(
+            m("0::/system.slice/nginx.service\n"),
+            Some(Manager::Systemd {
+                unit: "nginx.service".into()
+            })
+        );
+        // cgroup v1, several hierarchies.
+        assert_eq!(
+            m("12:pids:/system.slice/sshd.service\n1:name=systemd:/system.slice/sshd.service\n"),
+            Some(Manager::Systemd {
+                unit: "sshd.service".into()
+            })
+        );
+        assert_eq!(
+            m(
+                "0::/system.slice/docker-3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a.scope\n"
+            ),
+            Some(Manager::Docker {
+                id: "3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a".into()
+            })
+        );
+        assert!(matches!(
+            m(
+                "11:memory:/docker/4c01db0b339c9c4c01db0b339c9c4c01db0b339c9c4c01db0b339c9c4c01db0b\n"
+            ),
+            Some(Manager::Docker { .. })
+        ));
+        assert!(matches!(
+            m(
+                "0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-5e1ba5e1ba5e1ba5e1ba.scope/container\n"
+            ),
+            Some(Manager::Podman { .. })
+        ));
+        assert!(matches!(
+            m(
+                "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod6a1b2c3d_1111_2222_3333_444455556666.slice/cri-containerd-abcdefabcdef0123.scope\n"
+            ),
+            Some(Manager::Kubernetes { pod: Some(_) })
+        ));
+        // Interactive places are not managed.
+        assert_eq!(m("0::/user.slice/user-1000.slice/session-3.scope\n"), None);
+        assert_eq!(
+            m(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-1.scope\n"
+            ),
+            None
+        );
+        assert_eq!(
+            m("0::/user.slice/user-1000.slice/user@1000.service/init.scope\n"),
+            None
+        );
+        assert_eq!(m("0::/\n"), None);
+        assert_eq!(
+            m("4:memory:/process_api/135d1f48\n9:name=systemd:/\n"),
+            None
+        );
+        // A configured pattern.
+        assert_eq!(
+            manager_from_cgroup("0::/my-supervisor/job-7\n", &["my-supervisor".into()]),
+            Some(Manager::Pattern {
+                pattern: "my-supervisor".into()
+            })
+        );
+    }
 }

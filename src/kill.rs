@@ -950,3 +950,253 @@ pub fn proto_label(p: Option<Proto>) -> &'static str {
         None => "tcp+udp",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::model::fixture::{proc, snap, tcp};
+
+    /// portwarden is pid 900 in group 900, run by shell 800 (uid 1000).
+    fn ctx() -> Context {
+        Context {
+            uid: 1000,
+            self_pid: 900,
+            self_pgid: 900,
+            ancestors: HashSet::from([800, 1]),
+            ..Context::default()
+        }
+    }
+
+    fn port(p: u16) -> Vec<PortSpec> {
+        vec![PortSpec {
+            proto: None,
+            port: p,
+        }]
+    }
+
+    fn live_ok() -> Policy {
+        Policy {
+            allow_live: true,
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn orphan_group_is_taken_whole() {
+        // npm (50, leader, orphaned) → node (51, holder) → worker (52); all in group 50.
+        let s = snap(
+            vec![
+                proc(50, 1, 50, 40, 1000, "npm"),
+                proc(51, 50, 50, 40, 1000, "node"),
+                proc(52, 51, 50, 40, 1000, "worker"),
+                proc(53, 51, 53, 53, 1000, "escapee"),
+            ],
+            vec![tcp(3000, &[51])],
+        );
+        let plan = plan_ports(&s, &ctx(), &port(3000), &Policy::default());
+        assert!(!plan.is_refused(), "{:?}", plan.refusals);
+        assert_eq!(plan.pids(), vec![50, 51, 52]);
+        assert_eq!(plan.targets[0].role, Role::Holder);
+        assert_eq!(plan.targets[0].start_time, 1051);
+        // --tree also takes the setsid escapee.
+        let tree = Policy {
+            tree: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan_ports(&s, &ctx(), &port(3000), &tree).pids(),
+            vec![50, 51, 52, 53]
+        );
+    }
+
+    #[test]
+    fn protected_set_is_never_planned() {
+        // A holder inside our own group 900 (a script ran `server &` then us):
+        // the group is not taken, only the holder and its descendants.
+        let s = snap(
+            vec![
+                proc(800, 1, 800, 800, 1000, "bash"),
+                proc(900, 800, 900, 800, 1000, "portwarden"),
+                proc(899, 800, 900, 800, 1000, "script"),
+                proc(901, 899, 900, 800, 1000, "server"),
+                proc(902, 901, 900, 800, 1000, "server-child"),
+                // A weird holder group that contains init and our shell.
+                proc(5, 1, 1, 1, 1000, "odd"),
+            ],
+            vec![tcp(8080, &[901]), tcp(9090, &[5, 1, 0, 900, 800])],
+        );
+        let plan = plan_ports(&s, &ctx(), &port(8080), &live_ok());
+        assert!(!plan.is_refused(), "{:?}", plan.refusals);
+        assert_eq!(plan.pids(), vec![901, 902]);
+        for bad in [0, 1, 800, 899, 900] {
+            assert!(!plan.pids().contains(&bad), "{bad} planned");
+        }
+        // Holders that are init, self or ancestors refuse the plan.
+        let plan = plan_ports(&s, &ctx(), &port(9090), &live_ok());
+        assert!(plan.is_refused());
+        let refused: Vec<Pid> = plan.refusals.iter().map(|r| r.pid).collect();
+        assert!(refused.contains(&1) && refused.contains(&900) && refused.contains(&800));
+        assert!(
+            plan.targets
+                .iter()
+                .all(|t| t.pid > 1 && t.pid != 900 && t.pid != 800)
+        );
+        // Even with force.
+        let forced = Policy {
+            force: true,
+            ..live_ok()
+        };
+        let plan = plan_ports(&s, &ctx(), &port(9090), &forced);
+        assert!(plan.is_refused());
+        assert!(
+            plan.targets
+                .iter()
+                .all(|t| t.pid > 1 && t.pid != 900 && t.pid != 800)
+        );
+    }
+
+    #[test]
+    fn policy_refusals() {
+        let mut managed = proc(30, 1, 30, 30, 1000, "nginx");
+        managed.cgroup = Some("0::/system.slice/nginx.service\n".into());
+        let s = snap(
+            vec![
+                proc(20, 1, 20, 20, 33, "apache2"),
+                managed,
+                proc(800, 1, 800, 800, 1000, "bash"),
+                proc(40, 800, 40, 800, 1000, "vite"),
+            ],
+            vec![tcp(80, &[20]), tcp(81, &[30]), tcp(5173, &[40])],
+        );
+        let c = ctx();
+        let foreign = plan_ports(&s, &c, &port(80), &live_ok());
+        assert!(foreign.is_refused() && foreign.targets.is_empty());
+        assert!(foreign.refusals[0].reason.contains("--force"));
+        let forced = Policy {
+            force: true,
+            ..live_ok()
+        };
+        assert_eq!(plan_ports(&s, &c, &port(80), &forced).pids(), vec![20]);
+
+        let managed = plan_ports(&s, &c, &port(81), &live_ok());
+        assert!(managed.is_refused());
+        assert!(
+            managed.refusals[0]
+                .reason
+                .contains("systemctl stop nginx.service")
+        );
+
+        // Live needs consent.
+        assert!(plan_ports(&s, &c, &port(5173), &Policy::default()).is_refused());
+        assert_eq!(plan_ports(&s, &c, &port(5173), &live_ok()).pids(), vec![40]);
+
+        // --only must match every holder.
+        let only = |p: &str| Policy {
+            only: Some(p.into()),
+            ..live_ok()
+        };
+        assert_eq!(
+            plan_ports(&s, &c, &port(5173), &only("vite")).pids(),
+            vec![40]
+        );
+        let miss = plan_ports(&s, &c, &port(5173), &only("webpack"));
+        assert!(miss.is_refused() && miss.targets.is_empty());
+    }
+
+    #[test]
+    fn free_port_and_unresolved_socket() {
+        let mut hidden = tcp(2024, &[]);
+        hidden.unresolved = Some("owned by uid 0".into());
+        let s = snap(vec![], vec![hidden]);
+        let free = plan_ports(&s, &ctx(), &port(4000), &Policy::default());
+        assert!(free.is_empty() && !free.is_refused());
+        assert_eq!(free.already_free, port(4000));
+        let p = plan_ports(&s, &ctx(), &port(2024), &Policy::default());
+        assert!(p.is_refused(), "an unseen holder cannot be freed: refuse");
+    }
+
+    #[test]
+    fn group_members_of_other_users_are_left_alone() {
+        let s = snap(
+            vec![
+                proc(50, 1, 50, 50, 0, "sudo"),
+                proc(51, 50, 50, 50, 1000, "node"),
+            ],
+            vec![tcp(3000, &[51])],
+        );
+        let plan = plan_ports(&s, &ctx(), &port(3000), &Policy::default());
+        assert_eq!(plan.pids(), vec![51]);
+        assert!(plan.protected.iter().any(|(p, _)| *p == 50));
+    }
+
+    /// A child we spawned, killed and reaped even if the test fails.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn identity_mismatch_signals_nothing() {
+        let child = Child(
+            std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .expect("spawn sleep"),
+        );
+        let pid = child.0.id() as Pid;
+        let real = procfs::start_time(pid).expect("child start time");
+        let target = Target {
+            pid,
+            start_time: real + 1, // "the process we planned" is not this one
+            name: "sleep".into(),
+            command: "sleep 30".into(),
+            uid: 0,
+            user: None,
+            class: Class::Orphan,
+            role: Role::Holder,
+        };
+        let plan = Plan {
+            ports: Vec::new(),
+            already_free: Vec::new(),
+            targets: vec![target],
+            refusals: Vec::new(),
+            protected: Vec::new(),
+            policy: Policy {
+                signal: SIGKILL,
+                grace: Duration::from_millis(100),
+                ..Policy::default()
+            },
+        };
+        let mut events = Vec::new();
+        let report = execute(&plan, &mut |p| events.push(p.clone()));
+        assert!(
+            events
+                .iter()
+                .all(|e| !matches!(e, Progress::Signalled { .. }))
+        );
+        assert!(report.outcomes[0].signals.is_empty());
+        assert!(
+            report.outcomes[0]
+                .skipped
+                .as_deref()
+                .is_some_and(|w| w.contains("pid reused"))
+        );
+        // Still alive, same identity.
+        assert_eq!(procfs::start_time(pid), Some(real));
+    }
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(parse_signal("TERM"), Ok(15));
+        assert_eq!(parse_signal("sigkill"), Ok(9));
+        assert_eq!(parse_signal("2"), Ok(2));
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+        assert_eq!(signal_name(15), "TERM");
+    }
+}

@@ -295,3 +295,58 @@ impl Snapshot {
             .collect()
     }
 }
+
+/// Literal-fixture helpers for unit tests across the crate.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+
+    /// A process with explicit lineage and owner.
+    pub fn proc(pid: Pid, ppid: Pid, pgid: Pid, sid: Pid, uid: u32, name: &str) -> Process {
+        Process {
+            pgid,
+            sid,
+            uid,
+            user: Some(if uid == 0 {
+                "root".into()
+            } else {
+                format!("u{uid}")
+            }),
+            cmdline: vec![name.to_string(), "--serve".to_string()],
+            start_time: 1000 + pid as u64,
+            detailed: true,
+            ..Process::new(pid, ppid, name)
+        }
+    }
+
+    /// A TCP listener on 127.0.0.1:`port` held by `holders`.
+    pub fn tcp(port: u16, holders: &[Pid]) -> Socket {
+        Socket {
+            proto: Proto::Tcp,
+            family: Family::Ipv4,
+            addr: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port,
+            state: SockState::Listen,
+            inode: 10_000 + u64::from(port),
+            uid: 1000,
+            accept_queue: Some(0),
+            backlog: Some(128),
+            holders: holders.to_vec(),
+            unresolved: None,
+        }
+    }
+
+    /// A snapshot of these processes and sockets (plus init, pid 1).
+    pub fn snap(procs: Vec<Process>, sockets: Vec<Socket>) -> Snapshot {
+        let mut processes: BTreeMap<Pid, Process> = procs.into_iter().map(|p| (p.pid, p)).collect();
+        processes
+            .entry(1)
+            .or_insert_with(|| proc(1, 0, 1, 1, 0, "init"));
+        Snapshot {
+            sockets,
+            processes,
+            boot_time: 1_795_000_000,
+            clk_tck: 100,
+        }
+    }
+}

@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn utc_formatting() {
         assert_eq!(fmt_utc(0), "1970-01-01 00:00:00");
-        assert_eq!(fmt_utc(1_795_000_000), "2026-11-18 08:26:40");
+        assert_eq!(fmt_utc(1_795_000_000), "2026-11-18 11:06:40");
         assert_eq!(fmt_age(59), "59s");
         assert_eq!(fmt_age(3 * 3600 + 720), "3h12m");
     }
