@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::model::{Pid, Process, Proto, Snapshot, Socket};
-use crate::os::procfs;
+use crate::os::procfs::{self, ProcRoot};
 use crate::os::sockdiag::SockDiag;
 use crate::os::{self, Users};
 
@@ -46,18 +46,127 @@ impl Options {
     }
 }
 
-/// A reusable scanner: keeps its netlink socket and user-name cache between
-/// scans (the TUI scans every couple of seconds).
-#[derive(Default)]
+/// A reusable scanner: keeps its netlink socket, user-name cache and — for
+/// cheap refreshes — what the previous scan learned.
+///
+/// The first scan (and every [`Scanner::full_every`]-th) walks every
+/// process's fds. Scans in between are incremental: the socket table is
+/// re-read from the kernel (cheap), known holders are confirmed by their
+/// start time, and only *new* processes (plus, for a new socket inode,
+/// known holders and new processes' parents) have their fds searched. A new
+/// inode no candidate holds falls back to a walk of everyone for that inode.
 pub struct Scanner {
     diag: Option<SockDiag>,
     users: Users,
+    cache: Option<Cache>,
+    /// Do a full rescan every this many scans (1 = always full). Catches
+    /// what incremental scans cannot see cheaply: a pid reused between
+    /// scans, a holder that closed one of several fds.
+    pub full_every: u32,
+    last: ScanKind,
+}
+
+/// How the last [`Scanner::scan`] went (for benchmarks and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanKind {
+    /// Every process's fds were walked.
+    pub full: bool,
+    /// How many processes had their fds walked.
+    pub fd_walks: usize,
+}
+
+struct Cache {
+    procs: BTreeMap<Pid, Process>,
+    /// inode → holders. An empty set means "searched, nobody visible".
+    holders: HashMap<u64, BTreeSet<Pid>>,
+    since_full: u32,
+    denied: usize,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner {
+            diag: None,
+            users: Users::default(),
+            cache: None,
+            full_every: 5,
+            last: ScanKind::default(),
+        }
+    }
+}
+
+/// What walking one process produced.
+struct Walked {
+    proc: Process,
+    found: Vec<u64>,
+    denied: bool,
+}
+
+fn walk_one(root: &ProcRoot, pid: Pid, want: &HashSet<u64>, buf: &mut [u8]) -> Option<Walked> {
+    let dir = root.pid(pid)?;
+    let uid = dir.uid()?;
+    let st = dir.stat(buf)?;
+    let fds = if want.is_empty() || st.is_kernel_thread() {
+        procfs::FdScan::default()
+    } else {
+        dir.socket_fds(want)
+    };
+    Some(Walked {
+        proc: process_from_stat(st, uid),
+        found: fds.found,
+        denied: fds.denied,
+    })
+}
+
+/// Walk `pids` on all cores: the fd walk is nothing but syscalls, and the
+/// kernel serves them in parallel.
+fn walk_parallel(root: &ProcRoot, pids: &[Pid], want: &HashSet<u64>) -> Vec<Walked> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if threads <= 1 || pids.len() < 64 {
+        let mut buf = [0u8; 1024];
+        return pids
+            .iter()
+            .filter_map(|&p| walk_one(root, p, want, &mut buf))
+            .collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut buf = [0u8; 1024];
+                    // Interleave so big and small pids spread evenly.
+                    pids.iter()
+                        .skip(t)
+                        .step_by(threads)
+                        .filter_map(|&p| walk_one(root, p, want, &mut buf))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 impl Scanner {
     /// A scanner with nothing open yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Forget what earlier scans learned: the next scan is a full one.
+    pub fn invalidate(&mut self) {
+        self.cache = None;
+    }
+
+    /// How the last scan went.
+    pub fn last_scan(&self) -> ScanKind {
+        self.last
     }
 
     fn diag(&mut self) -> Result<&mut SockDiag> {
@@ -87,45 +196,50 @@ impl Scanner {
         }
     }
 
-    /// A full snapshot: sockets, every process, holders, details.
+    /// A snapshot: sockets, every process, holders, details.
     pub fn scan(&mut self, opts: &Options) -> Result<Snapshot> {
         let mut sockets = self.sockets(opts)?;
+        let root = ProcRoot::open().map_err(Error::Proc)?;
+        let pids = root.pids().map_err(Error::Proc)?;
         let want: HashSet<u64> = sockets
             .iter()
             .map(|s| s.inode)
             .filter(|&i| i != 0)
             .collect();
-        let pids = procfs::pids().map_err(Error::Proc)?;
 
-        let mut processes: BTreeMap<Pid, Process> = BTreeMap::new();
-        let mut holders: HashMap<u64, BTreeSet<Pid>> = HashMap::new();
-        let mut denied = 0usize;
-        for pid in pids {
-            let Some(st) = procfs::stat(pid) else {
-                continue;
-            };
-            let Some(uid) = procfs::dir_uid(pid) else {
-                continue;
-            };
-            if !want.is_empty() && !st.is_kernel_thread() {
-                let fds = procfs::socket_fds(pid, &want);
-                denied += usize::from(fds.denied);
-                for inode in fds.found {
-                    holders.entry(inode).or_default().insert(pid);
-                }
+        let cache = match self.cache.take() {
+            Some(c) if c.since_full + 1 < self.full_every => incremental(&root, &pids, &want, c),
+            _ => None,
+        };
+        let mut cache = match cache {
+            Some((mut c, fd_walks)) => {
+                c.since_full += 1;
+                self.last = ScanKind {
+                    full: false,
+                    fd_walks,
+                };
+                c
             }
-            processes.insert(pid, process_from_stat(st, uid));
-        }
+            None => {
+                let walked = walk_parallel(&root, &pids, &want);
+                self.last = ScanKind {
+                    full: true,
+                    fd_walks: walked.len(),
+                };
+                full_cache(walked, &want)
+            }
+        };
+        // Drop what no longer exists: inodes gone from the table.
+        cache.holders.retain(|inode, _| want.contains(inode));
 
+        // Details only for the processes anyone will look at.
         let mut snap = Snapshot {
             sockets: Vec::new(),
-            processes,
+            processes: std::mem::take(&mut cache.procs),
             boot_time: os::boot_time(),
             clk_tck: os::clk_tck(),
         };
-
-        // Details only for the processes anyone will look at.
-        let holder_pids: BTreeSet<Pid> = holders.values().flatten().copied().collect();
+        let holder_pids: BTreeSet<Pid> = cache.holders.values().flatten().copied().collect();
         let mut related: BTreeSet<Pid> = BTreeSet::new();
         for &h in &holder_pids {
             related.insert(h);
@@ -136,7 +250,9 @@ impl Scanner {
             }
         }
         for pid in related {
-            if let Some(p) = snap.processes.get_mut(&pid) {
+            if let Some(p) = snap.processes.get_mut(&pid)
+                && !p.detailed
+            {
                 procfs::fill_details(p);
                 p.user = self.users.name(p.uid);
             }
@@ -147,7 +263,8 @@ impl Scanner {
         for s in &mut sockets {
             // Only holders that still exist in the table (a pid whose stat
             // vanished after its fd walk would be a ghost row).
-            s.holders = holders
+            s.holders = cache
+                .holders
                 .get(&s.inode)
                 .map(|h| {
                     h.iter()
@@ -157,12 +274,161 @@ impl Scanner {
                 })
                 .unwrap_or_default();
             if s.holders.is_empty() {
-                s.unresolved = Some(unresolved_reason(s, me, denied, hidepid.as_deref()));
+                s.unresolved = Some(unresolved_reason(s, me, cache.denied, hidepid.as_deref()));
             }
         }
         snap.sockets = sockets;
+        cache.procs = snap.processes.clone();
+        self.cache = Some(cache);
         Ok(snap)
     }
+}
+
+fn full_cache(walked: Vec<Walked>, want: &HashSet<u64>) -> Cache {
+    let mut holders: HashMap<u64, BTreeSet<Pid>> =
+        want.iter().map(|&i| (i, BTreeSet::new())).collect();
+    let mut procs = BTreeMap::new();
+    let mut denied = 0;
+    for w in walked {
+        denied += usize::from(w.denied);
+        for inode in w.found {
+            holders.entry(inode).or_default().insert(w.proc.pid);
+        }
+        procs.insert(w.proc.pid, w.proc);
+    }
+    Cache {
+        procs,
+        holders,
+        since_full: 0,
+        denied,
+    }
+}
+
+/// Bring `cache` up to date cheaply, returning it with the number of fd
+/// walks done; `None` when a full scan is wiser.
+fn incremental(
+    root: &ProcRoot,
+    pids: &[Pid],
+    want: &HashSet<u64>,
+    mut c: Cache,
+) -> Option<(Cache, usize)> {
+    let present: HashSet<Pid> = pids.iter().copied().collect();
+    let gone: HashSet<Pid> = c
+        .procs
+        .keys()
+        .copied()
+        .filter(|p| !present.contains(p))
+        .collect();
+    // Children of vanished processes were reparented: re-read them. Known
+    // holders are re-read to confirm their identity (start time).
+    let mut reread: BTreeSet<Pid> = c
+        .procs
+        .values()
+        .filter(|p| gone.contains(&p.ppid))
+        .map(|p| p.pid)
+        .collect();
+    reread.extend(c.holders.values().flatten().copied());
+    for g in &gone {
+        c.procs.remove(g);
+    }
+    let mut new_pids: Vec<Pid> = pids
+        .iter()
+        .copied()
+        .filter(|p| !c.procs.contains_key(p))
+        .collect();
+    let mut buf = [0u8; 1024];
+    for pid in reread {
+        let Some(old) = c.procs.get(&pid) else {
+            continue;
+        };
+        let Some(dir) = root.pid(pid) else {
+            c.procs.remove(&pid);
+            continue;
+        };
+        let Some(st) = dir.stat(&mut buf) else {
+            c.procs.remove(&pid);
+            continue;
+        };
+        if st.start_time != old.start_time {
+            // The pid was reused: a different process. Treat it as new.
+            c.procs.remove(&pid);
+            new_pids.push(pid);
+            continue;
+        }
+        if let Some(p) = c.procs.get_mut(&pid) {
+            p.ppid = st.ppid;
+            p.pgid = st.pgid;
+            p.sid = st.sid;
+            p.tty_nr = st.tty_nr;
+            p.state = st.state;
+        }
+    }
+    new_pids.sort_unstable();
+    if new_pids.len() * 2 > pids.len() {
+        // Mostly new processes: a full walk costs the same and is exact.
+        return None;
+    }
+    // Holders that are gone (or replaced) stop holding.
+    for set in c.holders.values_mut() {
+        set.retain(|p| c.procs.contains_key(p));
+    }
+    let new_inodes: HashSet<u64> = want
+        .iter()
+        .copied()
+        .filter(|i| !c.holders.contains_key(i))
+        .collect();
+    // New processes may hold any socket (a prefork master's fresh worker):
+    // search them for everything wanted.
+    let walked = walk_parallel(root, &new_pids, want);
+    let mut walks = walked.len();
+    let new_set: HashSet<Pid> = walked.iter().map(|w| w.proc.pid).collect();
+    let mut parents: BTreeSet<Pid> = BTreeSet::new();
+    for w in walked {
+        c.denied += usize::from(w.denied);
+        parents.insert(w.proc.ppid);
+        for inode in w.found {
+            c.holders.entry(inode).or_default().insert(w.proc.pid);
+        }
+        c.procs.insert(w.proc.pid, w.proc);
+    }
+    if !new_inodes.is_empty() {
+        // A new socket in an old process: its likeliest holders are known
+        // holders (a server opening another port) and new processes'
+        // parents (created it, then forked).
+        let mut candidates: BTreeSet<Pid> = c.holders.values().flatten().copied().collect();
+        candidates.extend(parents);
+        candidates.retain(|p| !new_set.contains(p) && c.procs.contains_key(p));
+        let cands: Vec<Pid> = candidates.into_iter().collect();
+        walks += cands.len();
+        for w in walk_parallel(root, &cands, &new_inodes) {
+            for inode in w.found {
+                c.holders.entry(inode).or_default().insert(w.proc.pid);
+            }
+        }
+        let unfound: HashSet<u64> = new_inodes
+            .iter()
+            .copied()
+            .filter(|i| c.holders.get(i).is_none_or(BTreeSet::is_empty))
+            .collect();
+        if !unfound.is_empty() {
+            let rest: Vec<Pid> = c
+                .procs
+                .keys()
+                .copied()
+                .filter(|p| !new_set.contains(p))
+                .collect();
+            walks += rest.len();
+            for w in walk_parallel(root, &rest, &unfound) {
+                for inode in w.found {
+                    c.holders.entry(inode).or_default().insert(w.proc.pid);
+                }
+            }
+        }
+        for i in new_inodes {
+            c.holders.entry(i).or_default();
+        }
+    }
+    Some((c, walks))
 }
 
 /// One full scan with a fresh [`Scanner`].
@@ -218,4 +484,135 @@ pub fn unresolved_reason(s: &Socket, euid: u32, denied: usize, hidepid: Option<&
         );
     }
     "no visible process holds it: its holder is in another PID namespace (a container sharing this network), or exited during the scan".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    use super::*;
+
+    /// A python listener we started; killed and reaped even on failure.
+    struct Fixture(Child, u16);
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Listen on 127.0.0.1:0; on a line on stdin, fork a child that keeps
+    /// the socket. Prints the port, then "forked" after each fork.
+    fn listener() -> Fixture {
+        let script = r#"
+import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+for line in sys.stdin:
+    if os.fork() == 0:
+        sys.stdin.close(); import time; time.sleep(30); os._exit(0)
+    print("forked", flush=True)
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        out.read_line(&mut line).expect("port line");
+        let port = line.trim().parse().expect("port");
+        child.stdout = Some(out.into_inner());
+        Fixture(child, port)
+    }
+
+    fn holders(snap: &Snapshot, port: u16) -> Vec<Pid> {
+        snap.sockets_on(port, Some(Proto::Tcp))
+            .flat_map(|s| s.holders.clone())
+            .collect()
+    }
+
+    #[test]
+    fn incremental_scan_sees_new_sockets_and_new_holders() {
+        use std::io::Write;
+        let mut scanner = Scanner::new();
+        scanner.full_every = 1000;
+        let opts = Options::default();
+        scanner.scan(&opts).expect("first scan");
+        assert!(scanner.last_scan().full);
+
+        // A new listener appears: found by an incremental scan.
+        let mut fx = listener();
+        let pid = fx.0.id() as Pid;
+        let snap = scanner.scan(&opts).expect("second scan");
+        assert!(!scanner.last_scan().full, "should be incremental");
+        assert_eq!(holders(&snap, fx.1), vec![pid]);
+        let p = snap.process(pid).expect("holder in table");
+        assert!(p.detailed && p.cmdline.first().is_some_and(|a| a.contains("python")));
+
+        // The holder forks: the child (a new process) holds the same known
+        // inode and must show up too.
+        let stdin = fx.0.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "fork").expect("ask fork");
+        let mut line = String::new();
+        let mut out = BufReader::new(fx.0.stdout.take().expect("stdout"));
+        out.read_line(&mut line).expect("forked");
+        let snap = scanner.scan(&opts).expect("third scan");
+        assert!(!scanner.last_scan().full);
+        let h = holders(&snap, fx.1);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert!(h.contains(&pid));
+        let worker = *h.iter().find(|&&p| p != pid).expect("worker");
+        assert_eq!(snap.process(worker).map(|p| p.ppid), Some(pid));
+
+        // Everything ends: the socket leaves the table.
+        drop(fx);
+        // The forked worker reads stdin (closed now) only before the fork;
+        // it sleeps, so kill it explicitly — it is our grandchild.
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(worker).expect("pid"),
+            rustix::process::Signal::KILL,
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let snap = scanner.scan(&opts).expect("scan");
+            if snap.process(worker).is_none_or(|p| p.state == 'Z') {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "worker did not die");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn incremental_equals_full() {
+        // Other tests start and stop listeners concurrently, so compare only
+        // what is ours: the fixture's socket, its holder and its details.
+        let opts = Options::default();
+        let mut inc = Scanner::new();
+        inc.full_every = 1000;
+        inc.scan(&opts).expect("scan");
+        let fx = listener();
+        let a = inc.scan(&opts).expect("incremental");
+        assert!(!inc.last_scan().full);
+        let b = Scanner::new().scan(&opts).expect("full");
+        let ours = |s: &Snapshot| -> Vec<(Socket, Vec<Process>)> {
+            s.sockets_on(fx.1, None)
+                .map(|x| {
+                    // The scheduler state is volatile (R/S); all else must match.
+                    let procs = x
+                        .holders
+                        .iter()
+                        .filter_map(|p| s.process(*p).cloned())
+                        .map(|p| Process { state: '?', ..p })
+                        .collect();
+                    (x.clone(), procs)
+                })
+                .collect()
+        };
+        assert_eq!(ours(&a).len(), 1);
+        assert_eq!(ours(&a), ours(&b));
+    }
 }

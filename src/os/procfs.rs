@@ -8,7 +8,6 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::escape::decode;
@@ -94,30 +93,6 @@ pub fn start_time(pid: Pid) -> Option<u64> {
     stat(pid).map(|s| s.start_time)
 }
 
-/// Every numeric entry of `/proc`. Errors only when `/proc` itself cannot be
-/// read: that is the one failure a scan cannot work around.
-pub fn pids() -> io::Result<Vec<Pid>> {
-    let mut out = Vec::with_capacity(512);
-    for entry in fs::read_dir(PROC)? {
-        let Ok(entry) = entry else { continue };
-        if let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<Pid>().ok())
-        {
-            out.push(pid);
-        }
-    }
-    out.sort_unstable();
-    Ok(out)
-}
-
-/// Owner uid of `/proc/PID` (the effective uid, or 0 for non-dumpable
-/// processes). Cheap: one stat(2).
-pub fn dir_uid(pid: Pid) -> Option<u32> {
-    fs::metadata(format!("{PROC}/{pid}")).ok().map(|m| m.uid())
-}
-
 /// Outcome of looking through one process's fds.
 #[derive(Debug, Default)]
 pub struct FdScan {
@@ -125,33 +100,6 @@ pub struct FdScan {
     pub found: Vec<u64>,
     /// The fd directory could not be read for lack of permission.
     pub denied: bool,
-}
-
-/// Look through `/proc/PID/fd` for links to sockets whose inode is in
-/// `want`.
-pub fn socket_fds(pid: Pid, want: &HashSet<u64>) -> FdScan {
-    let mut scan = FdScan::default();
-    let dir = format!("{PROC}/{pid}/fd");
-    let rd = match fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) => {
-            scan.denied = e.kind() == io::ErrorKind::PermissionDenied;
-            return scan;
-        }
-    };
-    for entry in rd {
-        let Ok(entry) = entry else { continue };
-        let Ok(target) = fs::read_link(entry.path()) else {
-            continue;
-        };
-        if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes())
-            && want.contains(&inode)
-            && !scan.found.contains(&inode)
-        {
-            scan.found.push(inode);
-        }
-    }
-    scan
 }
 
 /// `socket:[12345]` → `Some(12345)`.
@@ -296,5 +244,115 @@ mod tests {
         let s = stat(me).expect("own stat");
         assert_eq!(s.pid, me);
         assert!(s.start_time > 0);
+    }
+}
+
+/// `/proc` held open as a directory fd, so per-process lookups are one path
+/// component each (`openat(proc, "1234")`, `readlinkat(fd_dir, "7")`)
+/// instead of a walk from `/` for every file — most of a scan's cost is
+/// these lookups, repeated for every fd of every process.
+pub struct ProcRoot {
+    fd: std::os::fd::OwnedFd,
+}
+
+/// One process's `/proc/PID` directory, open.
+pub struct PidDir {
+    /// The pid.
+    pub pid: Pid,
+    fd: std::os::fd::OwnedFd,
+}
+
+const DIR_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::RDONLY
+    .union(rustix::fs::OFlags::DIRECTORY)
+    .union(rustix::fs::OFlags::CLOEXEC);
+
+impl ProcRoot {
+    /// Open `/proc`. Fails only when procfs is missing or unreadable.
+    pub fn open() -> io::Result<Self> {
+        let fd = rustix::fs::openat(rustix::fs::CWD, PROC, DIR_FLAGS, rustix::fs::Mode::empty())?;
+        Ok(ProcRoot { fd })
+    }
+
+    /// Every numeric entry (pid), ascending.
+    pub fn pids(&self) -> io::Result<Vec<Pid>> {
+        let mut out = Vec::with_capacity(512);
+        let dir = rustix::fs::Dir::read_from(&self.fd)?;
+        for entry in dir {
+            let entry = entry?;
+            if let Some(pid) = std::str::from_utf8(entry.file_name().to_bytes())
+                .ok()
+                .and_then(|s| s.parse::<Pid>().ok())
+            {
+                out.push(pid);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Open `/proc/PID`; `None` when the process is gone.
+    pub fn pid(&self, pid: Pid) -> Option<PidDir> {
+        let fd = rustix::fs::openat(
+            &self.fd,
+            pid.to_string().as_str(),
+            DIR_FLAGS,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        Some(PidDir { pid, fd })
+    }
+}
+
+impl PidDir {
+    /// Owner (effective) uid of the process: one fstat.
+    pub fn uid(&self) -> Option<u32> {
+        rustix::fs::fstat(&self.fd).ok().map(|s| s.st_uid)
+    }
+
+    /// Read `stat` into `buf` and parse it.
+    pub fn stat(&self, buf: &mut [u8]) -> Option<Stat> {
+        let f = rustix::fs::openat(
+            &self.fd,
+            "stat",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        let n = rustix::io::read(&f, &mut *buf).ok()?;
+        parse_stat(buf.get(..n)?)
+    }
+
+    /// Socket inodes in `want` that this process has an fd on.
+    pub fn socket_fds(&self, want: &HashSet<u64>) -> FdScan {
+        let mut scan = FdScan::default();
+        let fd_dir = match rustix::fs::openat(&self.fd, "fd", DIR_FLAGS, rustix::fs::Mode::empty())
+        {
+            Ok(fd) => fd,
+            Err(e) => {
+                scan.denied = e == rustix::io::Errno::ACCESS;
+                return scan;
+            }
+        };
+        let Ok(dir) = rustix::fs::Dir::read_from(&fd_dir) else {
+            return scan;
+        };
+        let mut link = [0u8; 64];
+        for entry in dir {
+            let Ok(entry) = entry else { break };
+            let name = entry.file_name();
+            if name.to_bytes().first() == Some(&b'.') {
+                continue;
+            }
+            let Ok(n) = rustix::fs::readlinkat_raw(&fd_dir, name, &mut link[..]) else {
+                continue;
+            };
+            if let Some(inode) = link.get(..n).and_then(socket_inode)
+                && want.contains(&inode)
+                && !scan.found.contains(&inode)
+            {
+                scan.found.push(inode);
+            }
+        }
+        scan
     }
 }
