@@ -186,67 +186,6 @@ pub fn hidepid() -> Option<String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_with_hostile_comm() {
-        let s = parse_stat(
-            b"4242 (a) b (c)) S 1 4240 4240 34816 4240 4194560 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0",
-        )
-        .expect("stat");
-        assert_eq!(s.name, "a) b (c)");
-        assert_eq!(
-            (s.ppid, s.pgid, s.sid, s.tty_nr, s.start_time),
-            (1, 4240, 4240, 34816, 123456)
-        );
-        assert_eq!(s.state, 'S');
-        assert!(!s.is_kernel_thread());
-    }
-
-    #[test]
-    fn stat_garbage_is_none() {
-        assert!(parse_stat(b"").is_none());
-        assert!(parse_stat(b"12 (x").is_none());
-        assert!(parse_stat(b"12 (x) S 1").is_none());
-    }
-
-    #[test]
-    fn socket_links() {
-        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
-        assert_eq!(socket_inode(b"pipe:[12345]"), None);
-        assert_eq!(socket_inode(b"/dev/null"), None);
-    }
-
-    #[test]
-    fn cmdline_split() {
-        assert_eq!(
-            split_cmdline(b"node\0server.js\0", false),
-            vec!["node", "server.js"]
-        );
-        assert_eq!(split_cmdline(b"", false), Vec::<String>::new());
-        assert_eq!(split_cmdline(b"a\0bbb", true), vec!["a", "bbb…"]);
-        assert_eq!(split_cmdline(b"x\xff\0", false), vec!["x\\xff"]);
-    }
-
-    #[test]
-    fn euid_from_status() {
-        assert_eq!(
-            status_euid("Name:\tx\nUid:\t1000\t1001\t1000\t1000\n"),
-            Some(1001)
-        );
-    }
-
-    #[test]
-    fn reads_own_process() {
-        let me = std::process::id() as Pid;
-        let s = stat(me).expect("own stat");
-        assert_eq!(s.pid, me);
-        assert!(s.start_time > 0);
-    }
-}
-
 /// `/proc` held open as a directory fd, so per-process lookups are one path
 /// component each (`openat(proc, "1234")`, `readlinkat(fd_dir, "7")`)
 /// instead of a walk from `/` for every file — most of a scan's cost is
@@ -354,5 +293,66 @@ impl PidDir {
             }
         }
         scan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_hostile_comm() {
+        let s = parse_stat(
+            b"4242 (a) b (c)) S 1 4240 4240 34816 4240 4194560 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0",
+        )
+        .expect("stat");
+        assert_eq!(s.name, "a) b (c)");
+        assert_eq!(
+            (s.ppid, s.pgid, s.sid, s.tty_nr, s.start_time),
+            (1, 4240, 4240, 34816, 123456)
+        );
+        assert_eq!(s.state, 'S');
+        assert!(!s.is_kernel_thread());
+    }
+
+    #[test]
+    fn stat_garbage_is_none() {
+        assert!(parse_stat(b"").is_none());
+        assert!(parse_stat(b"12 (x").is_none());
+        assert!(parse_stat(b"12 (x) S 1").is_none());
+    }
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode(b"pipe:[12345]"), None);
+        assert_eq!(socket_inode(b"/dev/null"), None);
+    }
+
+    #[test]
+    fn cmdline_split() {
+        assert_eq!(
+            split_cmdline(b"node\0server.js\0", false),
+            vec!["node", "server.js"]
+        );
+        assert_eq!(split_cmdline(b"", false), Vec::<String>::new());
+        assert_eq!(split_cmdline(b"a\0bbb", true), vec!["a", "bbb…"]);
+        assert_eq!(split_cmdline(b"x\xff\0", false), vec!["x\\xff"]);
+    }
+
+    #[test]
+    fn euid_from_status() {
+        assert_eq!(
+            status_euid("Name:\tx\nUid:\t1000\t1001\t1000\t1000\n"),
+            Some(1001)
+        );
+    }
+
+    #[test]
+    fn reads_own_process() {
+        let me = std::process::id() as Pid;
+        let s = stat(me).expect("own stat");
+        assert_eq!(s.pid, me);
+        assert!(s.start_time > 0);
     }
 }
