@@ -8,8 +8,10 @@ use clap::Parser;
 use portwarden::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    // clap prints usage errors itself and exits with 2.
-    let args = Cli::parse();
+    let args = match Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => return usage_error(e),
+    };
     if let Err(e) = color_eyre::install() {
         eprintln!("portwarden: cannot install error reporting: {e}");
     }
@@ -22,6 +24,38 @@ fn main() -> ExitCode {
         Err(report) => {
             eprintln!("portwarden: {report:?}");
             ExitCode::from(cli::exit::ERROR)
+        }
+    }
+}
+
+/// `--help`/`--version` print as clap does; a usage error becomes one line
+/// naming the bad value, and exit code 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(cli::exit::OK)
+        }
+        _ => {
+            let text = e.render().to_string();
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut msg = lines
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            // "the following required arguments were not provided:" names
+            // them on the next line.
+            if msg.ends_with(':')
+                && let Some(next) = lines.next()
+            {
+                msg = format!("{msg} {next}");
+            }
+            eprintln!("portwarden: {msg} (see --help)");
+            ExitCode::from(cli::exit::USAGE)
         }
     }
 }
