@@ -137,3 +137,45 @@ mod tests {
         assert_eq!(escape_trunc("\u{1b}[2Jxxxxxxxx", 6), "\\e[2J…");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever a process names itself, the escaped form has no byte a
+        /// terminal would act on.
+        #[test]
+        fn escaped_output_has_no_control_chars(s in any::<String>()) {
+            let e = escape(&s);
+            prop_assert!(!e.chars().any(is_unsafe_char), "{e:?}");
+            prop_assert!(!e.bytes().any(|b| b < 0x20 || b == 0x7f));
+        }
+
+        /// Printable text is shown exactly as it is.
+        #[test]
+        fn printable_text_round_trips(s in "[^\\p{Cc}\\p{Cf}\u{2028}\u{2029}]*") {
+            let e = escape(&s);
+            prop_assert_eq!(e.as_ref(), s.as_str());
+        }
+
+        /// Any bytes decode to a string that then escapes to safe text, and
+        /// valid UTF-8 decodes unchanged.
+        #[test]
+        fn decode_then_escape_is_safe(b in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let d = decode(&b);
+            if let Ok(s) = std::str::from_utf8(&b) {
+                prop_assert_eq!(d.as_str(), s);
+            }
+            prop_assert!(!escape(&d).bytes().any(|c| c < 0x20 || c == 0x7f));
+        }
+
+        /// Truncation never exceeds its budget.
+        #[test]
+        fn truncate_respects_width(s in any::<String>(), n in 0usize..50) {
+            prop_assert!(escape_trunc(&s, n).chars().count() <= n);
+        }
+    }
+}

@@ -1200,3 +1200,121 @@ mod tests {
         assert_eq!(signal_name(15), "TERM");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::fixture::{proc, snap, tcp};
+
+    /// A random process forest: pid i (2..n+2) has a parent among earlier
+    /// pids or init, a group led by itself or its parent's group, a uid of
+    /// 1000 (ours) or 0/33, sometimes a systemd service cgroup.
+    fn table() -> impl Strategy<Value = (Snapshot, Context, Vec<u16>)> {
+        (3usize..40)
+            .prop_flat_map(|n| {
+                (
+                    proptest::collection::vec((any::<u16>(), any::<bool>(), 0u8..10, 0u8..10), n),
+                    any::<u16>(),
+                    proptest::collection::vec(proptest::collection::vec(any::<u16>(), 1..4), 1..5),
+                )
+            })
+            .prop_map(|(spec, me_pick, socks)| {
+                let n = spec.len();
+                let mut procs: Vec<crate::model::Process> = Vec::new();
+                for (i, (parent_pick, own_group, uid_pick, cg_pick)) in spec.iter().enumerate() {
+                    let pid = i as Pid + 2;
+                    let ppid = if i == 0 {
+                        1
+                    } else {
+                        (*parent_pick as usize % (i + 1)) as Pid + 1
+                    };
+                    let parent_pgid = procs
+                        .iter()
+                        .find(|p| p.pid == ppid)
+                        .map(|p| p.pgid)
+                        .unwrap_or(pid);
+                    let pgid = if *own_group || ppid == 1 {
+                        pid
+                    } else {
+                        parent_pgid
+                    };
+                    let uid = match uid_pick {
+                        0 => 0,
+                        1 => 33,
+                        _ => 1000,
+                    };
+                    let mut p = proc(pid, ppid, pgid, pgid, uid, "p");
+                    if *cg_pick == 0 {
+                        p.cgroup = Some("0::/system.slice/x.service\n".into());
+                    }
+                    procs.push(p);
+                }
+                let me = (me_pick as usize % n) as Pid + 2;
+                let sockets = socks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, hs)| {
+                        let mut h: Vec<Pid> =
+                            hs.iter().map(|x| (*x as usize % (n + 2)) as Pid).collect();
+                        h.sort_unstable();
+                        h.dedup();
+                        tcp(1000 + i as u16, &h)
+                    })
+                    .collect::<Vec<_>>();
+                let ports = (0..sockets.len()).map(|i| 1000 + i as u16).collect();
+                let s = snap(procs, sockets);
+                let ctx = Context {
+                    uid: 1000,
+                    self_pid: me,
+                    self_pgid: s.process(me).map(|p| p.pgid).unwrap_or(me),
+                    ancestors: s.ancestors(me).into_iter().collect::<HashSet<_>>(),
+                    ..Context::default()
+                };
+                (s, ctx, ports)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn plans_never_touch_the_protected_or_refused(
+            (s, ctx, ports) in table(),
+            force in any::<bool>(),
+            tree in any::<bool>(),
+        ) {
+            let specs: Vec<PortSpec> = ports.iter().map(|&port| PortSpec { proto: None, port }).collect();
+            let policy = Policy { force, tree, allow_live: true, ..Policy::default() };
+            for spec in &specs {
+                let plan = plan_ports(&s, &ctx, std::slice::from_ref(spec), &policy);
+                for t in &plan.targets {
+                    prop_assert!(t.pid > 1, "pid {} planned", t.pid);
+                    prop_assert!(t.pid != ctx.self_pid, "self planned");
+                    prop_assert!(!ctx.ancestors.contains(&t.pid), "ancestor {} planned", t.pid);
+                    if !force {
+                        prop_assert!(!matches!(t.class, Class::Foreign | Class::Managed) || t.role != Role::Holder,
+                            "{:?} holder {} planned without force", t.class, t.pid);
+                        prop_assert!(t.class != Class::Foreign, "foreign {} planned without force", t.pid);
+                    }
+                }
+                if plan.is_refused() {
+                    // A refused plan is never executed; execute() on it signals nothing.
+                    let report = execute(&plan, &mut |_| {});
+                    prop_assert!(report.outcomes.is_empty());
+                }
+                if tree && !plan.is_refused() {
+                    let planned: HashSet<Pid> = plan.targets.iter().map(|t| t.pid).collect();
+                    let protected: HashSet<Pid> = plan.protected.iter().map(|(p, _)| *p).collect();
+                    for h in plan.targets.iter().filter(|t| t.role == Role::Holder) {
+                        for d in s.descendants(h.pid) {
+                            prop_assert!(planned.contains(&d) || protected.contains(&d),
+                                "descendant {d} of holder {} neither planned nor protected", h.pid);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -167,3 +167,41 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn port_spec_parser_never_panics(s in any::<String>()) {
+            let _ = s.parse::<PortSpec>();
+        }
+
+        #[test]
+        fn duration_parser_never_panics(s in any::<String>()) {
+            let _ = parse_duration(&s);
+        }
+
+        #[test]
+        fn valid_ports_round_trip(port in 1u16..=65535, proto in 0u8..3) {
+            let text = match proto {
+                0 => port.to_string(),
+                1 => format!("tcp:{port}"),
+                _ => format!("udp:{port}"),
+            };
+            let spec: PortSpec = text.parse().map_err(TestCaseError::fail)?;
+            prop_assert_eq!(spec.port, port);
+            prop_assert_eq!(spec.to_string(), text);
+        }
+
+        #[test]
+        fn durations_with_units_parse(n in 0u32..100_000, unit in prop::sample::select(vec!["ms", "s", "m"])) {
+            let d = parse_duration(&format!("{n}{unit}")).map_err(TestCaseError::fail)?;
+            let ms = match unit { "ms" => u64::from(n), "s" => u64::from(n) * 1000, _ => u64::from(n) * 60_000 };
+            prop_assert_eq!(d.as_millis() as u64, ms);
+        }
+    }
+}
