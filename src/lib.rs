@@ -26,6 +26,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod config;
 pub mod discover;
 pub mod error;
 pub mod escape;

@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use serde::Serialize;
 
 use super::{CliError, KillArgs, Out, WaitArgs, exit, interactive};
-use crate::classify::Context;
+use crate::config::Config;
 use crate::discover::{Options, discover};
 use crate::escape::{escape, truncate};
 use crate::kill::{self, Condition, Plan, Policy, Progress, Report, signal_name};
@@ -21,12 +21,12 @@ struct KillDoc<'a> {
 }
 
 /// Run `kill`.
-pub fn run_kill(args: &KillArgs, out: &mut Out) -> Result<u8, CliError> {
+pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
     let snap = discover(&Options::default())?;
-    let ctx = Context::current();
+    let ctx = cfg.context();
     let policy = Policy {
-        signal: args.signal,
-        grace: args.grace,
+        signal: args.signal.or(cfg.signal).unwrap_or(kill::SIGTERM),
+        grace: args.grace.or(cfg.grace).unwrap_or(Policy::default().grace),
         tree: args.tree,
         force: args.force,
         // Naming the port and confirming (or --yes) is the consent a live

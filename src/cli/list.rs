@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 
 use super::{CliError, ListArgs, Out, exit, json};
-use crate::classify::{self, Context, Verdict};
+use crate::classify::{self, Verdict};
+use crate::config::Config;
 use crate::escape::{escape, truncate};
 use crate::model::{Pid, Snapshot, Socket};
 use crate::spec::PortSpec;
 
 /// Run `list`.
-pub fn run(args: &ListArgs, out: &mut Out) -> Result<u8, CliError> {
-    let snap = crate::discover::discover(&args.proto.options())?;
-    let ctx = Context::current();
+pub fn run(args: &ListArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
+    let snap = crate::discover::discover(&args.proto.options(cfg))?;
+    let ctx = cfg.context();
     let verdicts = classify::classify(&snap, &ctx);
     let sockets: Vec<&Socket> = select(&snap, &args.ports);
     if args.json {

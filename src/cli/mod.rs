@@ -14,7 +14,9 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::config::Config;
 
 use crate::spec::{PortSpec, parse_duration};
 
@@ -71,9 +73,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// TUI refresh interval (e.g. 500ms, 2s).
-    #[arg(long, value_parser = parse_duration, default_value = "2s", global = false)]
-    pub interval: Duration,
+    /// TUI refresh interval (e.g. 500ms, 2s) [default: 2s, or `interval`
+    /// in the config file].
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
 
     /// TUI: no colours (also when NO_COLOR is set).
     #[arg(long)]
@@ -119,6 +122,36 @@ pub enum Command {
         "  4  timed out"
     ))]
     Wait(WaitArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_long_help = "Examples:\n  portwarden completions bash > ~/.local/share/bash-completion/completions/portwarden\n  portwarden completions zsh > ~/.zfunc/_portwarden\n  portwarden completions fish > ~/.config/fish/completions/portwarden.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(
+        after_long_help = "Examples:\n  portwarden man > /usr/local/share/man/man1/portwarden.1\n  portwarden man | man -l -"
+    )]
+    Man,
+    /// Show where the config file is read from, or a commented default.
+    #[command(
+        after_long_help = "Examples:\n  portwarden config --path\n  mkdir -p ~/.config/portwarden && portwarden config --default > ~/.config/portwarden/config.toml"
+    )]
+    Config(ConfigArgs),
+}
+
+/// `portwarden config`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["path", "default"])))]
+pub struct ConfigArgs {
+    /// Print the path the config file is read from.
+    #[arg(long)]
+    pub path: bool,
+    /// Print a commented default config.
+    #[arg(long)]
+    pub default: bool,
 }
 
 /// Protocol filter flags shared by `list`.
@@ -133,10 +166,11 @@ pub struct ProtoArgs {
 }
 
 impl ProtoArgs {
-    /// Discovery options for these flags (neither flag = both protocols).
-    pub fn options(&self) -> crate::discover::Options {
+    /// Discovery options for these flags; with neither flag, the config's
+    /// `protocols` (default both).
+    pub fn options(&self, cfg: &Config) -> crate::discover::Options {
         if self.tcp == self.udp {
-            crate::discover::Options::default()
+            crate::discover::Options::for_proto(cfg.proto)
         } else {
             crate::discover::Options {
                 tcp: self.tcp,
@@ -178,12 +212,14 @@ pub struct KillArgs {
     /// Print the plan (every pid) and signal nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
-    /// First signal to send (TERM, INT, HUP, KILL, … or a number).
-    #[arg(long, short = 's', default_value = "TERM", value_parser = crate::kill::parse_signal)]
-    pub signal: i32,
-    /// How long to wait after the first signal before SIGKILL (500ms, 3s, 1m).
-    #[arg(long, short = 'g', default_value = "3s", value_parser = parse_duration)]
-    pub grace: Duration,
+    /// First signal to send (TERM, INT, HUP, KILL, … or a number)
+    /// [default: TERM, or `signal` in the config file].
+    #[arg(long, short = 's', value_parser = crate::kill::parse_signal)]
+    pub signal: Option<i32>,
+    /// How long to wait after the first signal before SIGKILL (500ms, 3s,
+    /// 1m) [default: 3s, or `grace` in the config file].
+    #[arg(long, short = 'g', value_parser = parse_duration)]
+    pub grace: Option<Duration>,
     /// Also end every descendant of the holders, even those that left the
     /// group with setsid/setpgid.
     #[arg(long)]
@@ -216,20 +252,66 @@ pub struct WaitArgs {
     pub timeout: Option<Duration>,
 }
 
+/// Load the config file, or print why it is broken (exit 2).
+fn config_or_exit() -> Result<Config, ExitCode> {
+    crate::config::load().map_err(|e| {
+        eprintln!("portwarden: {e}");
+        ExitCode::from(exit::USAGE)
+    })
+}
+
 /// Run a CLI subcommand and return the process exit code.
 pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
     let mut out = Out::stdout();
     let code = match cmd {
-        Command::List(a) => list::run(&a, &mut out),
-        Command::Why(a) => why::run(&a, &mut out),
-        Command::Kill(a) => kill::run_kill(&a, &mut out),
-        Command::Wait(a) => kill::run_wait(&a, &mut out),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "portwarden", &mut buf);
+            out.write_str(&String::from_utf8_lossy(&buf))
+                .map(|()| exit::OK)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut buf) {
+                Ok(()) => out
+                    .write_str(&String::from_utf8_lossy(&buf))
+                    .map(|()| exit::OK),
+                Err(e) => Err(CliError::Write(e)),
+            }
+        }
+        Command::Config(a) => {
+            if a.path {
+                match crate::config::default_path() {
+                    Some(p) => out.line(&p.display().to_string()).map(|()| exit::OK),
+                    None => {
+                        eprintln!("portwarden: neither XDG_CONFIG_HOME nor HOME is set");
+                        Ok(exit::ERROR)
+                    }
+                }
+            } else {
+                out.write_str(crate::config::DEFAULT_CONFIG)
+                    .map(|()| exit::OK)
+            }
+        }
+        cmd => {
+            let cfg = match config_or_exit() {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            match cmd {
+                Command::List(a) => list::run(&a, &cfg, &mut out),
+                Command::Why(a) => why::run(&a, &cfg, &mut out),
+                Command::Kill(a) => kill::run_kill(&a, &cfg, &mut out),
+                Command::Wait(a) => kill::run_wait(&a, &mut out),
+                Command::Completions { .. } | Command::Man | Command::Config(_) => Ok(exit::OK),
+            }
+        }
     };
     Ok(finish(code, &mut out))
 }
 
 /// Open the TUI (no subcommand). Until it lands, show the table.
-pub fn run_tui(_interval: Duration, _no_color: bool) -> color_eyre::Result<ExitCode> {
+pub fn run_tui(_interval: Option<Duration>, _no_color: bool) -> color_eyre::Result<ExitCode> {
     let args = ListArgs {
         ports: Vec::new(),
         proto: ProtoArgs {

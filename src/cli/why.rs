@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use super::kill::format_plan;
 use super::{CliError, Out, WhyArgs, exit};
 use crate::classify::{self, Context};
+use crate::config::Config;
 use crate::discover::{Options, discover};
 use crate::escape::{escape, escape_trunc};
 use crate::kill::{self, Policy};
@@ -14,9 +15,9 @@ use crate::model::{Pid, Snapshot};
 use crate::spec::PortSpec;
 
 /// Run `why`.
-pub fn run(args: &WhyArgs, out: &mut Out) -> Result<u8, CliError> {
+pub fn run(args: &WhyArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
     let snap = discover(&Options::default())?;
-    let ctx = Context::current();
+    let ctx = cfg.context();
     out.write_str(&explain(&snap, &ctx, args.port, now_secs()))?;
     Ok(exit::OK)
 }

@@ -1,0 +1,269 @@
+//! The optional config file: `$XDG_CONFIG_HOME/portwarden/config.toml`
+//! (default `~/.config/portwarden/config.toml`).
+//!
+//! Every key is optional and every key has a command-line flag that wins
+//! over it. A missing file is the normal case (all defaults); a broken one
+//! is an error naming the file, the line and the key — silently ignoring a
+//! typo in `supervisors` would change what gets killed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::classify::Context;
+use crate::kill::parse_signal;
+use crate::model::Proto;
+use crate::spec::parse_duration;
+
+/// The commented default config, printed by `portwarden config --default`.
+pub const DEFAULT_CONFIG: &str = r#"# portwarden config: every key is optional; command-line flags win.
+# Location: $XDG_CONFIG_HOME/portwarden/config.toml (~/.config/portwarden/config.toml)
+
+# TUI refresh interval (--interval).
+# interval = "2s"
+
+# First signal for kill (--signal): TERM, INT, HUP, KILL, or a number.
+# signal = "TERM"
+
+# How long kill waits after the first signal before SIGKILL (--grace).
+# grace = "3s"
+
+# Colours in the TUI: "auto" (default; off when NO_COLOR is set) or "plain"
+# (never; --no-color).
+# theme = "auto"
+
+# Protocols to show by default (--tcp / --udp).
+# protocols = ["tcp", "udp"]
+
+# Extra process names that adopt orphans like init does (subreapers), so
+# their children count as orphans/daemons, not live.
+# supervisors = ["my-supervisor"]
+
+# Extra cgroup path substrings whose processes count as managed (refused
+# by kill unless --force).
+# managed_cgroups = ["my-orchestrator"]
+"#;
+
+/// The parsed file, raw (strings not yet validated).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    interval: Option<String>,
+    signal: Option<toml::Value>,
+    grace: Option<String>,
+    theme: Option<String>,
+    protocols: Option<Vec<String>>,
+    supervisors: Option<Vec<String>>,
+    managed_cgroups: Option<Vec<String>>,
+}
+
+/// Settings from the config file, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Where it was read from (`None`: no file).
+    pub path: Option<PathBuf>,
+    /// TUI refresh interval.
+    pub interval: Option<Duration>,
+    /// Default first signal.
+    pub signal: Option<i32>,
+    /// Default grace.
+    pub grace: Option<Duration>,
+    /// `false` when theme = "plain".
+    pub color: Option<bool>,
+    /// Default protocols (`None` = both).
+    pub proto: Option<Proto>,
+    /// Extra subreaper names.
+    pub supervisors: Vec<String>,
+    /// Extra managed cgroup substrings.
+    pub managed_cgroups: Vec<String>,
+}
+
+/// Where the config file is looked for.
+pub fn default_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
+    Some(base.join("portwarden").join("config.toml"))
+}
+
+/// Load the config from its default place; a missing file is no error.
+pub fn load() -> Result<Config, String> {
+    match default_path() {
+        Some(p) => load_from(&p),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Load the config at `path`; a missing file gives the defaults.
+pub fn load_from(path: &Path) -> Result<Config, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) => return Err(format!("cannot read config {}: {e}", path.display())),
+    };
+    parse(&text, path)
+}
+
+/// Parse config text; errors name the file, line and key.
+pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
+    let shown = path.display();
+    let raw: Raw = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| {
+                text.as_bytes()[..s.start.min(text.len())]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+                    + 1
+            })
+            .map(|l| format!(" line {l}:"))
+            .unwrap_or_default();
+        format!("config {shown}:{line} {}", e.message().trim())
+    })?;
+    let line_of = |key: &str| {
+        text.lines()
+            .position(|l| l.trim_start().starts_with(key))
+            .map(|i| i + 1)
+            .unwrap_or(1)
+    };
+    let bad = |key: &str, why: String| {
+        format!("config {shown}: line {}: key '{key}': {why}", line_of(key))
+    };
+    let mut cfg = Config {
+        path: Some(path.to_path_buf()),
+        ..Config::default()
+    };
+    if let Some(v) = raw.interval {
+        cfg.interval = Some(parse_duration(&v).map_err(|e| bad("interval", e))?);
+    }
+    if let Some(v) = raw.grace {
+        cfg.grace = Some(parse_duration(&v).map_err(|e| bad("grace", e))?);
+    }
+    if let Some(v) = raw.signal {
+        let s = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            other => {
+                return Err(bad(
+                    "signal",
+                    format!("expected a name or number, got {other}"),
+                ));
+            }
+        };
+        cfg.signal = Some(parse_signal(&s).map_err(|e| bad("signal", e))?);
+    }
+    if let Some(t) = raw.theme {
+        cfg.color = match t.as_str() {
+            "auto" | "default" => None,
+            "plain" | "none" | "no-color" => Some(false),
+            other => {
+                return Err(bad(
+                    "theme",
+                    format!(
+                        "unknown theme '{}': use \"auto\" or \"plain\"",
+                        crate::escape::escape(other)
+                    ),
+                ));
+            }
+        };
+    }
+    if let Some(ps) = raw.protocols {
+        let mut tcp = false;
+        let mut udp = false;
+        for p in &ps {
+            match p.to_ascii_lowercase().as_str() {
+                "tcp" => tcp = true,
+                "udp" => udp = true,
+                other => {
+                    return Err(bad(
+                        "protocols",
+                        format!(
+                            "unknown protocol '{}': use \"tcp\" and/or \"udp\"",
+                            crate::escape::escape(other)
+                        ),
+                    ));
+                }
+            }
+        }
+        cfg.proto = match (tcp, udp) {
+            (true, false) => Some(Proto::Tcp),
+            (false, true) => Some(Proto::Udp),
+            _ => None,
+        };
+    }
+    cfg.supervisors = raw.supervisors.unwrap_or_default();
+    cfg.managed_cgroups = raw.managed_cgroups.unwrap_or_default();
+    Ok(cfg)
+}
+
+impl Config {
+    /// The classification context of this process, with this config's extra
+    /// supervisors and managed patterns.
+    pub fn context(&self) -> Context {
+        let mut ctx = Context::current();
+        ctx.extra_supervisors = self.supervisors.clone();
+        ctx.extra_managed = self.managed_cgroups.clone();
+        ctx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Config, String> {
+        parse(text, Path::new("/x/config.toml"))
+    }
+
+    #[test]
+    fn empty_and_default_configs_parse() {
+        assert_eq!(p("").map(|c| c.interval), Ok(None));
+        let d = p(DEFAULT_CONFIG).expect("default config parses");
+        assert_eq!(d.signal, None);
+    }
+
+    #[test]
+    fn every_key() {
+        let c = p(r#"
+interval = "500ms"
+signal = "INT"
+grace = "1s"
+theme = "plain"
+protocols = ["tcp"]
+supervisors = ["runner"]
+managed_cgroups = ["ci-job"]
+"#)
+        .expect("valid");
+        assert_eq!(c.interval, Some(Duration::from_millis(500)));
+        assert_eq!(c.signal, Some(2));
+        assert_eq!(c.grace, Some(Duration::from_secs(1)));
+        assert_eq!(c.color, Some(false));
+        assert_eq!(c.proto, Some(Proto::Tcp));
+        assert_eq!(c.supervisors, vec!["runner"]);
+        assert_eq!(c.managed_cgroups, vec!["ci-job"]);
+        assert_eq!(p("signal = 15").map(|c| c.signal), Ok(Some(15)));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = p("interval = \"2s\"\ngrace = \"soon\"\n").expect_err("bad grace");
+        assert!(
+            e.contains("/x/config.toml") && e.contains("line 2") && e.contains("'grace'"),
+            "{e}"
+        );
+        let e = p("\n\nintervall = \"2s\"\n").expect_err("unknown key");
+        assert!(e.contains("line 3") && e.contains("intervall"), "{e}");
+        let e = p("interval = [\n").expect_err("syntax");
+        assert!(e.contains("/x/config.toml"), "{e}");
+        let e = p("protocols = [\"sctp\"]").expect_err("bad proto");
+        assert!(e.contains("'protocols'") && e.contains("sctp"), "{e}");
+    }
+}
