@@ -376,6 +376,20 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
                 );
                 continue;
             }
+            // A session leader on a terminal is someone's shell: a server
+            // started from a shell without job control shares its group,
+            // but "free the port" never means "close that terminal".
+            if p.sid == p.pid
+                && let Some(tty) = p.tty()
+            {
+                protected.insert(
+                    pid,
+                    format!(
+                        "leads the terminal session on {tty} (a shell): not signalled; end it yourself if you mean to"
+                    ),
+                );
+                continue;
+            }
         }
         targets.push(Target {
             pid,
@@ -1115,6 +1129,27 @@ mod tests {
         assert_eq!(free.already_free, port(4000));
         let p = plan_ports(&s, &ctx(), &port(2024), &Policy::default());
         assert!(p.is_refused(), "an unseen holder cannot be freed: refuse");
+    }
+
+    #[test]
+    fn a_shell_sharing_the_group_is_left_alone() {
+        // bash (login shell on pts/2, no job control) started node in its
+        // own group; node holds the port.
+        let mut bash = proc(50, 40, 50, 50, 1000, "bash");
+        bash.tty_nr = (136 << 8) | 2;
+        let mut node = proc(51, 50, 50, 50, 1000, "node");
+        node.tty_nr = bash.tty_nr;
+        let s = snap(
+            vec![proc(40, 1, 40, 40, 1000, "sshd"), bash, node],
+            vec![tcp(3000, &[51])],
+        );
+        let plan = plan_ports(&s, &ctx(), &port(3000), &live_ok());
+        assert_eq!(plan.pids(), vec![51]);
+        assert!(
+            plan.protected
+                .iter()
+                .any(|(p, why)| *p == 50 && why.contains("pts/2"))
+        );
     }
 
     #[test]
