@@ -28,9 +28,11 @@ pub mod classify;
 pub mod discover;
 pub mod error;
 pub mod escape;
+pub mod kill;
 pub mod model;
 pub mod os;
 pub mod spec;
+pub mod tui;
 
 pub use error::{Error, Result};
 pub use model::{Pid, Process, Proto, Snapshot, Socket};
