@@ -432,6 +432,66 @@ fn popup_for(area: Rect, w: u16, lines: &[Line]) -> Rect {
     popup(area, w, h)
 }
 
+/// Greedy word wrap of already-escaped text to `width` columns; words
+/// longer than a line are cut.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut cur_w = 0usize;
+    for word in text.split(' ') {
+        let mut word = word.to_string();
+        loop {
+            let w = Span::raw(word.as_str()).width();
+            let need = if cur.is_empty() { w } else { cur_w + 1 + w };
+            if need <= width {
+                if !cur.is_empty() {
+                    cur.push(' ');
+                }
+                cur.push_str(&word);
+                cur_w = need;
+                break;
+            }
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+                cur_w = 0;
+                continue;
+            }
+            // A single word wider than the line: cut it.
+            let head: String = word.chars().take(width).collect();
+            let rest: String = word.chars().skip(width).collect();
+            out.push(head);
+            word = rest;
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !cur.is_empty() || out.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// A labelled value wrapped to `width` with a hanging indent under the
+/// label.
+fn kvw(width: usize, pal: &Pal, k: &str, v: impl Into<String>) -> Vec<Line<'static>> {
+    let v = v.into();
+    wrap_words(&v, width.saturating_sub(LABEL_W))
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let label = if i == 0 { k } else { "" };
+            Line::from(vec![
+                Span::styled(format!("{label:<LABEL_W$}"), pal.bold()),
+                Span::raw(part),
+            ])
+        })
+        .collect()
+}
+
+const LABEL_W: usize = 9;
+
 fn kv(pal: &Pal, k: &str, v: impl Into<String>) -> Line<'static> {
     Line::from(vec![
         Span::styled(format!("{k:<9}"), pal.bold()),
@@ -446,6 +506,7 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
         return;
     };
     let mut lines = Vec::new();
+    let width = usize::from(popup(area, 100, 3).width.saturating_sub(2));
     let queue = match (s.accept_queue, s.backlog) {
         (Some(q), Some(b)) => format!(
             "accept queue {q} / backlog {b}{}",
@@ -457,7 +518,8 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
         ),
         _ => "-".into(),
     };
-    lines.push(kv(
+    lines.extend(kvw(
+        width,
         pal,
         "Socket",
         format!(
@@ -479,15 +541,16 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
     });
     match row.pid {
         None => {
-            lines.push(kv(pal, "Holder", "none visible"));
-            lines.push(kv(
+            lines.extend(kvw(width, pal, "Holder", "none visible"));
+            lines.extend(kvw(
+                width,
                 pal,
                 "Why",
                 escape(s.unresolved.as_deref().unwrap_or("unknown")).into_owned(),
             ));
         }
         Some(pid) => match snap.process(pid) {
-            None => lines.push(kv(pal, "Holder", format!("pid {pid} (exited)"))),
+            None => lines.extend(kvw(width, pal, "Holder", format!("pid {pid} (exited)"))),
             Some(p) => {
                 let verdict = app
                     .verdicts
@@ -495,7 +558,8 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     .cloned()
                     .unwrap_or_else(|| classify::classify_process(snap, &app.ctx, pid));
                 let tty = p.tty().unwrap_or_else(|| "none".into());
-                lines.push(kv(
+                lines.extend(kvw(
+                    width,
                     pal,
                     "Process",
                     format!(
@@ -508,7 +572,8 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                         escape(&p.state.to_string())
                     ),
                 ));
-                lines.push(kv(
+                lines.extend(kvw(
+                    width,
                     pal,
                     "User",
                     format!(
@@ -525,10 +590,16 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     ),
                 ]));
                 for r in &verdict.reasons {
-                    lines.push(Line::from(format!("         - {}", escape(r))));
+                    lines.extend(kvw(width, pal, "", format!("- {}", escape(r))));
                 }
-                lines.push(kv(pal, "Command", escape(&p.command()).into_owned()));
-                lines.push(kv(
+                lines.extend(kvw(
+                    width,
+                    pal,
+                    "Command",
+                    escape(&p.command()).into_owned(),
+                ));
+                lines.extend(kvw(
+                    width,
                     pal,
                     "Exe",
                     escape(p.exe.as_deref().unwrap_or("?")).into_owned(),
@@ -538,7 +609,7 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     Some((cp, None)) if *cp == pid => "? (not readable)".into(),
                     _ => "…".into(),
                 };
-                lines.push(kv(pal, "Cwd", cwd));
+                lines.extend(kvw(width, pal, "Cwd", cwd));
                 if snap.clk_tck > 0 && snap.boot_time > 0 {
                     let started = snap.boot_time + p.start_time / snap.clk_tck;
                     let ago = if app.now >= started {
@@ -546,11 +617,17 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     } else {
                         String::new()
                     };
-                    lines.push(kv(pal, "Started", format!("{} UTC{ago}", utc(started))));
+                    lines.extend(kvw(
+                        width,
+                        pal,
+                        "Started",
+                        format!("{} UTC{ago}", utc(started)),
+                    ));
                 }
                 let group = snap.group_members(p.pgid);
                 let shown: Vec<String> = group.iter().take(12).map(|g| g.to_string()).collect();
-                lines.push(kv(
+                lines.extend(kvw(
+                    width,
                     pal,
                     "Group",
                     format!(
@@ -563,8 +640,15 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     ),
                 ));
                 if let Some(cg) = &p.cgroup {
-                    for (i, l) in cg.lines().enumerate() {
-                        lines.push(kv(
+                    // Only the hierarchies that say something (v1 lists a
+                    // dozen controllers at "/").
+                    let mut cgs: Vec<&str> = cg.lines().filter(|l| !l.ends_with(":/")).collect();
+                    if cgs.is_empty() {
+                        cgs = cg.lines().take(1).collect();
+                    }
+                    for (i, l) in cgs.into_iter().enumerate() {
+                        lines.extend(kvw(
+                            width,
                             pal,
                             if i == 0 { "Cgroup" } else { "" },
                             escape(l).into_owned(),
@@ -572,7 +656,8 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     }
                 }
                 if s.holders.len() > 1 {
-                    lines.push(kv(
+                    lines.extend(kvw(
+                        width,
                         pal,
                         "Holders",
                         s.holders
@@ -662,7 +747,7 @@ fn tree(app: &App, pal: &Pal, f: &mut Frame, area: Rect, t: &TreeView) {
     f.render_stateful_widget(list, list_area, &mut state);
     f.render_widget(
         Paragraph::new(format!(
-            " ● holder  * in its process group {holder_pgid}  (x kills the group of the process at >)"
+            " ● holder  * in its process group {holder_pgid}  x: kill the group of the line at >"
         ))
         .style(pal.dim()),
         legend,
@@ -809,7 +894,11 @@ fn refused(app: &App, pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v
     for r in &v.refusals {
         lines.push(Line::from(""));
         lines.push(Line::from(vec![
-            Span::raw(format!("pid {} is ", r.pid)),
+            Span::raw(if r.pid > 0 {
+                format!("pid {} is ", r.pid)
+            } else {
+                "an invisible holder is ".to_string()
+            }),
             Span::styled(
                 r.class.as_str(),
                 pal.class(r.class).add_modifier(Modifier::BOLD),

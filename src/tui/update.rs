@@ -134,7 +134,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             } else if v.is_empty() {
                 app.status = Some((
                     format!(
-                        "nothing to kill for {}: no process holds it any more",
+                        "nothing to kill for {}: it is already gone",
                         request.label()
                     ),
                     Tone::Info,
