@@ -409,3 +409,20 @@ pub fn nginx_plan(force: bool) -> Planned {
         forced: force,
     })
 }
+
+/// A plan with `n` targets (a big worker pool), for scrolling.
+pub fn many_plan(n: usize) -> Planned {
+    let mut p = node_plan();
+    p.view.targets = (0..n)
+        .map(|i| {
+            target(
+                3000 + i as Pid,
+                "alice",
+                &format!("node worker.js {i}"),
+                Class::Orphan,
+                if i == 0 { "holder" } else { "group" },
+            )
+        })
+        .collect();
+    p
+}

@@ -101,8 +101,12 @@ pub fn render(app: &App, f: &mut Frame) {
             f.render_widget(Clear, r);
             f.render_widget(Paragraph::new(text).block(Block::bordered()), r);
         }
-        Mode::Refused { request, planned } => refused(app, &pal, f, area, request, &planned.view),
-        Mode::Confirm { request, planned } => confirm(app, &pal, f, area, request, &planned.view),
+        Mode::Refused { request, planned } => refused(&pal, f, area, request, &planned.view),
+        Mode::Confirm {
+            request,
+            planned,
+            scroll,
+        } => confirm(app, &pal, f, area, request, &planned.view, *scroll),
         Mode::Killing { label, progress } => {
             let h = (progress.len() as u16).saturating_add(3).min(area.height);
             let r = popup(area, 70, h.max(4));
@@ -771,33 +775,65 @@ fn reasons_of(app: &App, pid: Pid) -> Vec<String> {
     }
 }
 
-fn confirm(app: &App, pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView) {
-    let mut lines: Vec<Line> = Vec::new();
+/// `text` wrapped to `width`, every line after the first indented by
+/// `indent` more columns than `first` (a hanging indent for list items).
+fn hang(width: usize, first: &str, indent: usize, text: &str, style: Style) -> Vec<Line<'static>> {
+    let lead = first.chars().count();
+    wrap_words(text, width.saturating_sub(lead.max(indent)))
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let prefix = if i == 0 {
+                first.to_string()
+            } else {
+                " ".repeat(lead.max(indent))
+            };
+            Line::styled(format!("{prefix}{part}"), style)
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn confirm(
+    app: &App,
+    pal: &Pal,
+    f: &mut Frame,
+    area: Rect,
+    req: &KillRequest,
+    v: &PlanView,
+    scroll: usize,
+) {
+    let width = usize::from(popup(area, 100, 10).width.saturating_sub(2));
+    let mut head: Vec<Line> = Vec::new();
     let what = if v.ports.is_empty() {
         req.label()
     } else {
         format!("port {}", v.ports.join(", "))
     };
     if v.forced {
-        lines.push(Line::styled(
+        head.extend(hang(
+            width,
+            "",
+            0,
             "FORCED: this overrides portwarden's refusal. Are you sure?",
             pal.fg(Color::Red).add_modifier(Modifier::BOLD),
         ));
         for r in &v.refusals {
-            lines.push(Line::from(format!(
-                "  refused {} ({}): {}",
-                r.pid,
-                r.class,
-                escape(&r.reason)
-            )));
+            head.extend(hang(
+                width,
+                "  - ",
+                4,
+                &format!("refused {} ({}): {}", r.pid, r.class, escape(&r.reason)),
+                Style::new(),
+            ));
         }
     }
-    lines.push(Line::from(vec![
+    head.push(Line::from(vec![
         Span::styled("Free: ", pal.bold()),
         Span::raw(what),
     ]));
     if let Some((pid, class)) = plan_holder(v) {
-        lines.push(Line::from(vec![
+        head.push(Line::from(vec![
             Span::styled("Holder: ", pal.bold()),
             Span::raw(format!("pid {pid} is ")),
             Span::styled(
@@ -806,11 +842,11 @@ fn confirm(app: &App, pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v
             ),
         ]));
         for r in reasons_of(app, pid) {
-            lines.push(Line::from(format!("  - {}", escape(&r))));
+            head.extend(hang(width, "  - ", 4, &escape(&r), Style::new()));
         }
     }
     let n = v.targets.len();
-    lines.push(Line::from(vec![
+    head.push(Line::from(vec![
         Span::styled("Signal: ", pal.bold()),
         Span::raw(format!(
             "{} to {n} process{}, SIGKILL after {} grace",
@@ -819,15 +855,53 @@ fn confirm(app: &App, pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v
             human_grace(v.grace)
         )),
     ]));
-    lines.push(Line::styled(
+    head.push(Line::styled(
         format!("{:>7} {:<8} {:<10} COMMAND", "PID", "USER", "ROLE"),
         pal.bold(),
     ));
-    let width = usize::from(popup(area, 100, 10).width.saturating_sub(2));
-    let room = usize::from(area.height.saturating_sub(4))
-        .saturating_sub(lines.len() + 3 + v.protected.len().min(1));
-    let show = if n > room { room.saturating_sub(1) } else { n };
-    for t in v.targets.iter().take(show) {
+
+    let mut tail: Vec<Line> = Vec::new();
+    if !v.protected.is_empty() {
+        let p: Vec<String> = v
+            .protected
+            .iter()
+            .map(|(pid, why)| format!("{pid} ({})", escape(why)))
+            .collect();
+        tail.push(Line::styled(
+            truncate(&format!("Never signalled: {}", p.join(", ")), width),
+            pal.dim(),
+        ));
+    }
+    tail.push(Line::from(""));
+    tail.push(Line::from(vec![
+        Span::styled("[y]", pal.bold()),
+        Span::raw(" kill   "),
+        Span::styled("[n/Esc]", pal.bold()),
+        Span::raw(" cancel"),
+    ]));
+
+    // Every target is listed; when they do not fit, the list scrolls
+    // (↑/↓) between "more" markers.
+    let max_inner = usize::from(area.height.saturating_sub(4));
+    let room = max_inner.saturating_sub(head.len() + tail.len()).max(1);
+    let (start, shown) = if n <= room {
+        (0, n)
+    } else {
+        let shown = room.saturating_sub(2).max(1);
+        (scroll.min(n - shown), shown)
+    };
+    let mut lines = head;
+    if n > room {
+        lines.push(Line::styled(
+            if start > 0 {
+                format!("  ↑ {start} more above (↑/↓ scroll)")
+            } else {
+                String::new()
+            },
+            pal.dim(),
+        ));
+    }
+    for t in v.targets.iter().skip(start).take(shown) {
         let head = format!(
             "{:>7} {:<8} {:<10} ",
             t.pid,
@@ -840,27 +914,19 @@ fn confirm(app: &App, pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v
             escape_trunc(&t.command, rest)
         )));
     }
-    if show < n {
-        lines.push(Line::from(format!("  … and {} more", n - show)));
-    }
-    if !v.protected.is_empty() {
-        let p: Vec<String> = v
-            .protected
-            .iter()
-            .map(|(pid, why)| format!("{pid} ({})", escape(why)))
-            .collect();
+    if n > room {
+        let below = n - start - shown;
         lines.push(Line::styled(
-            truncate(&format!("Never signalled: {}", p.join(", ")), width),
+            if below > 0 {
+                format!("  ↓ {below} more below (↑/↓ scroll)")
+            } else {
+                String::new()
+            },
             pal.dim(),
         ));
     }
-    lines.push(Line::from(""));
-    lines.push(Line::from(vec![
-        Span::styled("[y]", pal.bold()),
-        Span::raw(" kill   "),
-        Span::styled("[n/Esc]", pal.bold()),
-        Span::raw(" cancel"),
-    ]));
+    lines.extend(tail);
+
     let r = popup_for(area, 100, &lines);
     let title = if v.forced { " FORCE kill? " } else { " kill? " };
     let border = if v.forced {
@@ -870,9 +936,7 @@ fn confirm(app: &App, pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v
     };
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().border_style(border).title(title)),
+        Paragraph::new(lines).block(Block::bordered().border_style(border).title(title)),
         r,
     );
 }
@@ -885,8 +949,8 @@ fn human_grace(d: std::time::Duration) -> String {
     }
 }
 
-fn refused(app: &App, pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView) {
-    let _ = app;
+fn refused(pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView) {
+    let width = usize::from(popup(area, 90, 10).width.saturating_sub(2));
     let mut lines: Vec<Line> = vec![Line::from(vec![
         Span::styled("portwarden will not kill ", pal.bold()),
         Span::styled(req.label(), pal.bold()),
@@ -905,7 +969,7 @@ fn refused(app: &App, pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v
             ),
         ]));
         for part in r.reason.lines() {
-            lines.push(Line::from(format!("  {}", escape(part))));
+            lines.extend(hang(width, "  ", 2, &escape(part), Style::new()));
         }
     }
     lines.push(Line::from(""));
@@ -1258,5 +1322,22 @@ mod tests {
                 assert_eq!((c.fg, c.bg), (Color::Reset, Color::Reset), "{:?}", c);
             }
         }
+    }
+
+    #[test]
+    fn long_confirmation_lists_everything_by_scrolling() {
+        let mut app = app_sized(80, 24);
+        select_pid(&mut app, 3000);
+        feed(&mut app, [ch('x'), Msg::Planned(Box::new(many_plan(40)))]);
+        let top = draw(&app);
+        for _ in 0..100 {
+            feed(&mut app, [ch('j')]);
+        }
+        let bottom = draw(&app);
+        assert!(top.contains("   3000 alice"), "{top}");
+        assert!(top.contains("more below"), "{top}");
+        assert!(bottom.contains("   3039 alice"), "{bottom}");
+        assert!(bottom.contains("more above"), "{bottom}");
+        assert_snapshot!(format!("{top}\n{bottom}"));
     }
 }

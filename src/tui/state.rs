@@ -181,6 +181,8 @@ pub enum Mode {
         request: KillRequest,
         /// The plan that `y` executes.
         planned: Box<Planned>,
+        /// First target shown, when the list is longer than the screen.
+        scroll: usize,
     },
     /// A confirmed plan is executing.
     Killing {

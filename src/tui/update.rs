@@ -141,7 +141,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 ));
                 Mode::Normal
             } else {
-                Mode::Confirm { request, planned }
+                Mode::Confirm {
+                    request,
+                    planned,
+                    scroll: 0,
+                }
             };
             Vec::new()
         }
@@ -400,6 +404,7 @@ fn tree_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
                 target: KillTarget::Group(t.cursor),
                 force: false,
             };
+            app.status = None;
             app.mode = Mode::Planning(request.clone());
             return vec![Effect::Plan(request)];
         }
@@ -437,6 +442,7 @@ fn kill_selected(app: &mut App) -> Vec<Effect> {
         }]),
         force: false,
     };
+    app.status = None;
     app.mode = Mode::Planning(request.clone());
     vec![Effect::Plan(request)]
 }
@@ -468,7 +474,10 @@ fn confirm_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
     match k.code {
         KeyCode::Char('y') | KeyCode::Char('Y') => {
             let mode = std::mem::replace(&mut app.mode, Mode::Normal);
-            let Mode::Confirm { request, planned } = mode else {
+            let Mode::Confirm {
+                request, planned, ..
+            } = mode
+            else {
                 app.mode = mode;
                 return Vec::new();
             };
@@ -481,6 +490,19 @@ fn confirm_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
             app.mode = Mode::Normal;
             app.status = Some(("kill cancelled: nothing was signalled".into(), Tone::Info));
+            Vec::new()
+        }
+        KeyCode::Up | KeyCode::Char('k') | KeyCode::Down | KeyCode::Char('j') => {
+            if let Mode::Confirm {
+                planned, scroll, ..
+            } = &mut app.mode
+            {
+                let last = planned.view.targets.len().saturating_sub(1);
+                *scroll = match k.code {
+                    KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                    _ => (*scroll + 1).min(last),
+                };
+            }
             Vec::new()
         }
         _ => Vec::new(),
@@ -969,7 +991,10 @@ mod tests {
         // …and the forced plan is asked about again, not executed.
         let fx3 = feed(&mut app, [Msg::Planned(Box::new(nginx_plan(true)))]);
         assert_eq!(kills(&fx3), 0);
-        let Mode::Confirm { request, planned } = &app.mode else {
+        let Mode::Confirm {
+            request, planned, ..
+        } = &app.mode
+        else {
             panic!("no second confirmation")
         };
         assert!(request.force);
@@ -1087,5 +1112,27 @@ mod tests {
         assert_eq!(app.class_of(4100), Some(crate::classify::Class::Daemon));
         assert_eq!(app.class_of(4000), Some(crate::classify::Class::Live));
         assert_eq!(app.counts(), (8, 1, 1));
+    }
+
+    #[test]
+    fn long_confirmation_scrolls_and_still_needs_y() {
+        let mut app = app_sized(80, 24);
+        select_pid(&mut app, 3000);
+        let fx = feed(&mut app, [ch('x'), Msg::Planned(Box::new(many_plan(40)))]);
+        assert_eq!(kills(&fx), 0);
+        let fx = feed(&mut app, [ch('j'), ch('j'), press(KeyCode::Down), ch('k')]);
+        assert_eq!(kills(&fx), 0);
+        let Mode::Confirm { scroll, .. } = &app.mode else {
+            panic!("not confirming")
+        };
+        assert_eq!(*scroll, 2);
+        for _ in 0..100 {
+            feed(&mut app, [ch('j')]);
+        }
+        let Mode::Confirm { scroll, .. } = &app.mode else {
+            panic!("not confirming")
+        };
+        assert_eq!(*scroll, 39, "clamped to the last target");
+        assert_eq!(kills(&feed(&mut app, [ch('y')])), 1);
     }
 }
