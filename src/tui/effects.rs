@@ -158,8 +158,13 @@ fn describe(p: &kill::Progress) -> String {
 
 /// Execute a confirmed plan on a worker thread. Each progress step arrives
 /// as [`Msg::KillProgress`], the end as [`Msg::KillDone`] with the report's
-/// summary. Send errors mean the UI is gone; the kill still completes.
-pub fn spawn_execute(plan: kill::Plan, tx: Sender<Msg>) -> std::io::Result<()> {
+/// summary. Send errors mean the UI is gone; the kill still completes (the
+/// event loop joins the thread before the process exits, so a quit in the
+/// middle does not cut an escalation short).
+pub fn spawn_execute(
+    plan: kill::Plan,
+    tx: Sender<Msg>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("portwarden-kill".into())
         .spawn(move || {
@@ -172,7 +177,6 @@ pub fn spawn_execute(plan: kill::Plan, tx: Sender<Msg>) -> std::io::Result<()> {
                 summary: report.summary(),
             });
         })
-        .map(|_| ())
 }
 
 /// A [`Planned`] with no real plan behind it, for tests of the dialogs.

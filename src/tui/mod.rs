@@ -1,7 +1,7 @@
 //! The interactive TUI (`portwarden` with no arguments).
 //!
 //! Elm-style, so the dangerous parts are testable without a terminal:
-//! [`state`] is plain data, [`update`] turns messages into state changes
+//! [`state`] is plain data, [`update()`] turns messages into state changes
 //! and effects, [`render`] draws a state, and [`effects`] is the one place
 //! that talks to the kill module. This file is the only impure part: the
 //! terminal guard and one event loop that merges everything that can
@@ -218,9 +218,28 @@ fn run_blocked(opts: Options, signals: SigSet) -> color_eyre::Result<()> {
         (size.width, size.height),
     );
     app.now = now_secs();
-    let result = event_loop(&mut terminal, &mut app, &tx, &rx, &refresh_tx);
+    let mut worker = None;
+    let result = event_loop(&mut terminal, &mut app, &tx, &rx, &refresh_tx, &mut worker);
     drop(guard);
+    finish_kill(worker, &rx);
     result
+}
+
+/// Quitting (or SIGTERM) while a kill executes: the terminal is already
+/// restored; let the kill finish its escalation and say how it ended,
+/// rather than dying between SIGTERM and SIGKILL.
+fn finish_kill(worker: Option<std::thread::JoinHandle<()>>, rx: &Receiver<Msg>) {
+    let Some(handle) = worker else { return };
+    if handle.is_finished() {
+        return;
+    }
+    eprintln!("portwarden: waiting for the kill in progress to finish…");
+    let _ = handle.join();
+    while let Ok(msg) = rx.try_recv() {
+        if let Msg::KillDone { summary, .. } = msg {
+            eprintln!("portwarden: {}", crate::escape::escape(&summary));
+        }
+    }
 }
 
 /// The collection thread: scan, send, wait for the interval or a refresh
@@ -272,6 +291,7 @@ fn event_loop(
     tx: &Sender<Msg>,
     rx: &Receiver<Msg>,
     refresh: &Sender<()>,
+    worker: &mut Option<std::thread::JoinHandle<()>>,
 ) -> color_eyre::Result<()> {
     terminal.draw(|f| render::render(app, f))?;
     let tick = Duration::from_secs(1);
@@ -302,14 +322,13 @@ fn event_loop(
                         None => app.mode = state::Mode::Normal,
                     },
                     Effect::Kill(planned) => match planned.plan {
-                        Some(plan) => {
-                            if let Err(e) = effects::spawn_execute(plan, tx.clone()) {
-                                queue.push_back(Msg::KillDone {
-                                    success: false,
-                                    summary: format!("could not start the kill: {e}"),
-                                });
-                            }
-                        }
+                        Some(plan) => match effects::spawn_execute(plan, tx.clone()) {
+                            Ok(handle) => *worker = Some(handle),
+                            Err(e) => queue.push_back(Msg::KillDone {
+                                success: false,
+                                summary: format!("could not start the kill: {e}"),
+                            }),
+                        },
                         None => queue.push_back(Msg::KillDone {
                             success: false,
                             summary: "nothing to execute".into(),

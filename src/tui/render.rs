@@ -83,7 +83,7 @@ pub fn render(app: &App, f: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
-    f.render_widget(Paragraph::new(header_line(app, &pal)), head);
+    f.render_widget(Paragraph::new(header_line(app, &pal, area.width)), head);
     table(app, &pal, f, body);
     f.render_widget(Paragraph::new(status_line(app, &pal)), status);
     f.render_widget(
@@ -130,7 +130,7 @@ pub fn render(app: &App, f: &mut Frame) {
     }
 }
 
-fn header_line(app: &App, pal: &Pal) -> Line<'static> {
+fn header_line(app: &App, pal: &Pal, width: u16) -> Line<'static> {
     let (listeners, orphans, stuck) = app.counts();
     let mut spans = vec![Span::styled("portwarden", pal.bold()), Span::raw("  ")];
     if app.snapshot.is_some() {
@@ -163,8 +163,13 @@ fn header_line(app: &App, pal: &Pal) -> Line<'static> {
             .updated_at
             .map(|t| utc(t).get(11..).unwrap_or_default().to_string())
             .unwrap_or_default();
+        let every = app.interval.as_secs_f32();
         Span::styled(
-            format!("updated {at} UTC, every {}s", app.interval.as_secs_f32()),
+            if width >= 100 {
+                format!("updated {at} UTC, every {every}s")
+            } else {
+                format!("{at} UTC · every {every}s")
+            },
             pal.dim(),
         )
     };
@@ -1339,5 +1344,56 @@ mod tests {
         assert!(bottom.contains("   3039 alice"), "{bottom}");
         assert!(bottom.contains("more above"), "{bottom}");
         assert_snapshot!(format!("{top}\n{bottom}"));
+    }
+
+    #[test]
+    fn every_screen_survives_tiny_terminals() {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 8), (80, 24), (200, 60)] {
+            let mut app = app_sized(w, h);
+            select_pid(&mut app, 3000);
+            let screens: Vec<Vec<Msg>> = vec![
+                vec![],
+                vec![press(KeyCode::Enter)],
+                vec![ch('t')],
+                vec![ch('?')],
+                vec![ch('/'), ch('n')],
+                vec![ch('x')],
+                vec![ch('x'), Msg::Planned(Box::new(node_plan()))],
+                vec![ch('x'), Msg::Planned(Box::new(many_plan(50)))],
+                vec![ch('x'), Msg::Planned(Box::new(nginx_plan(false)))],
+                vec![ch('x'), Msg::Planned(Box::new(node_plan())), ch('y')],
+            ];
+            for msgs in screens {
+                let mut app = app_sized(w, h);
+                select_pid(&mut app, 3000);
+                feed(&mut app, msgs);
+                let _ = draw(&app);
+            }
+            let _ = draw(&app);
+        }
+    }
+
+    #[test]
+    fn refusal_of_a_managed_holder_names_the_right_command() {
+        let mut app = app_sized(80, 24);
+        select_pid(&mut app, 4400);
+        let reason = app.verdicts[&4400].reasons.join("; ");
+        let planned = crate::tui::effects::fixture(crate::tui::effects::PlanView {
+            ports: vec!["tcp:6379".into()],
+            refusals: vec![crate::tui::effects::RefusalView {
+                pid: 4400,
+                class: Class::Managed,
+                reason,
+            }],
+            signal: 15,
+            grace: std::time::Duration::from_secs(3),
+            ..Default::default()
+        });
+        feed(&mut app, [ch('x'), Msg::Planned(Box::new(planned))]);
+        let screen = draw(&app);
+        // The command wraps at 80 columns; check both halves.
+        assert!(screen.contains("`systemctl --user"), "{screen}");
+        assert!(screen.contains("stop redis.service`"), "{screen}");
+        assert_snapshot!(screen);
     }
 }
