@@ -1017,6 +1017,8 @@ const HELP: &[(&str, &str)] = &[
         "x  F9  Delete",
         "kill the holder's process group (asks first)",
     ),
+    ("  y  n", "in the kill dialog: kill / cancel"),
+    ("  F", "on a refusal: force (plans again, asks again)"),
     ("s  S", "cycle the sort column / reverse the order"),
     ("r", "refresh now"),
     ("?  F1", "this help"),
