@@ -186,7 +186,9 @@ fn key_hints(app: &App) -> String {
             " ↑↓ move  / filter  ⏎ details  t tree  x kill  s sort  r refresh  ? help  q quit"
                 .into()
         }
-        Mode::Details => " ↑↓ move  t tree  x kill  Esc close  ? help  q quit".into(),
+        Mode::Details => {
+            " ↑↓ move  PgUp/PgDn scroll  t tree  x kill  Esc close  ? help  q quit".into()
+        }
         Mode::Tree(_) => " ↑↓ move  x kill group  Esc close  ? help  q quit".into(),
         Mode::Planning(_) => " Esc cancel".into(),
         Mode::Refused { request, .. } if !request.force => {
@@ -604,12 +606,6 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                 lines.extend(kvw(
                     width,
                     pal,
-                    "Command",
-                    escape(&p.command()).into_owned(),
-                ));
-                lines.extend(kvw(
-                    width,
-                    pal,
                     "Exe",
                     escape(p.exe.as_deref().unwrap_or("?")).into_owned(),
                 ));
@@ -676,15 +672,37 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                             .join(" "),
                     ));
                 }
+                // Last: it can be pages long (a Java classpath) and should
+                // not push the short facts out of view.
+                lines.extend(kvw(
+                    width,
+                    pal,
+                    "Command",
+                    escape(&p.command()).into_owned(),
+                ));
             }
         },
     }
     let r = popup_for(area, 100, &lines);
+    // Lines are pre-wrapped to the popup's width, so their count is the
+    // content's height.
+    let inner = usize::from(r.height.saturating_sub(2));
+    let max_scroll = lines.len().saturating_sub(inner);
+    let scroll = app.details_scroll.min(max_scroll);
+    let mut title = format!(" details: {} {} ", s.proto, s.endpoint());
+    if max_scroll > 0 {
+        title.push_str(&format!(
+            "─ lines {}-{} of {}, PgUp/PgDn scroll ",
+            scroll + 1,
+            (scroll + inner).min(lines.len()),
+            lines.len()
+        ));
+    }
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(format!(" details: {} {} ", s.proto, s.endpoint()))),
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
+            .block(Block::bordered().title(title)),
         r,
     );
 }
@@ -1012,6 +1030,7 @@ const HELP: &[(&str, &str)] = &[
     ("/  F4", "filter: port, pid, user, class, command"),
     ("", "(Enter applies, Esc clears)"),
     ("Enter  i", "details of the selected socket/holder"),
+    ("", "(PgUp/PgDn scroll them)"),
     ("t  F5", "process tree of the selected holder"),
     (
         "x  F9  Delete",
@@ -1397,5 +1416,43 @@ mod tests {
         assert!(screen.contains("`systemctl --user"), "{screen}");
         assert!(screen.contains("stop redis.service`"), "{screen}");
         assert_snapshot!(screen);
+    }
+
+    #[test]
+    fn details_of_a_huge_command_line_scroll() {
+        let mut app = App::new(ctx(), std::time::Duration::from_secs(2), true, (80, 24));
+        app.now = NOW;
+        let mut snap = snapshot();
+        let java: Vec<String> = std::iter::once("java".to_string())
+            .chain((0..60).map(|i| format!("-cp=/opt/app/lib/dependency-{i:02}.jar")))
+            .chain(std::iter::once("com.example.Main".to_string()))
+            .collect();
+        if let Some(p) = snap.processes.get_mut(&3000) {
+            p.cmdline = java;
+        }
+        feed(
+            &mut app,
+            [Msg::Snapshot {
+                result: Ok(snap),
+                at: NOW,
+            }],
+        );
+        select_pid(&mut app, 3000);
+        feed(&mut app, [press(KeyCode::Enter)]);
+        let top = draw(&app);
+        assert!(top.contains("PgUp/PgDn scroll"), "{top}");
+        assert!(!top.contains("com.example.Main"), "{top}");
+        feed(
+            &mut app,
+            [
+                press(KeyCode::PageDown),
+                press(KeyCode::PageDown),
+                press(KeyCode::PageDown),
+            ],
+        );
+        let bottom = draw(&app);
+        assert!(bottom.contains("com.example.Main"), "{bottom}");
+        assert!(top.contains("Group") && top.contains("Exe"), "{top}");
+        assert_snapshot!(format!("{top}\n{bottom}"));
     }
 }

@@ -247,6 +247,8 @@ pub struct App {
     pub color: bool,
     /// Terminal size (columns, rows).
     pub size: (u16, u16),
+    /// First line shown of the details pane (PgUp/PgDn scroll it).
+    pub details_scroll: usize,
     /// Working directory of a process, read when its details are opened.
     pub cwd: Option<(Pid, Option<String>)>,
     /// Set when the app should exit.
@@ -277,6 +279,7 @@ impl App {
             interval,
             color,
             size,
+            details_scroll: 0,
             cwd: None,
             quit: false,
         }

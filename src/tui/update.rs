@@ -307,6 +307,7 @@ fn normal_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('/') | KeyCode::F(4) => open_filter(app),
         KeyCode::Enter | KeyCode::Char('i') if app.selected_row().is_some() => {
             app.mode = Mode::Details;
+            app.details_scroll = 0;
             return details_effects(app);
         }
         KeyCode::Char('t') | KeyCode::F(5) => open_tree(app),
@@ -332,7 +333,22 @@ fn normal_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
 }
 
 fn details_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
+    // PgUp/PgDn scroll a long details pane (a Java command line can be
+    // pages long); the other movement keys move the selection.
+    let page = usize::from(app.size.1.saturating_sub(6)).max(1);
+    match k.code {
+        KeyCode::PageDown | KeyCode::Char(' ') => {
+            app.details_scroll = app.details_scroll.saturating_add(page);
+            return Vec::new();
+        }
+        KeyCode::PageUp => {
+            app.details_scroll = app.details_scroll.saturating_sub(page);
+            return Vec::new();
+        }
+        _ => {}
+    }
     if table_nav(app, k.code, true) {
+        app.details_scroll = 0;
         return details_effects(app);
     }
     match k.code {
@@ -1134,5 +1150,19 @@ mod tests {
         };
         assert_eq!(*scroll, 39, "clamped to the last target");
         assert_eq!(kills(&feed(&mut app, [ch('y')])), 1);
+    }
+
+    #[test]
+    fn details_page_keys_scroll_and_moving_resets() {
+        let mut app = app_sized(80, 24);
+        select_pid(&mut app, 3000);
+        feed(&mut app, [press(KeyCode::Enter), press(KeyCode::PageDown)]);
+        assert_eq!(app.details_scroll, 18);
+        assert_eq!(selected_pid(&app), Some(3000), "PgDn scrolls, not moves");
+        feed(&mut app, [press(KeyCode::PageUp), press(KeyCode::PageUp)]);
+        assert_eq!(app.details_scroll, 0);
+        feed(&mut app, [press(KeyCode::PageDown), ch('j')]);
+        assert_eq!(app.details_scroll, 0);
+        assert_eq!(selected_pid(&app), Some(4200));
     }
 }
