@@ -231,7 +231,7 @@ fn widths(app: &App, width: u16) -> [u16; 7] {
         snap.map(|s| s.sockets.iter().map(f).max().unwrap_or(0))
             .unwrap_or(0)
     };
-    let addr = max_len(&|s| s.endpoint().chars().count()).clamp(9, if wide { 46 } else { 21 });
+    let addr = max_len(&|s| s.endpoint().chars().count()).clamp(10, if wide { 46 } else { 21 });
     let user = app
         .rows
         .iter()
@@ -244,8 +244,8 @@ fn widths(app: &App, width: u16) -> [u16; 7] {
                 .max(p.uid.to_string().len())
         })
         .max()
-        .unwrap_or(4)
-        .clamp(4, if wide { 16 } else { 8 });
+        .unwrap_or(5)
+        .clamp(5, if wide { 16 } else { 8 });
     let pid = app
         .rows
         .iter()
@@ -254,7 +254,9 @@ fn widths(app: &App, width: u16) -> [u16; 7] {
         .max()
         .unwrap_or(3)
         .clamp(4, 7);
-    [5, addr as u16, pid as u16, pid as u16, user as u16, 7, 1]
+    // Every column is at least as wide as its header plus the sort arrow.
+    let ppid = pid.max(5);
+    [6, addr as u16, pid as u16, ppid as u16, user as u16, 7, 1]
 }
 
 fn header_cell(app: &App, name: &str, col: Option<SortCol>) -> Cell<'static> {
@@ -1454,5 +1456,25 @@ mod tests {
         assert!(bottom.contains("com.example.Main"), "{bottom}");
         assert!(top.contains("Group") && top.contains("Exe"), "{top}");
         assert_snapshot!(format!("{top}\n{bottom}"));
+    }
+
+    #[test]
+    fn every_sort_column_shows_its_arrow() {
+        let mut app = app_sized(80, 24);
+        for _ in 0..7 {
+            let screen = draw(&app);
+            let header = screen.lines().nth(1).unwrap_or_default();
+            let want = if app.reverse { '▼' } else { '▲' };
+            assert_eq!(header.matches(want).count(), 1, "{:?}: {header}", app.sort);
+            feed(&mut app, [ch('s')]);
+        }
+        feed(&mut app, [ch('S')]);
+        assert!(
+            draw(&app)
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .contains("ADDR:PORT▼")
+        );
     }
 }
