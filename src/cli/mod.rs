@@ -310,17 +310,31 @@ pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
     Ok(finish(code, &mut out))
 }
 
-/// Open the TUI (no subcommand). Until it lands, show the table.
-pub fn run_tui(_interval: Option<Duration>, _no_color: bool) -> color_eyre::Result<ExitCode> {
-    let args = ListArgs {
-        ports: Vec::new(),
-        proto: ProtoArgs {
-            tcp: false,
-            udp: false,
-        },
-        json: false,
+/// Open the TUI (no subcommand), with flags over the config file.
+pub fn run_tui(interval: Option<Duration>, no_color: bool) -> color_eyre::Result<ExitCode> {
+    let cfg = match config_or_exit() {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
     };
-    run(Command::List(args))
+    if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+        eprintln!(
+            "portwarden: the interactive view needs a terminal; for scripts use `portwarden list` (or --json)"
+        );
+        return Ok(ExitCode::from(exit::USAGE));
+    }
+    let defaults = crate::tui::Options::default();
+    let opts = crate::tui::Options {
+        interval: interval.or(cfg.interval).unwrap_or(defaults.interval),
+        color: defaults.color && !no_color && cfg.color != Some(false),
+        tcp: cfg.proto != Some(crate::model::Proto::Udp),
+        udp: cfg.proto != Some(crate::model::Proto::Tcp),
+        signal: cfg.signal.unwrap_or(defaults.signal),
+        grace: cfg.grace.unwrap_or(defaults.grace),
+        extra_supervisors: cfg.supervisors.clone(),
+        extra_managed: cfg.managed_cgroups.clone(),
+    };
+    crate::tui::run(opts)?;
+    Ok(ExitCode::from(exit::OK))
 }
 
 /// Turn a subcommand's result into an exit code, printing library errors as

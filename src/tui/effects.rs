@@ -1,0 +1,187 @@
+//! The only place the TUI talks to [`crate::kill`].
+//!
+//! Everything else in the TUI works with the plain [`PlanView`] this module
+//! builds, and passes the opaque [`Planned::plan`] back here to execute. That
+//! keeps the kill API's names in one small file: if they change, only this
+//! file changes. Planning is pure (a function of the snapshot); execution
+//! blocks for up to the grace period and more, so it runs on a worker thread
+//! that reports over the event loop's channel.
+
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use crate::classify::{Class, Context};
+use crate::kill;
+use crate::model::{Pid, Snapshot};
+
+use super::state::{KillRequest, KillTarget};
+use super::update::Msg;
+
+/// A kill plan as the TUI shows it: plain strings and numbers, nothing that
+/// ties the screen to the kill module's types. Strings are raw (not escaped):
+/// the renderer escapes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanView {
+    /// The ports the plan frees (`tcp:3000`), empty for a process-group kill.
+    pub ports: Vec<String>,
+    /// Every process that will receive the signal.
+    pub targets: Vec<TargetView>,
+    /// Holders the policy refuses to kill, with why.
+    pub refusals: Vec<RefusalView>,
+    /// Processes that are never signalled (portwarden itself, init, …).
+    pub protected: Vec<(Pid, String)>,
+    /// The first signal's number.
+    pub signal: i32,
+    /// How long to wait before escalating to SIGKILL.
+    pub grace: Duration,
+    /// Whether the plan was made with `force`.
+    pub forced: bool,
+}
+
+impl PlanView {
+    /// Some holder was refused by policy.
+    pub fn is_refused(&self) -> bool {
+        !self.refusals.is_empty()
+    }
+
+    /// No process would be signalled.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+}
+
+/// One process in a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetView {
+    /// Process id.
+    pub pid: Pid,
+    /// User name, or the uid as text.
+    pub user: String,
+    /// Full command line.
+    pub command: String,
+    /// Its class.
+    pub class: Class,
+    /// `holder`, `group` or `descendant`.
+    pub role: &'static str,
+}
+
+/// A refused holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalView {
+    /// Process id.
+    pub pid: Pid,
+    /// Its class (`foreign`, `managed`, `self`).
+    pub class: Class,
+    /// Why, including the right command to stop it (`systemctl stop …`).
+    pub reason: String,
+}
+
+/// A plan and its view, as produced by [`plan`].
+pub struct Planned {
+    /// What the confirmation shows.
+    pub view: PlanView,
+    /// What [`spawn_execute`] runs; `None` only in test fixtures.
+    pub plan: Option<kill::Plan>,
+}
+
+/// The policy the TUI plans with: the signal and grace defaults, `live`
+/// holders allowed (the confirmation dialog is the consent), and `force`
+/// only when the user pressed the force key on a refusal.
+fn policy(force: bool, base: &kill::Policy) -> kill::Policy {
+    kill::Policy {
+        allow_live: true,
+        force,
+        ..base.clone()
+    }
+}
+
+/// Plan a kill request against a snapshot, with `base`'s signal and grace.
+/// Pure: nothing is signalled.
+pub fn plan(snap: &Snapshot, ctx: &Context, req: &KillRequest, base: &kill::Policy) -> Planned {
+    let pol = policy(req.force, base);
+    let plan = match &req.target {
+        KillTarget::Ports(ports) => kill::plan_ports(snap, ctx, ports, &pol),
+        KillTarget::Group(pid) => kill::plan_pid(snap, ctx, *pid, &pol),
+    };
+    Planned {
+        view: view(&plan),
+        plan: Some(plan),
+    }
+}
+
+/// The plain view of a plan.
+pub fn view(plan: &kill::Plan) -> PlanView {
+    PlanView {
+        ports: plan.ports.iter().map(|p| p.to_string()).collect(),
+        targets: plan
+            .targets
+            .iter()
+            .map(|t| TargetView {
+                pid: t.pid,
+                user: t.user.clone().unwrap_or_else(|| t.uid.to_string()),
+                command: t.command.clone(),
+                class: t.class,
+                role: match t.role {
+                    kill::Role::Holder => "holder",
+                    kill::Role::Group => "group",
+                    kill::Role::Descendant => "descendant",
+                },
+            })
+            .collect(),
+        refusals: plan
+            .refusals
+            .iter()
+            .map(|r| RefusalView {
+                pid: r.pid,
+                class: r.class,
+                reason: r.reason.clone(),
+            })
+            .collect(),
+        protected: plan.protected.clone(),
+        signal: plan.policy.signal,
+        grace: plan.policy.grace,
+        forced: plan.policy.force,
+    }
+}
+
+fn describe(p: &kill::Progress) -> String {
+    match p {
+        kill::Progress::Signalled { pid, signal } => {
+            format!("sent {} to {pid}", super::state::signal_name(*signal))
+        }
+        kill::Progress::Exited { pid, after } => {
+            format!("{pid} exited after {} ms", after.as_millis())
+        }
+        kill::Progress::Escalating => "grace period over: escalating to SIGKILL".to_string(),
+        kill::Progress::WaitingForPort => "waiting for the port to be released…".to_string(),
+    }
+}
+
+/// Execute a confirmed plan on a worker thread. Each progress step arrives
+/// as [`Msg::KillProgress`], the end as [`Msg::KillDone`] with the report's
+/// summary. Send errors mean the UI is gone; the kill still completes (the
+/// event loop joins the thread before the process exits, so a quit in the
+/// middle does not cut an escalation short).
+pub fn spawn_execute(
+    plan: kill::Plan,
+    tx: Sender<Msg>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("portwarden-kill".into())
+        .spawn(move || {
+            let progress_tx = tx.clone();
+            let report = kill::execute(&plan, &mut |p| {
+                let _ = progress_tx.send(Msg::KillProgress(describe(p)));
+            });
+            let _ = tx.send(Msg::KillDone {
+                success: report.success(),
+                summary: report.summary(),
+            });
+        })
+}
+
+/// A [`Planned`] with no real plan behind it, for tests of the dialogs.
+#[cfg(test)]
+pub fn fixture(view: PlanView) -> Planned {
+    Planned { view, plan: None }
+}

@@ -1,0 +1,371 @@
+//! The interactive TUI (`portwarden` with no arguments).
+//!
+//! Elm-style, so the dangerous parts are testable without a terminal:
+//! [`state`] is plain data, [`update()`] turns messages into state changes
+//! and effects, [`render`] draws a state, and [`effects`] is the one place
+//! that talks to the kill module. This file is the only impure part: the
+//! terminal guard and one event loop that merges everything that can
+//! happen — keys, mouse, resizes, ticks, snapshots from the collection
+//! thread, kill progress from the kill worker, SIGTERM/SIGHUP — through a
+//! single channel, so nothing slow ever blocks a key press.
+//!
+//! The terminal is restored on every way out: normal quit, an error (the
+//! guard's `Drop`), a panic (a hook that restores, then chains to
+//! color-eyre's) and SIGTERM/SIGHUP/SIGINT (blocked and collected by a
+//! `sigwait` thread, which asks the loop to quit cleanly).
+
+pub mod effects;
+pub mod render;
+pub mod state;
+pub mod update;
+
+#[cfg(test)]
+mod fixture;
+
+use std::collections::VecDeque;
+use std::io::{self, Stdout, stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use color_eyre::eyre::WrapErr;
+use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use crossterm::{cursor, execute};
+use nix::sys::signal::{SigSet, Signal};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use crate::classify::Context;
+use crate::discover::{self, Scanner};
+use crate::os::procfs;
+
+use state::App;
+use update::{Effect, Msg, update};
+
+/// How the TUI runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Time between automatic refreshes (default 2 s).
+    pub interval: Duration,
+    /// Use colours; false when `NO_COLOR` is set.
+    pub color: bool,
+    /// Show TCP listeners.
+    pub tcp: bool,
+    /// Show bound UDP sockets.
+    pub udp: bool,
+    /// First signal and grace for kills (from the config file or defaults).
+    pub signal: i32,
+    /// Wait this long after the first signal before SIGKILL.
+    pub grace: Duration,
+    /// Extra process names counted as subreapers (config file).
+    pub extra_supervisors: Vec<String>,
+    /// Extra cgroup substrings counted as managed (config file).
+    pub extra_managed: Vec<String>,
+}
+
+impl Default for Options {
+    /// Refresh every 2 s, both protocols, colours unless `NO_COLOR` is set
+    /// to a non-empty value.
+    fn default() -> Self {
+        Options {
+            interval: Duration::from_secs(2),
+            color: !no_color(),
+            tcp: true,
+            udp: true,
+            signal: crate::kill::SIGTERM,
+            grace: crate::kill::Policy::default().grace,
+            extra_supervisors: Vec::new(),
+            extra_managed: Vec::new(),
+        }
+    }
+}
+
+/// Whether the `NO_COLOR` convention asks for no colours.
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Whether the terminal is currently in TUI mode (so restoring twice, from
+/// the guard and the panic hook, is harmless).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Leave raw mode, the alternate screen and mouse capture; show the cursor.
+fn restore_terminal() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = execute!(
+            stdout(),
+            DisableMouseCapture,
+            LeaveAlternateScreen,
+            cursor::Show
+        );
+        let _ = disable_raw_mode();
+    }
+}
+
+/// Puts the terminal into TUI mode and restores it when dropped (on quit,
+/// on `?` errors and during unwinding).
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> io::Result<Self> {
+        enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        let guard = TerminalGuard;
+        execute!(
+            stdout(),
+            EnterAlternateScreen,
+            EnableMouseCapture,
+            cursor::Hide
+        )?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Restore the terminal before any panic message is printed, then let the
+/// previous hook (color-eyre's) report it.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+}
+
+/// The signals that end the TUI cleanly. Ctrl-C arrives as a key in raw
+/// mode; SIGINT is here for `kill -INT`.
+fn exit_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGHUP);
+    set.add(Signal::SIGINT);
+    set
+}
+
+/// Run the TUI until the user quits. Blocks; restores the terminal on every
+/// way out.
+pub fn run(opts: Options) -> color_eyre::Result<()> {
+    // Already installed by main is fine; we only need it to be there so
+    // the panic hook below chains to it.
+    let _ = color_eyre::install();
+
+    // Block the exit signals before any thread exists, so every thread
+    // inherits the mask and only the sigwait thread ever sees them.
+    let signals = exit_signals();
+    signals
+        .thread_block()
+        .wrap_err("cannot block SIGTERM/SIGHUP")?;
+    let result = run_blocked(opts, signals);
+    let _ = signals.thread_unblock();
+    result
+}
+
+fn run_blocked(opts: Options, signals: SigSet) -> color_eyre::Result<()> {
+    let (tx, rx) = mpsc::channel::<Msg>();
+
+    {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("portwarden-signals".into())
+            .spawn(move || {
+                while signals.wait().is_ok() {
+                    if tx.send(Msg::Terminate).is_err() {
+                        break;
+                    }
+                }
+            })
+            .wrap_err("cannot start the signal thread")?;
+    }
+
+    let (refresh_tx, refresh_rx) = mpsc::channel::<()>();
+    {
+        let tx = tx.clone();
+        let scan_opts = discover::Options {
+            tcp: opts.tcp,
+            udp: opts.udp,
+        };
+        let interval = opts.interval.max(Duration::from_millis(100));
+        std::thread::Builder::new()
+            .name("portwarden-scan".into())
+            .spawn(move || collect(scan_opts, interval, tx, refresh_rx))
+            .wrap_err("cannot start the collection thread")?;
+    }
+
+    install_panic_hook();
+    let guard =
+        TerminalGuard::enter().wrap_err("cannot set up the terminal (is stdout a terminal?)")?;
+
+    // No cursor-position queries from here on (`Terminal::clear` makes
+    // one): the input thread owns crossterm's event reader and would
+    // swallow the answer. The alternate screen starts out blank anyway.
+    let mut terminal =
+        Terminal::new(CrosstermBackend::new(stdout())).wrap_err("cannot open the terminal")?;
+    let size = terminal.size()?;
+    {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("portwarden-input".into())
+            .spawn(move || read_input(tx))
+            .wrap_err("cannot start the input thread")?;
+    }
+    let mut ctx = Context::current();
+    ctx.extra_supervisors = opts.extra_supervisors.clone();
+    ctx.extra_managed = opts.extra_managed.clone();
+    let base = crate::kill::Policy {
+        signal: opts.signal,
+        grace: opts.grace,
+        ..crate::kill::Policy::default()
+    };
+    let mut app = App::new(ctx, opts.interval, opts.color, (size.width, size.height));
+    app.now = now_secs();
+    let mut worker = None;
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        &base,
+        &tx,
+        &rx,
+        &refresh_tx,
+        &mut worker,
+    );
+    drop(guard);
+    finish_kill(worker, &rx);
+    result
+}
+
+/// Quitting (or SIGTERM) while a kill executes: the terminal is already
+/// restored; let the kill finish its escalation and say how it ended,
+/// rather than dying between SIGTERM and SIGKILL.
+fn finish_kill(worker: Option<std::thread::JoinHandle<()>>, rx: &Receiver<Msg>) {
+    let Some(handle) = worker else { return };
+    if handle.is_finished() {
+        return;
+    }
+    eprintln!("portwarden: waiting for the kill in progress to finish…");
+    let _ = handle.join();
+    while let Ok(msg) = rx.try_recv() {
+        if let Msg::KillDone { summary, .. } = msg {
+            eprintln!("portwarden: {}", crate::escape::escape(&summary));
+        }
+    }
+}
+
+/// The collection thread: scan, send, wait for the interval or a refresh
+/// request; stop when the UI is gone.
+fn collect(opts: discover::Options, interval: Duration, tx: Sender<Msg>, refresh: Receiver<()>) {
+    let mut scanner = Scanner::new();
+    loop {
+        if tx.send(Msg::ScanStarted).is_err() {
+            return;
+        }
+        let result = scanner.scan(&opts).map_err(|e| e.to_string());
+        if tx
+            .send(Msg::Snapshot {
+                result,
+                at: now_secs(),
+            })
+            .is_err()
+        {
+            return;
+        }
+        match refresh.recv_timeout(interval) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        // Several refresh requests while scanning need one scan.
+        while refresh.try_recv().is_ok() {}
+    }
+}
+
+/// The input thread: terminal events into the channel.
+fn read_input(tx: Sender<Msg>) {
+    loop {
+        let msg = match event::read() {
+            Ok(Event::Key(k)) => Msg::Key(k),
+            Ok(Event::Mouse(m)) => Msg::Mouse(m),
+            Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
+            Ok(_) => continue,
+            Err(_) => return,
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &mut App,
+    base: &crate::kill::Policy,
+    tx: &Sender<Msg>,
+    rx: &Receiver<Msg>,
+    refresh: &Sender<()>,
+    worker: &mut Option<std::thread::JoinHandle<()>>,
+) -> color_eyre::Result<()> {
+    terminal.draw(|f| render::render(app, f))?;
+    let tick = Duration::from_secs(1);
+    let mut queue: VecDeque<Msg> = VecDeque::new();
+    loop {
+        let first = match rx.recv_timeout(tick) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => Msg::Tick { now: now_secs() },
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        queue.push_back(first);
+        // Handle everything already waiting before drawing once.
+        while let Ok(m) = rx.try_recv() {
+            queue.push_back(m);
+        }
+        while let Some(msg) = queue.pop_front() {
+            for effect in update(app, msg) {
+                match effect {
+                    Effect::Quit => return Ok(()),
+                    Effect::Refresh => {
+                        let _ = refresh.send(());
+                    }
+                    Effect::Plan(request) => match &app.snapshot {
+                        Some(snap) => {
+                            let planned = effects::plan(snap, &app.ctx, &request, base);
+                            queue.push_back(Msg::Planned(Box::new(planned)));
+                        }
+                        None => app.mode = state::Mode::Normal,
+                    },
+                    Effect::Kill(planned) => match planned.plan {
+                        Some(plan) => match effects::spawn_execute(plan, tx.clone()) {
+                            Ok(handle) => *worker = Some(handle),
+                            Err(e) => queue.push_back(Msg::KillDone {
+                                success: false,
+                                summary: format!("could not start the kill: {e}"),
+                            }),
+                        },
+                        None => queue.push_back(Msg::KillDone {
+                            success: false,
+                            summary: "nothing to execute".into(),
+                        }),
+                    },
+                    Effect::ReadCwd(pid) => queue.push_back(Msg::Cwd(pid, procfs::cwd(pid))),
+                }
+            }
+            if app.quit {
+                return Ok(());
+            }
+        }
+        app.now = now_secs();
+        terminal.draw(|f| render::render(app, f))?;
+    }
+}
