@@ -13,5 +13,6 @@
 
 mod kill;
 mod list;
+mod tui;
 mod util;
 mod wait;

@@ -1,0 +1,246 @@
+//! The TUI end to end: the real binary in a pseudo-terminal (issue 4).
+//!
+//! A vt100 parser plays the terminal, so the test reads the screen a person
+//! would see. The flow is the one a person follows: wait for our listener
+//! group, filter to its port, open the tree, ask to kill and cancel (nothing
+//! dies), ask again and confirm (the whole group dies, the status line says
+//! so), quit, and check the terminal was given back (alternate screen left,
+//! cursor shown, canonical mode and echo on again).
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+use crate::util::*;
+
+/// Everything the TUI wrote, parsed and raw.
+struct Screen {
+    parser: vt100::Parser,
+    raw: Vec<u8>,
+}
+
+struct Tui {
+    screen: Arc<Mutex<Screen>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Tui {
+    fn start() -> Tui {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 80,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(portwarden_path());
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("SUDO_UID");
+        cmd.env_remove("NO_COLOR");
+        let child = pty.slave.spawn_command(cmd).expect("spawn portwarden");
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().expect("reader");
+        let writer = pty.master.take_writer().expect("writer");
+        let screen = Arc::new(Mutex::new(Screen {
+            parser: vt100::Parser::new(
+                std::num::NonZero::new(24).unwrap(),
+                std::num::NonZero::new(80).unwrap(),
+                0,
+            ),
+            raw: Vec::new(),
+        }));
+        let s = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut s = s.lock().unwrap();
+                s.parser.process(&buf[..n]);
+                s.raw.extend_from_slice(&buf[..n]);
+            }
+        });
+        Tui {
+            screen,
+            writer,
+            child,
+            master: pty.master,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().unwrap().parser.screen().contents()
+    }
+
+    /// Wait (bounded) until the screen satisfies `cond`; panic with the
+    /// screen otherwise.
+    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        if wait_until(READY_TIMEOUT, || cond(&self.contents())) {
+            return self.contents();
+        }
+        panic!("TUI never showed {what}; screen:\n{}", self.contents());
+    }
+
+    fn keys(&mut self, s: &str) {
+        self.writer.write_all(s.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        // Never leave the TUI running, even when an assertion failed.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The pids in the confirmation's target list (rows under the PID header).
+fn confirmation_pids(screen: &str) -> Vec<i32> {
+    let mut pids: Vec<i32> = screen
+        .lines()
+        .skip_while(|l| !l.contains("PID USER"))
+        .skip(1)
+        .take_while(|l| !l.contains("[y] kill"))
+        .filter_map(|l| {
+            l.trim_start_matches([' ', '│'])
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Canonical mode and echo are on again (raw mode off). portable-pty's
+/// termios type comes from its own nix version: compare raw bits.
+fn cooked(tui: &Tui) -> bool {
+    let t = tui.master.get_termios().expect("termios of the pty");
+    let want = nix::libc::ICANON | nix::libc::ECHO;
+    t.local_flags.bits() & want == want
+}
+
+#[test]
+fn tui_filter_tree_cancel_then_kill_the_whole_group() {
+    // Leader (no socket) + holder in a group of their own.
+    let fx = Spec::new("group").ready(2).start();
+    let port = fx.port.to_string();
+    let pids = fx.all_pids();
+    let mut tui = Tui::start();
+
+    tui.wait_for("our listener", |s| s.contains(&format!(":{port}")));
+
+    // Filter to the port: only our socket's rows remain.
+    tui.keys("/");
+    tui.keys(&port);
+    tui.keys("\r");
+    let screen = tui.wait_for("the filtered table", |s| {
+        s.contains(&format!("127.0.0.1:{port}")) && !s.contains("0.0.0.0:2024")
+    });
+    for line in screen.lines().skip(2) {
+        if line.contains(':') && line.contains("tcp") {
+            assert!(line.contains(&port), "unfiltered row: {line}\n{screen}");
+        }
+    }
+
+    // The tree of the holder marks its group.
+    tui.keys("t");
+    let holder = fx.one("holder").pid.to_string();
+    let leader = fx.one("leader").pid.to_string();
+    let screen = tui.wait_for("the process tree", |s| s.contains("process tree of pid"));
+    assert!(
+        screen.contains(&holder) && screen.contains(&leader),
+        "{screen}"
+    );
+    tui.keys("\x1b");
+    tui.wait_for("the tree closed", |s| !s.contains("process tree of pid"));
+
+    // Ask to kill: the confirmation lists exactly our processes (another
+    // test's process whose pid happens to contain our port number could
+    // match the filter: then this refuses to go on).
+    tui.keys("x");
+    let screen = tui.wait_for("the kill confirmation", |s| s.contains("[y] kill"));
+    assert_eq!(confirmation_pids(&screen), pids, "{screen}");
+    // Cancel: nothing dies.
+    tui.keys("n");
+    tui.wait_for("the confirmation closed", |s| !s.contains("[y] kill"));
+    std::thread::sleep(Duration::from_millis(300));
+    for r in &fx.ready {
+        assert!(is_alive(r.pid, r.start_time), "{} died after cancel", r.pid);
+    }
+
+    // Confirm: the whole group dies and the status line says so.
+    tui.keys("x");
+    tui.wait_for("the kill confirmation again", |s| s.contains("[y] kill"));
+    tui.keys("y");
+    let screen = tui.wait_for("the kill result", |s| s.contains("free after"));
+    assert!(screen.contains("ended"), "{screen}");
+    for r in &fx.ready {
+        assert!(
+            wait_until(READY_TIMEOUT, || !is_alive(r.pid, r.start_time)),
+            "pid {} ({}) survived the confirmed kill",
+            r.pid,
+            r.role
+        );
+    }
+    assert!(can_bind("tcp", "127.0.0.1", fx.port), "port not free");
+
+    // Quit: exit 0 and the terminal is given back.
+    tui.keys("q");
+    let status = {
+        let mut status = None;
+        wait_until(READY_TIMEOUT, || {
+            status = tui.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status.expect("TUI did not exit after q")
+    };
+    assert!(status.success(), "exit status {status:?}");
+    // Let the reader thread drain what was written before the exit.
+    std::thread::sleep(Duration::from_millis(100));
+    let raw = tui.screen.lock().unwrap().raw.clone();
+    let raw = String::from_utf8_lossy(&raw);
+    let entered = raw
+        .find("\x1b[?1049h")
+        .expect("entered the alternate screen");
+    let left = raw.rfind("\x1b[?1049l").expect("left the alternate screen");
+    assert!(left > entered);
+    assert!(
+        raw.rfind("\x1b[?25h").is_some_and(|i| i > entered),
+        "cursor not shown again"
+    );
+    assert!(cooked(&tui), "raw mode left on");
+}
+
+#[test]
+fn tui_restores_the_terminal_on_sigterm() {
+    let mut tui = Tui::start();
+    tui.wait_for("the first frame", |s| s.contains("PROTO"));
+    let pid = tui.child.process_id().expect("pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM our own TUI");
+    let mut status = None;
+    wait_until(READY_TIMEOUT, || {
+        status = tui.child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    assert!(status.is_some(), "TUI ignored SIGTERM");
+    std::thread::sleep(Duration::from_millis(100));
+    let raw = String::from_utf8_lossy(&tui.screen.lock().unwrap().raw).into_owned();
+    assert!(raw.contains("\x1b[?1049l"), "alternate screen not left");
+    assert!(cooked(&tui), "raw mode left on");
+    tui.keys(""); // the pty is still writable: nothing hung
+}
