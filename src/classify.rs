@@ -374,10 +374,7 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
                 "still attached to terminal {t} of the session that started it"
             ));
         } else if !own_session {
-            reasons.push(format!(
-                "still in session {} of its vanished launcher, not a daemon",
-                root.sid
-            ));
+            reasons.push(format!("in session {}, not a session of its own", root.sid));
         }
         return verdict(Class::Orphan, reasons);
     }

@@ -191,6 +191,28 @@ impl Process {
         }
     }
 
+    /// Like [`Process::command`], but with the program's directory dropped
+    /// (`/root/.pyenv/versions/3.11.7/bin/python3 app.py` → `python3
+    /// app.py`): what fits a table column. Details and JSON keep the full
+    /// form.
+    pub fn short_command(&self) -> String {
+        match self.cmdline.split_first() {
+            None => format!("[{}]", self.name),
+            Some((argv0, rest)) => {
+                // A program that rewrote its title (`nginx: master process
+                // /usr/sbin/nginx`) keeps it whole: only a plain path is cut.
+                let prog = match argv0.rsplit_once('/') {
+                    Some((_, base)) if !base.is_empty() && !argv0.contains(' ') => base,
+                    _ => argv0.as_str(),
+                };
+                std::iter::once(prog)
+                    .chain(rest.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        }
+    }
+
     /// The controlling terminal's name (`pts/3`, `tty1`), or `None`.
     pub fn tty(&self) -> Option<String> {
         tty_name(self.tty_nr)
@@ -348,5 +370,30 @@ pub(crate) mod fixture {
             boot_time: 1_795_000_000,
             clk_tck: 100,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_command_drops_only_a_plain_program_path() {
+        let mut p = Process::new(5, 1, "python3");
+        assert_eq!(p.short_command(), "[python3]");
+        p.cmdline = vec!["/root/.pyenv/bin/python3".into(), "/srv/app.py".into()];
+        assert_eq!(p.short_command(), "python3 /srv/app.py");
+        assert_eq!(p.command(), "/root/.pyenv/bin/python3 /srv/app.py");
+        p.cmdline = vec!["nginx: master process /usr/sbin/nginx".into()];
+        assert_eq!(p.short_command(), "nginx: master process /usr/sbin/nginx");
+        p.cmdline = vec!["/".into()];
+        assert_eq!(p.short_command(), "/");
+    }
+
+    #[test]
+    fn tty_names() {
+        assert_eq!(tty_name(0), None);
+        assert_eq!(tty_name((136 << 8) | 3).as_deref(), Some("pts/3"));
+        assert_eq!(tty_name((4 << 8) | 1).as_deref(), Some("tty1"));
     }
 }

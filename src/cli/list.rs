@@ -95,7 +95,7 @@ pub fn table_rows(
                 p.ppid.to_string(),
                 escape(&p.user.clone().unwrap_or_else(|| p.uid.to_string())).into_owned(),
                 class.to_string(),
-                escape(&p.command()).into_owned(),
+                escape(&p.short_command()).into_owned(),
             ]);
         }
     }

@@ -380,7 +380,7 @@ fn table(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                 },
                 stuck,
                 Cell::from(
-                    p.map(|p| escape_trunc(&p.command(), cmd_w))
+                    p.map(|p| escape_trunc(&p.short_command(), cmd_w))
                         .unwrap_or_else(|| "?".into()),
                 ),
             ])
@@ -746,7 +746,7 @@ fn tree(app: &App, pal: &Pal, f: &mut Frame, area: Rect, t: &TreeView) {
                 .map(|p| escape_trunc(&p.user.clone().unwrap_or_else(|| p.uid.to_string()), 8))
                 .unwrap_or_default();
             let cmd = p
-                .map(|p| escape(&p.command()).into_owned())
+                .map(|p| escape(&p.short_command()).into_owned())
                 .unwrap_or_default();
             let class = app.class_of(l.pid);
             let mut spans = vec![
