@@ -102,6 +102,9 @@ pub struct Target {
     pub name: String,
     /// Full command line (raw; escape before printing).
     pub command: String,
+    /// The command with the program's directory dropped, for narrow
+    /// screens ([`crate::model::Process::short_command`]).
+    pub short_command: String,
     /// Owner uid.
     pub uid: u32,
     /// Owner name.
@@ -396,6 +399,7 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
             start_time: p.start_time,
             name: p.name.clone(),
             command: p.command(),
+            short_command: p.short_command(),
             uid: p.uid,
             user: p.user.clone(),
             class: verdict(pid).class,
@@ -1190,6 +1194,7 @@ mod tests {
             start_time: real + 1, // "the process we planned" is not this one
             name: "sleep".into(),
             command: "sleep 30".into(),
+            short_command: "sleep 30".into(),
             uid: 0,
             user: None,
             class: Class::Orphan,

@@ -169,7 +169,7 @@ pub fn format_plan(plan: &Plan) -> String {
                 format!("{:?}", t.role).to_lowercase(),
                 truncate(&escape(&user), 10),
                 t.class.as_str(),
-                truncate(&escape(&t.command), 200)
+                truncate(&escape(&t.short_command), 200)
             ));
         }
     }

@@ -57,7 +57,7 @@ pub struct TargetView {
     pub pid: Pid,
     /// User name, or the uid as text.
     pub user: String,
-    /// Full command line.
+    /// Command line, program directory dropped (full one in details).
     pub command: String,
     /// Its class.
     pub class: Class,
@@ -119,7 +119,7 @@ pub fn view(plan: &kill::Plan) -> PlanView {
             .map(|t| TargetView {
                 pid: t.pid,
                 user: t.user.clone().unwrap_or_else(|| t.uid.to_string()),
-                command: t.command.clone(),
+                command: t.short_command.clone(),
                 class: t.class,
                 role: match t.role {
                     kill::Role::Holder => "holder",
