@@ -360,6 +360,11 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
             continue;
         }
         let Some(p) = snap.process(pid) else { continue };
+        // A zombie is already dead (its fds are closed): nothing to signal,
+        // and listing it would make the confirmation lie about what dies.
+        if matches!(p.state, 'Z' | 'X') {
+            continue;
+        }
         if role != Role::Holder {
             let v = verdict(pid);
             // A group member or descendant in our own group is the caller's
@@ -1153,6 +1158,20 @@ mod tests {
             plan.protected
                 .iter()
                 .any(|(p, why)| *p == 50 && why.contains("pts/2"))
+        );
+    }
+
+    #[test]
+    fn zombies_are_not_targets() {
+        let mut zombie = proc(50, 1, 50, 50, 1000, "npm");
+        zombie.state = 'Z';
+        let s = snap(
+            vec![zombie, proc(51, 1, 50, 50, 1000, "node")],
+            vec![tcp(3000, &[51])],
+        );
+        assert_eq!(
+            plan_ports(&s, &ctx(), &port(3000), &Policy::default()).pids(),
+            vec![51]
         );
     }
 
