@@ -461,6 +461,8 @@ pub struct Outcome {
     pub exited_after: Option<Duration>,
     /// Not signalled, and why (identity mismatch, already gone, …).
     pub skipped: Option<String>,
+    /// The signal could not be delivered (e.g. EPERM): it survived.
+    pub error: Option<String>,
 }
 
 impl Outcome {
@@ -579,11 +581,23 @@ impl Report {
         let survivors: Vec<String> = self
             .outcomes
             .iter()
-            .filter(|o| !o.ended())
+            .filter(|o| !o.ended() && o.error.is_none())
             .map(|o| format!("pid {} ({})", o.pid, escape(&o.name)))
             .collect();
         if !survivors.is_empty() {
             let _ = write!(s, "; survived SIGKILL: {}", survivors.join(", "));
+        }
+        let failed: Vec<String> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| {
+                o.error
+                    .as_ref()
+                    .map(|e| format!("pid {} ({}): {e}", o.pid, escape(&o.name)))
+            })
+            .collect();
+        if !failed.is_empty() {
+            let _ = write!(s, "; could not signal {}", failed.join(", "));
         }
         let skipped: Vec<String> = self
             .outcomes
@@ -747,6 +761,7 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
             signals: Vec::new(),
             exited_after: None,
             skipped: None,
+            error: None,
         };
         if t.pid <= 1 || t.pid == me || ancestors.contains(&t.pid) {
             o.skipped = Some("protected (init, portwarden or its ancestor)".into());
@@ -770,7 +785,7 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
                     });
                 }
                 Err(rustix::io::Errno::SRCH) => o.skipped = Some("already gone".into()),
-                Err(e) => o.skipped = Some(format!("signal failed: {e}")),
+                Err(e) => o.error = Some(format!("signal failed: {e}")),
             },
         }
         report.outcomes.push(o);
@@ -1247,6 +1262,86 @@ mod tests {
         );
         // Still alive, same identity.
         assert_eq!(procfs::start_time(pid), Some(real));
+    }
+
+    fn outcome(
+        pid: Pid,
+        exited: Option<u64>,
+        skipped: Option<&str>,
+        error: Option<&str>,
+    ) -> Outcome {
+        Outcome {
+            pid,
+            name: "node".into(),
+            role: Role::Holder,
+            signals: vec![SIGTERM],
+            exited_after: exited.map(Duration::from_millis),
+            skipped: skipped.map(String::from),
+            error: error.map(String::from),
+        }
+    }
+
+    #[test]
+    fn reports_say_what_was_observed() {
+        let mut r = Report {
+            ports: port(8080),
+            outcomes: vec![
+                outcome(1, Some(140), None, None),
+                outcome(2, Some(150), None, None),
+            ],
+            refusals: Vec::new(),
+            port_free_after: Some(Duration::from_millis(152)),
+            still_held: Vec::new(),
+        };
+        assert!(r.success());
+        assert_eq!(
+            r.summary(),
+            "port 8080 free after 152 ms — 2 processes ended"
+        );
+
+        // A target we could not signal survived: not a success even if
+        // the port is free.
+        r.outcomes
+            .push(outcome(3, None, None, Some("signal failed: EPERM")));
+        assert!(!r.success());
+        assert!(
+            r.summary()
+                .contains("could not signal pid 3 (node): signal failed: EPERM")
+        );
+        r.outcomes.pop();
+
+        // A reused pid is skipped, not a failure.
+        r.outcomes.push(outcome(
+            4,
+            None,
+            Some("pid reused: start time 9 differs"),
+            None,
+        ));
+        assert!(r.success());
+        assert!(r.summary().contains("skipped pid 4: pid reused"));
+        r.outcomes.pop();
+
+        // Respawned: still held, by whom.
+        r.port_free_after = None;
+        r.still_held.push(StillHeld {
+            port: PortSpec {
+                proto: None,
+                port: 8080,
+            },
+            by: vec!["pid 77 (node), child of pid 70 (supervisor)".into()],
+        });
+        assert!(!r.success());
+        assert_eq!(
+            r.summary(),
+            "port 8080 still held by pid 77 (node), child of pid 70 (supervisor); 2 processes ended"
+        );
+
+        // A survivor of SIGKILL.
+        r.still_held.clear();
+        r.port_free_after = Some(Duration::from_millis(5));
+        r.outcomes.push(outcome(5, None, None, None));
+        assert!(!r.success());
+        assert!(r.summary().contains("survived SIGKILL: pid 5 (node)"));
     }
 
     #[test]
