@@ -180,7 +180,9 @@ impl Context {
             .and_then(|s| s.trim().parse::<u32>().ok())
             .unwrap_or(real);
         let self_pid = std::process::id() as Pid;
-        let self_pgid = rustix::process::getpgrp().as_raw_pid();
+        // nix, not rustix: rustix asserts a positive pgid, but inside a new
+        // pid namespace whose group leader lives outside it, getpgrp is 0.
+        let self_pgid = nix::unistd::getpgrp().as_raw();
         let ancestors = crate::os::ancestors_of(self_pid).into_iter().collect();
         Context {
             uid,

@@ -77,6 +77,9 @@ pub struct Config {
     pub supervisors: Vec<String>,
     /// Extra managed cgroup substrings.
     pub managed_cgroups: Vec<String>,
+    /// Problems that did not stop loading (an unreadable file is skipped:
+    /// running as another user with an inherited `HOME` must still work).
+    pub warnings: Vec<String>,
 }
 
 /// Where the config file is looked for.
@@ -106,6 +109,15 @@ pub fn load_from(path: &Path) -> Result<Config, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Ok(Config {
+                warnings: vec![format!(
+                    "config {} is not readable ({e}); using defaults",
+                    path.display()
+                )],
+                ..Config::default()
+            });
+        }
         Err(e) => return Err(format!("cannot read config {}: {e}", path.display())),
     };
     parse(&text, path)
@@ -250,6 +262,12 @@ managed_cgroups = ["ci-job"]
         assert_eq!(c.supervisors, vec!["runner"]);
         assert_eq!(c.managed_cgroups, vec!["ci-job"]);
         assert_eq!(p("signal = 15").map(|c| c.signal), Ok(Some(15)));
+    }
+
+    #[test]
+    fn a_missing_file_is_the_defaults() {
+        let c = load_from(Path::new("/nonexistent/portwarden/config.toml")).expect("defaults");
+        assert_eq!(c, Config::default());
     }
 
     #[test]

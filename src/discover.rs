@@ -277,6 +277,13 @@ impl Scanner {
                 s.unresolved = Some(unresolved_reason(s, me, cache.denied, hidepid.as_deref()));
             }
         }
+        // A socket with no holder may simply have closed during the walk: a
+        // second look at the (cheap) socket table keeps only the ones that
+        // still exist, so no ghost rows.
+        if sockets.iter().any(|s| s.holders.is_empty()) {
+            let again: HashSet<u64> = self.sockets(opts)?.iter().map(|s| s.inode).collect();
+            sockets.retain(|s| !s.holders.is_empty() || again.contains(&s.inode));
+        }
         snap.sockets = sockets;
         cache.procs = snap.processes.clone();
         self.cache = Some(cache);

@@ -104,6 +104,29 @@ pub fn decode(bytes: &[u8]) -> String {
     }
 }
 
+/// Make serialized JSON safe to print on a terminal, losslessly: serde_json
+/// escapes only characters below U+0020, so DEL, C1 controls and bidi
+/// overrides would reach the terminal raw. Those can only occur inside JSON
+/// strings, where `\uXXXX` means the same character, so the document stays
+/// valid and decodes to the same strings.
+pub fn json_safe(json: String) -> String {
+    if !json.chars().any(is_unsafe_char) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_unsafe_char(c) {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{u:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +151,15 @@ mod tests {
     fn invalid_utf8_is_shown_as_hex() {
         assert_eq!(decode(b"ok\xff\xfeok"), "ok\\xff\\xfeok");
         assert_eq!(decode("fine".as_bytes()), "fine");
+    }
+
+    #[test]
+    fn json_is_terminal_safe_and_lossless() {
+        let raw = serde_json::to_string(&["ev\u{1b}[2J\u{7f}\u{9b}\u{202e}il"]).expect("json");
+        let safe = json_safe(raw);
+        assert!(!safe.chars().any(is_unsafe_char), "{safe}");
+        let back: Vec<String> = serde_json::from_str(&safe).expect("still valid");
+        assert_eq!(back, vec!["ev\u{1b}[2J\u{7f}\u{9b}\u{202e}il"]);
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub struct Policy {
     pub allow_live: bool,
     /// Every holder's command line must contain this substring.
     pub only: Option<String>,
+    /// After the port is seen free, keep watching it this long: a
+    /// supervisor that restarts its child after a death re-takes the port
+    /// within milliseconds, and "free" would be a lie (default 250 ms).
+    pub watch: Duration,
 }
 
 impl Default for Policy {
@@ -75,6 +79,7 @@ impl Default for Policy {
             force: false,
             allow_live: false,
             only: None,
+            watch: Duration::from_millis(250),
         }
     }
 }
@@ -480,6 +485,10 @@ pub struct StillHeld {
     pub port: PortSpec,
     /// Who holds it now: "pid 5000 (node), child of pid 1 (systemd)".
     pub by: Vec<String>,
+    /// It was seen free this long after the first signal, then re-taken
+    /// (a supervisor respawned its child).
+    #[serde(serialize_with = "ser_opt_ms", rename = "retaken_after_free_ms")]
+    pub retaken_after: Option<Duration>,
 }
 
 fn ser_port<S: serde::Serializer>(p: &PortSpec, s: S) -> Result<S::Ok, S::Error> {
@@ -565,9 +574,13 @@ impl Report {
             let _ = write!(s, " — {n} {procs} ended");
         } else {
             for h in &self.still_held {
+                let when = match h.retaken_after {
+                    Some(d) => format!(" (it was free after {} ms, then re-taken)", d.as_millis()),
+                    None => String::new(),
+                };
                 let _ = write!(
                     s,
-                    "port {} still held by {}; ",
+                    "port {} still held{when} by {}; ",
                     h.port,
                     if h.by.is_empty() {
                         "an unseen process".to_string()
@@ -814,14 +827,15 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     }
 
     on(&Progress::WaitingForPort);
-    confirm_ports(&mut report, start);
+    confirm_ports(&mut report, start, plan.policy.watch);
     report
 }
 
 /// Look at the ports again. A listening socket closes in the holder's exit
 /// path before the pidfd wakes us, so "free" is normally immediate; a short
-/// bounded re-check covers sockets whose last fd lived elsewhere.
-fn confirm_ports(report: &mut Report, start: Instant) {
+/// bounded re-check covers sockets whose last fd lived elsewhere. Once free,
+/// the ports are watched for `watch` more, to catch a respawn.
+fn confirm_ports(report: &mut Report, start: Instant, watch: Duration) {
     let mut scanner = Scanner::new();
     let ports = report.ports.clone();
     let held_now = |scanner: &mut Scanner| -> Vec<PortSpec> {
@@ -840,9 +854,20 @@ fn confirm_ports(report: &mut Report, start: Instant) {
         std::thread::sleep(Duration::from_millis(5));
         held = held_now(&mut scanner);
     }
+    let mut retaken_after = None;
     if held.is_empty() {
-        report.port_free_after = Some(start.elapsed());
-        return;
+        let free_after = start.elapsed();
+        report.port_free_after = Some(free_after);
+        let until = Instant::now() + watch;
+        while held.is_empty() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+            held = held_now(&mut scanner);
+        }
+        if held.is_empty() {
+            return;
+        }
+        report.port_free_after = None;
+        retaken_after = Some(free_after);
     }
     // Still held: say by whom — a supervisor may have respawned it.
     let snap = scanner.scan(&Options::default()).ok();
@@ -851,7 +876,11 @@ fn confirm_ports(report: &mut Report, start: Instant) {
             .as_ref()
             .map(|snap| holders_described(snap, port))
             .unwrap_or_default();
-        report.still_held.push(StillHeld { port, by });
+        report.still_held.push(StillHeld {
+            port,
+            by,
+            retaken_after,
+        });
     }
 }
 
@@ -1329,12 +1358,19 @@ mod tests {
                 port: 8080,
             },
             by: vec!["pid 77 (node), child of pid 70 (supervisor)".into()],
+            retaken_after: None,
         });
         assert!(!r.success());
         assert_eq!(
             r.summary(),
             "port 8080 still held by pid 77 (node), child of pid 70 (supervisor); 2 processes ended"
         );
+
+        // Free for a moment, then re-taken by a respawn.
+        r.still_held[0].retaken_after = Some(Duration::from_millis(12));
+        assert!(r.summary().starts_with(
+            "port 8080 still held (it was free after 12 ms, then re-taken) by pid 77"
+        ));
 
         // A survivor of SIGKILL.
         r.still_held.clear();

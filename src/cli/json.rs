@@ -1,7 +1,8 @@
 //! The `--json` schema (version 1). Scripts rely on these field names: add
-//! fields freely, rename none. Strings are emitted as read (serde_json
-//! escapes control characters, so the output is always valid JSON and a
-//! hostile name cannot reach a terminal through it unescaped).
+//! fields freely, rename none. Strings are emitted as read: serde_json
+//! escapes C0 controls and [`crate::escape::json_safe`] the rest (DEL, C1,
+//! bidi overrides) as `\uXXXX`, so the output is valid JSON, decodes to the
+//! exact strings, and a hostile name cannot reach a terminal through it.
 
 use std::collections::BTreeMap;
 

@@ -33,6 +33,7 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         // holder needs.
         allow_live: true,
         only: args.only.clone(),
+        ..Policy::default()
     };
     let plan = kill::plan_ports(&snap, &ctx, &args.ports, &policy);
     let json = |out: &mut Out, report: Option<&Report>, code: u8| -> Result<u8, CliError> {
@@ -45,7 +46,7 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         };
         let text =
             serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
-        out.line(&text)?;
+        out.line(&crate::escape::json_safe(text))?;
         Ok(code)
     };
 

@@ -26,7 +26,7 @@ pub fn run(args: &ListArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError>
         };
         let text =
             serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
-        out.line(&text)?;
+        out.line(&crate::escape::json_safe(text))?;
     } else {
         let rows = table_rows(&snap, &verdicts, &sockets);
         for line in render_table(&rows, out.width) {
@@ -46,6 +46,9 @@ pub fn select<'a>(snap: &'a Snapshot, ports: &[PortSpec]) -> Vec<&'a Socket> {
         .filter(|s| ports.is_empty() || ports.iter().any(|p| p.matches(s.proto, s.port)))
         .collect()
 }
+
+/// Longest COMMAND cell when stdout is not a terminal.
+pub const MAX_PIPED_COMMAND: usize = 4096;
 
 /// The table header.
 pub const HEADER: [&str; 7] = [
@@ -131,7 +134,9 @@ pub fn render_table(rows: &[[String; 7]], width: Option<usize>) -> Vec<String> {
         }
         match cmd_room {
             Some(room) => line.push_str(&truncate(r[6], room)),
-            None => line.push_str(r[6]),
+            // Not a terminal: no width to fit, but a 64 KiB command line
+            // is no use in a table either (JSON keeps it whole).
+            None => line.push_str(&truncate(r[6], MAX_PIPED_COMMAND)),
         }
         line.trim_end().to_string()
     };

@@ -75,7 +75,7 @@ pub struct Cli {
 
     /// TUI refresh interval (e.g. 500ms, 2s) [default: 2s, or `interval`
     /// in the config file].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub interval: Option<Duration>,
 
     /// TUI: no colours (also when NO_COLOR is set).
@@ -184,6 +184,7 @@ impl ProtoArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Ports to show: 8080, :8080, tcp:8080, udp:53 (default: all).
+    #[arg(allow_negative_numbers = true)]
     pub ports: Vec<PortSpec>,
     #[command(flatten)]
     /// Protocol filter.
@@ -197,6 +198,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct WhyArgs {
     /// The port: 8080, :8080, tcp:8080, udp:53.
+    #[arg(allow_negative_numbers = true)]
     pub port: PortSpec,
 }
 
@@ -204,7 +206,7 @@ pub struct WhyArgs {
 #[derive(Debug, Args)]
 pub struct KillArgs {
     /// Ports to free: 8080, :8080, tcp:8080, udp:53.
-    #[arg(required = true)]
+    #[arg(required = true, allow_negative_numbers = true)]
     pub ports: Vec<PortSpec>,
     /// Do not ask; act. Required when stdin is not a terminal.
     #[arg(long, short = 'y')]
@@ -218,7 +220,7 @@ pub struct KillArgs {
     pub signal: Option<i32>,
     /// How long to wait after the first signal before SIGKILL (500ms, 3s,
     /// 1m) [default: 3s, or `grace` in the config file].
-    #[arg(long, short = 'g', value_parser = parse_duration)]
+    #[arg(long, short = 'g', value_parser = parse_duration, allow_hyphen_values = true)]
     pub grace: Option<Duration>,
     /// Also end every descendant of the holders, even those that left the
     /// group with setsid/setpgid.
@@ -240,6 +242,7 @@ pub struct KillArgs {
 #[command(group(clap::ArgGroup::new("condition").required(true).args(["free", "listening"])))]
 pub struct WaitArgs {
     /// The port: 8080, :8080, tcp:8080, udp:53.
+    #[arg(allow_negative_numbers = true)]
     pub port: PortSpec,
     /// Wait until nothing listens on the port.
     #[arg(long)]
@@ -248,16 +251,20 @@ pub struct WaitArgs {
     #[arg(long)]
     pub listening: bool,
     /// Give up after this long (exit 4). Default: wait forever.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
 }
 
 /// Load the config file, or print why it is broken (exit 2).
 fn config_or_exit() -> Result<Config, ExitCode> {
-    crate::config::load().map_err(|e| {
+    let cfg = crate::config::load().map_err(|e| {
         eprintln!("portwarden: {e}");
         ExitCode::from(exit::USAGE)
-    })
+    })?;
+    for w in &cfg.warnings {
+        eprintln!("portwarden: warning: {w}");
+    }
+    Ok(cfg)
 }
 
 /// Run a CLI subcommand and return the process exit code.

@@ -206,9 +206,18 @@ const DIR_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::RDONLY
     .union(rustix::fs::OFlags::CLOEXEC);
 
 impl ProcRoot {
-    /// Open `/proc`. Fails only when procfs is missing or unreadable.
+    /// Open `/proc`. Fails when procfs is missing or unreadable — or when
+    /// something else is mounted there (an empty tmpfs would otherwise look
+    /// like a machine with no processes, and every socket "unresolved").
     pub fn open() -> io::Result<Self> {
         let fd = rustix::fs::openat(rustix::fs::CWD, PROC, DIR_FLAGS, rustix::fs::Mode::empty())?;
+        const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+        let fs_type = rustix::fs::fstatfs(&fd)?.f_type as i64;
+        if fs_type != PROC_SUPER_MAGIC {
+            return Err(io::Error::other(format!(
+                "{PROC} is not a procfs mount (filesystem type {fs_type:#x})"
+            )));
+        }
         Ok(ProcRoot { fd })
     }
 

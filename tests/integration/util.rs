@@ -231,6 +231,8 @@ pub struct Spec {
     pub as_uid: Option<u32>,
     /// A string unique to this fixture, put on its command line (`--tag`).
     pub tag: String,
+    /// Extra arguments that need not be UTF-8 (after `extra`).
+    pub os_extra: Vec<OsString>,
 }
 
 impl Spec {
@@ -245,6 +247,7 @@ impl Spec {
             arg0: None,
             as_uid: None,
             tag: unique_tag(),
+            os_extra: Vec::new(),
         }
     }
 
@@ -263,6 +266,12 @@ impl Spec {
     /// Extra command-line arguments for the script.
     pub fn args(mut self, a: &[&str]) -> Self {
         self.extra.extend(a.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// One extra argument that may be any bytes (hostile argv tests).
+    pub fn os_arg(mut self, a: impl Into<OsString>) -> Self {
+        self.os_extra.push(a.into());
         self
     }
 
@@ -339,6 +348,7 @@ impl Spec {
         cmd.arg("--tag")
             .arg(&self.tag)
             .args(&self.extra)
+            .args(&self.os_extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -510,6 +520,31 @@ impl Fixture {
         let v: Vec<&Ready> = self.ready.iter().filter(|r| r.role == role).collect();
         assert_eq!(v.len(), 1, "expected one {role:?} in {:?}", self.ready);
         v[0]
+    }
+
+    /// Wait (bounded) for the next `READY` line with this role, adopt its
+    /// process into the guard and return it.
+    pub fn next_ready(&mut self, role: &str, timeout: Duration) -> Option<Ready> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).ok()?;
+            if let ["READY", pid, port, start, r] =
+                line.split_whitespace().collect::<Vec<_>>().as_slice()
+            {
+                let ready = Ready {
+                    pid: pid.parse().ok()?,
+                    port: port.parse().ok()?,
+                    start_time: start.parse().ok()?,
+                    role: r.to_string(),
+                };
+                self.guard.adopt(ready.pid, ready.start_time);
+                if ready.role == role {
+                    self.ready.push(ready.clone());
+                    return Some(ready);
+                }
+            }
+        }
     }
 
     /// Every reported pid, ascending.
