@@ -127,7 +127,7 @@ struct Args {
     /// Timed runs per tool, and cold in-process scans [default: 7; --quick: 3].
     #[arg(long)]
     runs: Option<usize>,
-    /// Steady-state refreshes measured with one Scanner [default: 30;
+    /// Steady-state refreshes measured with one Scanner [default: 100 (two periodic full rescans at the library default);
     /// --quick: 10].
     #[arg(long)]
     refreshes: Option<usize>,
@@ -194,7 +194,7 @@ impl Config {
             fds: pick(a.fds, 50, 20),
             listeners: pick(a.listeners, 300, 30),
             runs: pick(a.runs, 7, 3).max(1),
-            refreshes: pick(a.refreshes, 30, 10).max(1),
+            refreshes: pick(a.refreshes, 100, 10).max(1),
             kill_runs: pick(a.kill_runs, 10, 10).max(1),
             tui_secs: a.tui_secs.unwrap_or(if a.quick { 5 } else { 20 }).max(1),
             quick: a.quick,

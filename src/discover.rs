@@ -54,14 +54,17 @@ impl Options {
 /// re-read from the kernel (cheap), known holders are confirmed by their
 /// start time, and only *new* processes (plus, for a new socket inode,
 /// known holders and new processes' parents) have their fds searched. A new
-/// inode no candidate holds falls back to a walk of everyone for that inode.
+/// inode no candidate holds — or a known one whose holders all vanished
+/// while it stayed open — falls back to a walk of everyone for that inode.
 pub struct Scanner {
     diag: Option<SockDiag>,
     users: Users,
     cache: Option<Cache>,
-    /// Do a full rescan every this many scans (1 = always full). Catches
-    /// what incremental scans cannot see cheaply: a pid reused between
-    /// scans, a holder that closed one of several fds.
+    /// Do a full rescan every this many scans (1 = always full; default
+    /// 50, about 100 s in the TUI). Catches what incremental scans cannot
+    /// see cheaply: a holder that closed one of several fds, a socket passed
+    /// to a process we already knew. (A reused pid is caught every scan, by
+    /// the inode of its `/proc` directory.)
     pub full_every: u32,
     last: ScanKind,
 }
@@ -77,6 +80,10 @@ pub struct ScanKind {
 
 struct Cache {
     procs: BTreeMap<Pid, Process>,
+    /// Inode of each `/proc/PID` directory when last seen: a new inode for
+    /// a known pid means the pid may have been reused (a new process), so
+    /// its stat is read again — for the price of a `getdents` we do anyway.
+    inos: HashMap<Pid, u64>,
     /// inode → holders. An empty set means "searched, nobody visible".
     holders: HashMap<u64, BTreeSet<Pid>>,
     since_full: u32,
@@ -89,7 +96,7 @@ impl Default for Scanner {
             diag: None,
             users: Users::default(),
             cache: None,
-            full_every: 5,
+            full_every: 50,
             last: ScanKind::default(),
         }
     }
@@ -102,14 +109,29 @@ struct Walked {
     denied: bool,
 }
 
+/// Read one process: its stat, and — unless it is a kernel thread or
+/// nothing is wanted — its fds. The fd directory's fstat gives the uid too,
+/// so a process costs one open less than going through `/proc/PID`.
 fn walk_one(root: &ProcRoot, pid: Pid, want: &HashSet<u64>, buf: &mut [u8]) -> Option<Walked> {
-    let dir = root.pid(pid)?;
-    let uid = dir.uid()?;
-    let st = dir.stat(buf)?;
-    let fds = if want.is_empty() || st.is_kernel_thread() {
-        procfs::FdScan::default()
-    } else {
-        dir.socket_fds(want)
+    let st = root.stat(pid, buf)?;
+    if st.is_kernel_thread() {
+        return Some(Walked {
+            proc: process_from_stat(st, 0),
+            found: Vec::new(),
+            denied: false,
+        });
+    }
+    let (uid, fds) = match root.fd_dir(pid) {
+        Ok(dir) if want.is_empty() => (dir.uid, procfs::FdScan::default()),
+        Ok(dir) => (dir.uid, dir.socket_fds(want)),
+        Err(procfs::FdDirError::Denied) => (
+            root.uid(pid)?,
+            procfs::FdScan {
+                found: Vec::new(),
+                denied: true,
+            },
+        ),
+        Err(procfs::FdDirError::Gone) => return None,
     };
     Some(Walked {
         proc: process_from_stat(st, uid),
@@ -118,13 +140,35 @@ fn walk_one(root: &ProcRoot, pid: Pid, want: &HashSet<u64>, buf: &mut [u8]) -> O
     })
 }
 
+/// How many threads a walk uses: one per core, at most 8.
+fn walk_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+}
+
+/// Read the details (cmdline, exe, cgroup, status) of `procs` on all cores:
+/// a few hundred holders cost thousands of syscalls, which would otherwise
+/// be the serial tail of every cold scan.
+fn fill_details_parallel(procs: &mut [&mut Process]) {
+    let threads = walk_threads();
+    if threads <= 1 || procs.len() < 32 {
+        procs.iter_mut().for_each(|p| procfs::fill_details(p));
+        return;
+    }
+    let chunk = procs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for part in procs.chunks_mut(chunk) {
+            scope.spawn(move || part.iter_mut().for_each(|p| procfs::fill_details(p)));
+        }
+    });
+}
+
 /// Walk `pids` on all cores: the fd walk is nothing but syscalls, and the
 /// kernel serves them in parallel.
 fn walk_parallel(root: &ProcRoot, pids: &[Pid], want: &HashSet<u64>) -> Vec<Walked> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(8);
+    let threads = walk_threads();
     if threads <= 1 || pids.len() < 64 {
         let mut buf = [0u8; 1024];
         return pids
@@ -200,7 +244,7 @@ impl Scanner {
     pub fn scan(&mut self, opts: &Options) -> Result<Snapshot> {
         let mut sockets = self.sockets(opts)?;
         let root = ProcRoot::open().map_err(Error::Proc)?;
-        let pids = root.pids().map_err(Error::Proc)?;
+        let entries = root.pids().map_err(Error::Proc)?;
         let want: HashSet<u64> = sockets
             .iter()
             .map(|s| s.inode)
@@ -208,7 +252,7 @@ impl Scanner {
             .collect();
 
         let cache = match self.cache.take() {
-            Some(c) if c.since_full + 1 < self.full_every => incremental(&root, &pids, &want, c),
+            Some(c) if c.since_full + 1 < self.full_every => incremental(&root, &entries, &want, c),
             _ => None,
         };
         let mut cache = match cache {
@@ -221,12 +265,13 @@ impl Scanner {
                 c
             }
             None => {
+                let pids: Vec<Pid> = entries.iter().map(|&(p, _)| p).collect();
                 let walked = walk_parallel(&root, &pids, &want);
                 self.last = ScanKind {
                     full: true,
                     fd_walks: walked.len(),
                 };
-                full_cache(walked, &want)
+                full_cache(walked, &want, &entries)
             }
         };
         // Drop what no longer exists: inodes gone from the table.
@@ -240,26 +285,25 @@ impl Scanner {
             clk_tck: os::clk_tck(),
         };
         let holder_pids: BTreeSet<Pid> = cache.holders.values().flatten().copied().collect();
-        let mut related: BTreeSet<Pid> = BTreeSet::new();
-        for &h in &holder_pids {
-            related.insert(h);
-            related.extend(snap.ancestors(h));
-            related.extend(snap.descendants(h));
-            if let Some(p) = snap.process(h) {
-                related.extend(snap.group_members(p.pgid));
+        let mut todo: Vec<&mut Process> = Vec::new();
+        let want_details = related(&snap, &holder_pids);
+        for p in snap.processes.values_mut() {
+            if !p.detailed && want_details.contains(&p.pid) {
+                todo.push(p);
             }
         }
-        for pid in related {
-            if let Some(p) = snap.processes.get_mut(&pid)
-                && !p.detailed
-            {
-                procfs::fill_details(p);
-                p.user = self.users.name(p.uid);
-            }
+        fill_details_parallel(&mut todo);
+        for p in todo {
+            p.user = self.users.name(p.uid);
         }
 
         let me = rustix::process::geteuid().as_raw();
-        let hidepid = procfs::hidepid();
+        // mountinfo is only worth reading when a reason needs it.
+        let hidepid = if cache.holders.values().any(BTreeSet::is_empty) {
+            procfs::hidepid()
+        } else {
+            None
+        };
         for s in &mut sockets {
             // Only holders that still exist in the table (a pid whose stat
             // vanished after its fd walk would be a ghost row).
@@ -291,7 +335,46 @@ impl Scanner {
     }
 }
 
-fn full_cache(walked: Vec<Walked>, want: &HashSet<u64>) -> Cache {
+/// Most processes whose details a cap allows per holder for its group and
+/// its descendants. A holder like pid 1 (systemd socket activation) has the
+/// whole machine below it; reading every process's cmdline would turn a
+/// cheap scan into an expensive one for rows nobody looks at.
+const RELATED_CAP: usize = 256;
+
+/// The processes anyone will look at: holders, their ancestors, and (up to
+/// [`RELATED_CAP`] each) their process-group members and descendants.
+/// Indexes are built once, not per holder.
+fn related(snap: &Snapshot, holders: &BTreeSet<Pid>) -> BTreeSet<Pid> {
+    let mut kids: HashMap<Pid, Vec<Pid>> = HashMap::new();
+    let mut groups: HashMap<Pid, Vec<Pid>> = HashMap::new();
+    for p in snap.processes.values() {
+        kids.entry(p.ppid).or_default().push(p.pid);
+        groups.entry(p.pgid).or_default().push(p.pid);
+    }
+    let mut out: BTreeSet<Pid> = BTreeSet::new();
+    for &h in holders {
+        out.insert(h);
+        out.extend(snap.ancestors(h));
+        if let Some(p) = snap.process(h)
+            && p.pgid > 0
+        {
+            out.extend(groups.get(&p.pgid).into_iter().flatten().take(RELATED_CAP));
+        }
+        let mut queue = std::collections::VecDeque::from([h]);
+        let mut n = 0;
+        while let Some(cur) = queue.pop_front() {
+            for &c in kids.get(&cur).into_iter().flatten() {
+                if c != h && n < RELATED_CAP && out.insert(c) {
+                    n += 1;
+                    queue.push_back(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn full_cache(walked: Vec<Walked>, want: &HashSet<u64>, entries: &[(Pid, u64)]) -> Cache {
     let mut holders: HashMap<u64, BTreeSet<Pid>> =
         want.iter().map(|&i| (i, BTreeSet::new())).collect();
     let mut procs = BTreeMap::new();
@@ -305,6 +388,7 @@ fn full_cache(walked: Vec<Walked>, want: &HashSet<u64>) -> Cache {
     }
     Cache {
         procs,
+        inos: entries.iter().copied().collect(),
         holders,
         since_full: 0,
         denied,
@@ -315,10 +399,11 @@ fn full_cache(walked: Vec<Walked>, want: &HashSet<u64>) -> Cache {
 /// walks done; `None` when a full scan is wiser.
 fn incremental(
     root: &ProcRoot,
-    pids: &[Pid],
+    entries: &[(Pid, u64)],
     want: &HashSet<u64>,
     mut c: Cache,
 ) -> Option<(Cache, usize)> {
+    let pids: Vec<Pid> = entries.iter().map(|&(p, _)| p).collect();
     let present: HashSet<Pid> = pids.iter().copied().collect();
     let gone: HashSet<Pid> = c
         .procs
@@ -335,6 +420,14 @@ fn incremental(
         .map(|p| p.pid)
         .collect();
     reread.extend(c.holders.values().flatten().copied());
+    // A known pid whose /proc directory changed inode may be a new process.
+    reread.extend(
+        entries
+            .iter()
+            .filter(|(p, ino)| c.inos.get(p).is_some_and(|old| old != ino))
+            .map(|&(p, _)| p),
+    );
+    c.inos = entries.iter().copied().collect();
     for g in &gone {
         c.procs.remove(g);
     }
@@ -348,11 +441,7 @@ fn incremental(
         let Some(old) = c.procs.get(&pid) else {
             continue;
         };
-        let Some(dir) = root.pid(pid) else {
-            c.procs.remove(&pid);
-            continue;
-        };
-        let Some(st) = dir.stat(&mut buf) else {
+        let Some(st) = root.stat(pid, &mut buf) else {
             c.procs.remove(&pid);
             continue;
         };
@@ -375,9 +464,19 @@ fn incremental(
         // Mostly new processes: a full walk costs the same and is exact.
         return None;
     }
-    // Holders that are gone (or replaced) stop holding.
-    for set in c.holders.values_mut() {
+    // Holders that are gone (or replaced) stop holding. A socket that loses
+    // its last known holder but is still open is held by someone we did not
+    // know about (it was inherited or passed): search for it like a new one.
+    let mut emptied: Vec<u64> = Vec::new();
+    for (inode, set) in c.holders.iter_mut() {
+        let before = set.len();
         set.retain(|p| c.procs.contains_key(p));
+        if before > 0 && set.is_empty() {
+            emptied.push(*inode);
+        }
+    }
+    for inode in emptied {
+        c.holders.remove(&inode);
     }
     let new_inodes: HashSet<u64> = want
         .iter()
