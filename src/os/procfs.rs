@@ -391,7 +391,6 @@ impl FdDir {
     }
 }
 
-
 /// Decimal digits of `n` in `buf`, as a path component.
 fn fd_name(mut n: u32, buf: &mut [u8; 10]) -> &str {
     let mut i = buf.len();
