@@ -510,18 +510,7 @@ pub fn is_reparented(snap: &Snapshot, ctx: &Context, p: &Process) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixture::{proc, snap, tcp};
-
-    /// We are pid 900 (uid 1000), run from shell 800, in group 900.
-    fn ctx() -> Context {
-        Context {
-            uid: 1000,
-            self_pid: 900,
-            self_pgid: 900,
-            ancestors: HashSet::from([800, 1]),
-            ..Context::default()
-        }
-    }
+    use crate::model::fixture::{ctx, proc, snap, tcp};
 
     fn class(s: &Snapshot, c: &Context, pid: Pid) -> Class {
         classify_process(s, c, pid).class

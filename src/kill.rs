@@ -1020,21 +1020,8 @@ pub fn proto_label(p: Option<Proto>) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
-
     use super::*;
-    use crate::model::fixture::{proc, snap, tcp};
-
-    /// portwarden is pid 900 in group 900, run by shell 800 (uid 1000).
-    fn ctx() -> Context {
-        Context {
-            uid: 1000,
-            self_pid: 900,
-            self_pgid: 900,
-            ancestors: HashSet::from([800, 1]),
-            ..Context::default()
-        }
-    }
+    use crate::model::fixture::{ctx, proc, snap, tcp};
 
     fn port(p: u16) -> Vec<PortSpec> {
         vec![PortSpec {

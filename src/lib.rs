@@ -34,6 +34,7 @@ pub mod kill;
 pub mod model;
 pub mod os;
 pub mod spec;
+pub mod timefmt;
 pub mod tui;
 
 pub use error::{Error, Result};

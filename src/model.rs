@@ -305,6 +305,13 @@ impl Snapshot {
         out
     }
 
+    /// When `p` started, in seconds since the epoch (boot time + its start
+    /// ticks), if the snapshot knows the clock.
+    pub fn started_at(&self, p: &Process) -> Option<u64> {
+        (self.clk_tck > 0 && self.boot_time > 0)
+            .then(|| self.boot_time + p.start_time / self.clk_tck)
+    }
+
     /// Members of process group `pgid`, ascending.
     pub fn group_members(&self, pgid: Pid) -> Vec<Pid> {
         if pgid <= 0 {
@@ -355,6 +362,18 @@ pub(crate) mod fixture {
             backlog: Some(128),
             holders: holders.to_vec(),
             unresolved: None,
+        }
+    }
+
+    /// The classification context of every fixture: portwarden is pid 900
+    /// (uid 1000) in process group 900, run from shell 800, under init.
+    pub fn ctx() -> crate::classify::Context {
+        crate::classify::Context {
+            uid: 1000,
+            self_pid: 900,
+            self_pgid: 900,
+            ancestors: std::collections::HashSet::from([800, 1]),
+            ..crate::classify::Context::default()
         }
     }
 

@@ -13,20 +13,14 @@ use crate::escape::{escape, escape_trunc};
 use crate::kill::{self, Policy};
 use crate::model::{Pid, Snapshot};
 use crate::spec::PortSpec;
+use crate::timefmt::{age, utc};
 
 /// Run `why`.
 pub fn run(args: &WhyArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
     let snap = discover(&Options::default())?;
     let ctx = cfg.context();
-    out.write_str(&explain(&snap, &ctx, args.port, now_secs()))?;
+    out.write_str(&explain(&snap, &ctx, args.port, crate::timefmt::now()))?;
     Ok(exit::OK)
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The whole explanation, as text (pure: `now` is passed in).
@@ -122,13 +116,12 @@ fn holder(s: &mut String, snap: &Snapshot, ctx: &Context, pid: Pid, now: u64) {
     if let Some(exe) = &p.exe {
         let _ = writeln!(s, "    exe: {}", escape(exe));
     }
-    if snap.clk_tck > 0 && snap.boot_time > 0 {
-        let started = snap.boot_time + p.start_time / snap.clk_tck;
+    if let Some(started) = snap.started_at(p) {
         let _ = writeln!(
             s,
             "    started: {} UTC ({} ago)",
-            fmt_utc(started),
-            fmt_age(now.saturating_sub(started))
+            utc(started),
+            age(now.saturating_sub(started))
         );
     }
     let chain: Vec<String> = std::iter::once(pid)
@@ -168,50 +161,5 @@ fn holder(s: &mut String, snap: &Snapshot, ctx: &Context, pid: Pid, now: u64) {
     let kids = snap.descendants(pid);
     if !kids.is_empty() {
         let _ = writeln!(s, "    descendants: {}", kids.len());
-    }
-}
-
-/// Seconds since the epoch → `2026-11-24 12:03:01`.
-pub fn fmt_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// `42s`, `5m`, `3h12m`, `2d4h`.
-pub fn fmt_age(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86_400 => format!("{}h{}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d{}h", secs / 86_400, secs % 86_400 / 3600),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utc_formatting() {
-        assert_eq!(fmt_utc(0), "1970-01-01 00:00:00");
-        assert_eq!(fmt_utc(1_795_000_000), "2026-11-18 11:06:40");
-        assert_eq!(fmt_age(59), "59s");
-        assert_eq!(fmt_age(3 * 3600 + 720), "3h12m");
     }
 }

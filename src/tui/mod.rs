@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::io::{self, Stdout, stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use color_eyre::eyre::WrapErr;
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
@@ -86,13 +86,6 @@ impl Default for Options {
 /// Whether the `NO_COLOR` convention asks for no colours.
 pub fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Whether the terminal is currently in TUI mode (so restoring twice, from
@@ -232,7 +225,7 @@ fn run_blocked(opts: Options, signals: SigSet) -> color_eyre::Result<()> {
         ..crate::kill::Policy::default()
     };
     let mut app = App::new(ctx, opts.interval, opts.color, (size.width, size.height));
-    app.now = now_secs();
+    app.now = crate::timefmt::now();
     let mut worker = None;
     let result = event_loop(
         &mut terminal,
@@ -277,7 +270,7 @@ fn collect(opts: discover::Options, interval: Duration, tx: Sender<Msg>, refresh
         if tx
             .send(Msg::Snapshot {
                 result,
-                at: now_secs(),
+                at: crate::timefmt::now(),
             })
             .is_err()
         {
@@ -323,7 +316,9 @@ fn event_loop(
     loop {
         let first = match rx.recv_timeout(tick) {
             Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => Msg::Tick { now: now_secs() },
+            Err(RecvTimeoutError::Timeout) => Msg::Tick {
+                now: crate::timefmt::now(),
+            },
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         };
         queue.push_back(first);
@@ -365,7 +360,7 @@ fn event_loop(
                 return Ok(());
             }
         }
-        app.now = now_secs();
+        app.now = crate::timefmt::now();
         terminal.draw(|f| render::render(app, f))?;
     }
 }

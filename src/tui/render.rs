@@ -19,11 +19,10 @@ use ratatui::widgets::{
 use crate::classify::{self, Class};
 use crate::escape::{escape, escape_trunc, truncate};
 use crate::model::Pid;
+use crate::timefmt::{age, utc};
 
 use super::effects::PlanView;
-use super::state::{
-    App, KillRequest, Mode, SortCol, Tone, TreeKind, TreeView, human_duration, signal_name, utc,
-};
+use super::state::{App, KillRequest, Mode, SortCol, Tone, TreeKind, TreeView, signal_name};
 
 /// The basic ANSI colour of a class.
 pub fn class_color(c: Class) -> Color {
@@ -617,10 +616,9 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     _ => "…".into(),
                 };
                 lines.extend(kvw(width, pal, "Cwd", cwd));
-                if snap.clk_tck > 0 && snap.boot_time > 0 {
-                    let started = snap.boot_time + p.start_time / snap.clk_tck;
+                if let Some(started) = snap.started_at(p) {
                     let ago = if app.now >= started {
-                        format!(" ({} ago)", human_duration(app.now - started))
+                        format!(" ({} ago)", age(app.now - started))
                     } else {
                         String::new()
                     };
