@@ -226,7 +226,17 @@ impl Scanner {
     /// Only the kernel's socket table: no holders, no `/proc` walk. Cheap
     /// enough to poll every few milliseconds (`wait`, kill confirmation).
     pub fn sockets(&mut self, opts: &Options) -> Result<Vec<Socket>> {
-        let r = self.diag()?.listeners(opts.tcp, opts.udp);
+        let diag = match self.diag() {
+            Ok(d) => d,
+            // No netlink socket at all (seccomp, a sandbox): read the same
+            // table from /proc/net, or report the netlink error.
+            Err(e) => {
+                let mut v = procnet_all(opts).map_err(|_| e)?;
+                sort_sockets(&mut v);
+                return Ok(v);
+            }
+        };
+        let r = diag.listeners(opts.tcp, opts.udp);
         match r {
             Ok(mut v) => {
                 sort_sockets(&mut v);
@@ -535,6 +545,19 @@ fn incremental(
         }
     }
     Some((c, walks))
+}
+
+/// Every requested listener from `/proc/net` (the fallback table).
+fn procnet_all(opts: &Options) -> std::io::Result<Vec<Socket>> {
+    let mut out = Vec::new();
+    for (want, proto) in [(opts.tcp, Proto::Tcp), (opts.udp, Proto::Udp)] {
+        for family in [crate::model::Family::Ipv4, crate::model::Family::Ipv6] {
+            if want {
+                out.extend(crate::os::procnet::listeners(proto, family)?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One full scan with a fresh [`Scanner`].

@@ -6,6 +6,7 @@
 //! Linux only: sock_diag and pidfds are what make portwarden correct and fast.
 
 pub mod procfs;
+pub mod procnet;
 pub mod sockdiag;
 
 use std::collections::HashMap;
