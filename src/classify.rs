@@ -21,7 +21,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::escape::escape;
-use crate::model::{Pid, Process, Snapshot};
+use crate::model::{Pid, Snapshot};
 
 /// The class of a holder. Serialized lower-case (`"orphan"`, `"self"`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -491,20 +491,6 @@ fn systemd_from_path(path: &str) -> Option<Manager> {
         Some(_) => Some(Manager::SystemdUser { unit }),
         None => Some(Manager::Systemd { unit }),
     }
-}
-
-/// Convenience for fixtures: a verdict lookup that never fails.
-pub fn class_of(verdicts: &BTreeMap<Pid, Verdict>, pid: Pid) -> Option<Class> {
-    verdicts.get(&pid).map(|v| v.class)
-}
-
-/// The processes a snapshot shows as adopted by init or a subreaper —
-/// exported so the tree view can mark them.
-pub fn is_reparented(snap: &Snapshot, ctx: &Context, p: &Process) -> bool {
-    p.ppid <= 1
-        || snap
-            .process(p.ppid)
-            .is_some_and(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use crate::classify::{self, Class, Context};
 use crate::discover::{Options, Scanner};
 use crate::error::{Error, Result};
 use crate::escape::escape;
-use crate::model::{Pid, Proto, Snapshot};
+use crate::model::{Pid, Snapshot};
 use crate::os::procfs;
 use crate::spec::PortSpec;
 
@@ -1007,15 +1007,6 @@ pub fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig)
         .map(|s| s.as_str().trim_start_matches("SIG").to_string())
         .unwrap_or_else(|_| sig.to_string())
-}
-
-/// Which protocol a plan's port spec covers, for display.
-pub fn proto_label(p: Option<Proto>) -> &'static str {
-    match p {
-        Some(Proto::Tcp) => "tcp",
-        Some(Proto::Udp) => "udp",
-        None => "tcp+udp",
-    }
 }
 
 #[cfg(test)]
