@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::classify::Context;
-use crate::kill::parse_signal;
+use crate::kill::{Policy, parse_signal};
 use crate::model::Proto;
 use crate::spec::parse_duration;
 
@@ -225,6 +225,19 @@ impl Config {
         ctx.extra_managed = self.managed_cgroups.clone();
         ctx
     }
+
+    /// The kill policy every face starts from: this config's signal and
+    /// grace over the defaults, and consent for live holders — the user
+    /// named the port and confirms (or passed `--yes`). Flags go on top.
+    pub fn kill_policy(&self) -> Policy {
+        let d = Policy::default();
+        Policy {
+            signal: self.signal.unwrap_or(d.signal),
+            grace: self.grace.unwrap_or(d.grace),
+            allow_live: true,
+            ..d
+        }
+    }
 }
 
 #[cfg(test)]
@@ -268,6 +281,15 @@ managed_cgroups = ["ci-job"]
     fn a_missing_file_is_the_defaults() {
         let c = load_from(Path::new("/nonexistent/portwarden/config.toml")).expect("defaults");
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn kill_policy_takes_signal_and_grace_from_the_file() {
+        let c = p("signal = \"INT\"\ngrace = \"1s\"\n").expect("valid");
+        let pol = c.kill_policy();
+        assert_eq!((pol.signal, pol.grace), (2, Duration::from_secs(1)));
+        assert!(pol.allow_live && !pol.force && !pol.tree);
+        assert_eq!(Config::default().kill_policy().signal, crate::kill::SIGTERM);
     }
 
     #[test]

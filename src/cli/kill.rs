@@ -24,16 +24,14 @@ struct KillDoc<'a> {
 pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
     let snap = discover(&Options::default())?;
     let ctx = cfg.context();
+    let base = cfg.kill_policy();
     let policy = Policy {
-        signal: args.signal.or(cfg.signal).unwrap_or(kill::SIGTERM),
-        grace: args.grace.or(cfg.grace).unwrap_or(Policy::default().grace),
+        signal: args.signal.unwrap_or(base.signal),
+        grace: args.grace.unwrap_or(base.grace),
         tree: args.tree,
         force: args.force,
-        // Naming the port and confirming (or --yes) is the consent a live
-        // holder needs.
-        allow_live: true,
         only: args.only.clone(),
-        ..Policy::default()
+        ..base
     };
     let plan = kill::plan_ports(&snap, &ctx, &args.ports, &policy);
     let json = |out: &mut Out, report: Option<&Report>, code: u8| -> Result<u8, CliError> {

@@ -335,10 +335,8 @@ pub fn run_tui(interval: Option<Duration>, no_color: bool) -> color_eyre::Result
         color: defaults.color && !no_color && cfg.color != Some(false),
         tcp: cfg.proto != Some(crate::model::Proto::Udp),
         udp: cfg.proto != Some(crate::model::Proto::Tcp),
-        signal: cfg.signal.unwrap_or(defaults.signal),
-        grace: cfg.grace.unwrap_or(defaults.grace),
-        extra_supervisors: cfg.supervisors.clone(),
-        extra_managed: cfg.managed_cgroups.clone(),
+        kill: cfg.kill_policy(),
+        context: Some(cfg.context()),
     };
     crate::tui::run(opts)?;
     Ok(ExitCode::from(exit::OK))

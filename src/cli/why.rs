@@ -19,12 +19,26 @@ use crate::timefmt::{age, utc};
 pub fn run(args: &WhyArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
     let snap = discover(&Options::default())?;
     let ctx = cfg.context();
-    out.write_str(&explain(&snap, &ctx, args.port, crate::timefmt::now()))?;
+    let policy = cfg.kill_policy();
+    out.write_str(&explain(
+        &snap,
+        &ctx,
+        &policy,
+        args.port,
+        crate::timefmt::now(),
+    ))?;
     Ok(exit::OK)
 }
 
-/// The whole explanation, as text (pure: `now` is passed in).
-pub fn explain(snap: &Snapshot, ctx: &Context, port: PortSpec, now: u64) -> String {
+/// The whole explanation, as text (pure: `now` is passed in). `policy` is
+/// what a plain `portwarden kill PORT` would use.
+pub fn explain(
+    snap: &Snapshot,
+    ctx: &Context,
+    policy: &Policy,
+    port: PortSpec,
+    now: u64,
+) -> String {
     let mut s = String::new();
     let sockets: Vec<_> = snap.sockets_on(port.port, port.proto).collect();
     if sockets.is_empty() {
@@ -69,11 +83,7 @@ pub fn explain(snap: &Snapshot, ctx: &Context, port: PortSpec, now: u64) -> Stri
         }
         s.push('\n');
     }
-    let policy = Policy {
-        allow_live: true,
-        ..Policy::default()
-    };
-    let plan = kill::plan_ports(snap, ctx, &[port], &policy);
+    let plan = kill::plan_ports(snap, ctx, &[port], policy);
     let _ = writeln!(s, "What `portwarden kill {port}` would do:");
     if plan.is_refused() {
         let _ = writeln!(s, "  refuse, signalling nothing:");

@@ -56,14 +56,12 @@ pub struct Options {
     pub tcp: bool,
     /// Show bound UDP sockets.
     pub udp: bool,
-    /// First signal and grace for kills (from the config file or defaults).
-    pub signal: i32,
-    /// Wait this long after the first signal before SIGKILL.
-    pub grace: Duration,
-    /// Extra process names counted as subreapers (config file).
-    pub extra_supervisors: Vec<String>,
-    /// Extra cgroup substrings counted as managed (config file).
-    pub extra_managed: Vec<String>,
+    /// The policy kills start from (signal, grace); the TUI adds consent
+    /// for live holders and, on request, force.
+    pub kill: crate::kill::Policy,
+    /// Who is asking; `None` reads it from this process
+    /// ([`Context::current`]).
+    pub context: Option<Context>,
 }
 
 impl Default for Options {
@@ -75,10 +73,8 @@ impl Default for Options {
             color: !no_color(),
             tcp: true,
             udp: true,
-            signal: crate::kill::SIGTERM,
-            grace: crate::kill::Policy::default().grace,
-            extra_supervisors: Vec::new(),
-            extra_managed: Vec::new(),
+            kill: crate::kill::Policy::default(),
+            context: None,
         }
     }
 }
@@ -216,14 +212,8 @@ fn run_blocked(opts: Options, signals: SigSet) -> color_eyre::Result<()> {
             .spawn(move || read_input(tx))
             .wrap_err("cannot start the input thread")?;
     }
-    let mut ctx = Context::current();
-    ctx.extra_supervisors = opts.extra_supervisors.clone();
-    ctx.extra_managed = opts.extra_managed.clone();
-    let base = crate::kill::Policy {
-        signal: opts.signal,
-        grace: opts.grace,
-        ..crate::kill::Policy::default()
-    };
+    let ctx = opts.context.clone().unwrap_or_else(Context::current);
+    let base = opts.kill.clone();
     let mut app = App::new(ctx, opts.interval, opts.color, (size.width, size.height));
     app.now = crate::timefmt::now();
     let mut worker = None;
