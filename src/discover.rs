@@ -60,6 +60,8 @@ pub struct Scanner {
     diag: Option<SockDiag>,
     users: Users,
     cache: Option<Cache>,
+    /// `hidepid` option of the /proc mount, once read.
+    hidepid: Option<Option<String>>,
     /// Do a full rescan every this many scans (1 = always full; default
     /// 50, about 100 s in the TUI). Catches what incremental scans cannot
     /// see cheaply: a holder that closed one of several fds, a socket passed
@@ -96,6 +98,7 @@ impl Default for Scanner {
             diag: None,
             users: Users::default(),
             cache: None,
+            hidepid: None,
             full_every: 50,
             last: ScanKind::default(),
         }
@@ -308,9 +311,10 @@ impl Scanner {
         }
 
         let me = rustix::process::geteuid().as_raw();
-        // mountinfo is only worth reading when a reason needs it.
+        // mountinfo is only worth reading when a reason needs it, and only
+        // once per scanner: /proc's mount options do not change under us.
         let hidepid = if cache.holders.values().any(BTreeSet::is_empty) {
-            procfs::hidepid()
+            self.hidepid.get_or_insert_with(procfs::hidepid).clone()
         } else {
             None
         };
@@ -355,10 +359,9 @@ const RELATED_CAP: usize = 256;
 /// [`RELATED_CAP`] each) their process-group members and descendants.
 /// Indexes are built once, not per holder.
 fn related(snap: &Snapshot, holders: &BTreeSet<Pid>) -> BTreeSet<Pid> {
-    let mut kids: HashMap<Pid, Vec<Pid>> = HashMap::new();
+    let kids = snap.child_index();
     let mut groups: HashMap<Pid, Vec<Pid>> = HashMap::new();
     for p in snap.processes.values() {
-        kids.entry(p.ppid).or_default().push(p.pid);
         groups.entry(p.pgid).or_default().push(p.pid);
     }
     let mut out: BTreeSet<Pid> = BTreeSet::new();
@@ -370,16 +373,7 @@ fn related(snap: &Snapshot, holders: &BTreeSet<Pid>) -> BTreeSet<Pid> {
         {
             out.extend(groups.get(&p.pgid).into_iter().flatten().take(RELATED_CAP));
         }
-        let mut queue = std::collections::VecDeque::from([h]);
-        let mut n = 0;
-        while let Some(cur) = queue.pop_front() {
-            for &c in kids.get(&cur).into_iter().flatten() {
-                if c != h && n < RELATED_CAP && out.insert(c) {
-                    n += 1;
-                    queue.push_back(c);
-                }
-            }
-        }
+        out.extend(Snapshot::descendants_in(&kids, h, RELATED_CAP));
     }
     out
 }

@@ -256,6 +256,8 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
     let mut protected: BTreeMap<Pid, String> = BTreeMap::new();
     let mut roles: BTreeMap<Pid, Role> = BTreeMap::new();
     let mut verdicts = BTreeMap::new();
+    // One parent → children index for every subtree walked below.
+    let kids = snap.child_index();
     let mut verdict = |pid: Pid| {
         verdicts
             .entry(pid)
@@ -340,7 +342,7 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
         // could not be taken (a holder in our own group) — then its children
         // are what would have been its group.
         if policy.tree || own_group {
-            for d in snap.descendants(h) {
+            for d in Snapshot::descendants_in(&kids, h, usize::MAX) {
                 roles.entry(d).or_insert(Role::Descendant);
             }
         }
@@ -352,7 +354,7 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
             .map(|(p, _)| *p)
             .collect();
         for g in group_pids {
-            for d in snap.descendants(g) {
+            for d in Snapshot::descendants_in(&kids, g, usize::MAX) {
                 roles.entry(d).or_insert(Role::Descendant);
             }
         }

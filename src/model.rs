@@ -5,7 +5,7 @@
 //! That is the seam that lets every one of them be unit-tested with literal
 //! fixtures instead of real processes: build a [`Snapshot`] by hand, feed it in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -288,15 +288,33 @@ impl Snapshot {
 
     /// Every descendant of `pid` (children, grandchildren, …), breadth-first.
     pub fn descendants(&self, pid: Pid) -> Vec<Pid> {
-        let mut kids: BTreeMap<Pid, Vec<Pid>> = BTreeMap::new();
+        Self::descendants_in(&self.child_index(), pid, usize::MAX)
+    }
+
+    /// Parent pid → child pids, for walking many subtrees of one snapshot
+    /// without rescanning the table for each.
+    pub fn child_index(&self) -> HashMap<Pid, Vec<Pid>> {
+        let mut kids: HashMap<Pid, Vec<Pid>> = HashMap::new();
         for p in self.processes.values() {
-            kids.entry(p.ppid).or_default().push(p.pid);
+            if p.pid != p.ppid {
+                kids.entry(p.ppid).or_default().push(p.pid);
+            }
         }
+        kids
+    }
+
+    /// At most `limit` descendants of `pid`, breadth-first, from an index
+    /// built by [`Snapshot::child_index`].
+    pub fn descendants_in(index: &HashMap<Pid, Vec<Pid>>, pid: Pid, limit: usize) -> Vec<Pid> {
         let mut out = Vec::new();
+        let mut seen = HashSet::from([pid]);
         let mut queue = std::collections::VecDeque::from([pid]);
         while let Some(cur) = queue.pop_front() {
-            for &c in kids.get(&cur).map(Vec::as_slice).unwrap_or(&[]) {
-                if c != pid && !out.contains(&c) {
+            for &c in index.get(&cur).map(Vec::as_slice).unwrap_or(&[]) {
+                if out.len() >= limit {
+                    return out;
+                }
+                if seen.insert(c) {
                     out.push(c);
                     queue.push_back(c);
                 }
