@@ -255,12 +255,10 @@ pub struct WaitArgs {
     pub timeout: Option<Duration>,
 }
 
-/// Load the config file, or print why it is broken (exit 2).
-fn config_or_exit() -> Result<Config, ExitCode> {
-    let cfg = crate::config::load().map_err(|e| {
-        eprintln!("portwarden: {e}");
-        ExitCode::from(exit::USAGE)
-    })?;
+/// Load the config file, printing its warnings; a broken one is printed
+/// and becomes [`CliError::Config`] (exit 2).
+fn load_config() -> Result<Config, CliError> {
+    let cfg = crate::config::load().map_err(CliError::Config)?;
     for w in &cfg.warnings {
         eprintln!("portwarden: warning: {w}");
     }
@@ -300,28 +298,20 @@ pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
                     .map(|()| exit::OK)
             }
         }
-        cmd => {
-            let cfg = match config_or_exit() {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            match cmd {
-                Command::List(a) => list::run(&a, &cfg, &mut out),
-                Command::Why(a) => why::run(&a, &cfg, &mut out),
-                Command::Kill(a) => kill::run_kill(&a, &cfg, &mut out),
-                Command::Wait(a) => kill::run_wait(&a, &mut out),
-                Command::Completions { .. } | Command::Man | Command::Config(_) => Ok(exit::OK),
-            }
-        }
+        // `wait` only watches the socket table: nothing in the config applies.
+        Command::Wait(a) => kill::run_wait(&a, &mut out),
+        Command::List(a) => load_config().and_then(|cfg| list::run(&a, &cfg, &mut out)),
+        Command::Why(a) => load_config().and_then(|cfg| why::run(&a, &cfg, &mut out)),
+        Command::Kill(a) => load_config().and_then(|cfg| kill::run_kill(&a, &cfg, &mut out)),
     };
     Ok(finish(code, &mut out))
 }
 
 /// Open the TUI (no subcommand), with flags over the config file.
 pub fn run_tui(interval: Option<Duration>, no_color: bool) -> color_eyre::Result<ExitCode> {
-    let cfg = match config_or_exit() {
+    let cfg = match load_config() {
         Ok(c) => c,
-        Err(code) => return Ok(code),
+        Err(e) => return Ok(finish(Err(e), &mut Out::stdout())),
     };
     if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
         eprintln!(
@@ -357,6 +347,10 @@ fn finish(code: Result<u8, CliError>, out: &mut Out) -> ExitCode {
             eprintln!("portwarden: {e}");
             ExitCode::from(exit::ERROR)
         }
+        Err(CliError::Config(e)) => {
+            eprintln!("portwarden: {e}");
+            ExitCode::from(exit::USAGE)
+        }
     }
 }
 
@@ -369,6 +363,8 @@ pub enum CliError {
     Write(io::Error),
     /// The library could not do its job (e.g. `/proc` unreadable).
     Lib(crate::Error),
+    /// The config file is broken (the message names file, line and key).
+    Config(String),
 }
 
 impl From<io::Error> for CliError {
