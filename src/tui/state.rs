@@ -558,40 +558,41 @@ pub fn tree_lines(snap: &Snapshot, holder: Pid) -> Vec<TreeLine> {
         kind: TreeKind::Holder,
         in_group: true,
     });
-    // Depth-first over children, guarding against cycles.
-    let mut stack: Vec<(Pid, usize)> = snap
-        .children(holder)
-        .into_iter()
+    // Depth-first over children, guarding against cycles. One index for the
+    // whole walk: a holder like pid 1 has the whole machine below it, and
+    // this runs on every frame the tree is open.
+    let kids = snap.child_index();
+    let children = |pid: Pid| kids.get(&pid).map(Vec::as_slice).unwrap_or(&[]);
+    let mut stack: Vec<(Pid, usize)> = children(holder)
+        .iter()
         .rev()
-        .map(|c| (c, base + 1))
+        .map(|&c| (c, base + 1))
         .collect();
-    let mut seen = vec![holder];
+    let mut seen = std::collections::HashSet::from([holder]);
     while let Some((pid, depth)) = stack.pop() {
-        if seen.contains(&pid) {
+        if !seen.insert(pid) {
             continue;
         }
-        seen.push(pid);
         out.push(TreeLine {
             pid,
             depth,
             kind: TreeKind::Descendant,
             in_group: in_group(pid),
         });
-        for c in snap.children(pid).into_iter().rev() {
+        for &c in children(pid).iter().rev() {
             stack.push((c, depth + 1));
         }
     }
     out
 }
 
-/// `SIGTERM`, `SIGKILL`, … or `signal N`.
+/// `SIGTERM`, `SIGUSR1`, … or `signal N`: the kill module's names, spelled
+/// the way a person reads them in a dialog.
 pub fn signal_name(sig: i32) -> String {
-    match sig {
-        1 => "SIGHUP".into(),
-        2 => "SIGINT".into(),
-        3 => "SIGQUIT".into(),
-        9 => "SIGKILL".into(),
-        15 => "SIGTERM".into(),
-        n => format!("signal {n}"),
+    let name = crate::kill::signal_name(sig);
+    if name.parse::<i32>().is_ok() {
+        format!("signal {name}")
+    } else {
+        format!("SIG{name}")
     }
 }
