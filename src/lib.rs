@@ -8,6 +8,9 @@
 //!   bound UDP; IPv4 and IPv6) and every process holding it.
 //! - [`classify`] — a pure function: is each holder `self`, `foreign`,
 //!   `managed`, `daemon`, `orphan` or `live`, and why.
+//! - [`kill`] — plan (pure) and execute a safe kill; [`kill::ensure_port_free`]
+//!   for a program reclaiming its port; [`kill::wait_port`].
+//! - [`tree`] — the process tree around a holder, group marked.
 //! - [`model`] — the plain data everything else is a function of.
 //!
 //! ```no_run
@@ -35,6 +38,7 @@ pub mod model;
 pub mod os;
 pub mod spec;
 pub mod timefmt;
+pub mod tree;
 pub mod tui;
 
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::classify::{self, Class, Context, Verdict};
 use crate::model::{Pid, Proto, Snapshot, Socket};
 use crate::spec::PortSpec;
+pub use crate::tree::{TreeKind, TreeLine};
 
 use super::effects::Planned;
 
@@ -132,30 +133,6 @@ pub struct TreeView {
     pub holder: Pid,
     /// The pid under the cursor (kept across refreshes).
     pub cursor: Pid,
-}
-
-/// One line of the tree view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TreeLine {
-    /// Process id.
-    pub pid: Pid,
-    /// Indentation level.
-    pub depth: usize,
-    /// Ancestor, holder or descendant.
-    pub kind: TreeKind,
-    /// In the holder's process group (killed together with it).
-    pub in_group: bool,
-}
-
-/// Where a tree line stands relative to the holder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TreeKind {
-    /// A parent, grandparent, … of the holder.
-    Ancestor,
-    /// The holder itself.
-    Holder,
-    /// A child, grandchild, … of the holder.
-    Descendant,
 }
 
 /// What is open on top of the table.
@@ -415,7 +392,7 @@ impl App {
     /// The lines of the open tree view.
     pub fn tree_lines(&self, tree: &TreeView) -> Vec<TreeLine> {
         match &self.snapshot {
-            Some(snap) => tree_lines(snap, tree.holder),
+            Some(snap) => crate::tree::tree(snap, tree.holder),
             None => Vec::new(),
         }
     }
@@ -529,61 +506,6 @@ pub fn visible_rows(
         }
     }
     rows
-}
-
-/// The process tree around `holder`: its ancestors from init down, the
-/// holder, then its descendants depth-first, each marked when it is in the
-/// holder's process group.
-pub fn tree_lines(snap: &Snapshot, holder: Pid) -> Vec<TreeLine> {
-    let Some(h) = snap.process(holder) else {
-        return Vec::new();
-    };
-    let pgid = h.pgid;
-    let in_group = |pid: Pid| snap.process(pid).is_some_and(|p| p.pgid == pgid);
-    let mut out = Vec::new();
-    let mut ancestors = snap.ancestors(holder);
-    ancestors.reverse();
-    for (depth, &pid) in ancestors.iter().enumerate() {
-        out.push(TreeLine {
-            pid,
-            depth,
-            kind: TreeKind::Ancestor,
-            in_group: in_group(pid),
-        });
-    }
-    let base = ancestors.len();
-    out.push(TreeLine {
-        pid: holder,
-        depth: base,
-        kind: TreeKind::Holder,
-        in_group: true,
-    });
-    // Depth-first over children, guarding against cycles. One index for the
-    // whole walk: a holder like pid 1 has the whole machine below it, and
-    // this runs on every frame the tree is open.
-    let kids = snap.child_index();
-    let children = |pid: Pid| kids.get(&pid).map(Vec::as_slice).unwrap_or(&[]);
-    let mut stack: Vec<(Pid, usize)> = children(holder)
-        .iter()
-        .rev()
-        .map(|&c| (c, base + 1))
-        .collect();
-    let mut seen = std::collections::HashSet::from([holder]);
-    while let Some((pid, depth)) = stack.pop() {
-        if !seen.insert(pid) {
-            continue;
-        }
-        out.push(TreeLine {
-            pid,
-            depth,
-            kind: TreeKind::Descendant,
-            in_group: in_group(pid),
-        });
-        for &c in children(pid).iter().rev() {
-            stack.push((c, depth + 1));
-        }
-    }
-    out
 }
 
 /// `SIGTERM`, `SIGUSR1`, … or `signal N`: the kill module's names, spelled
