@@ -1,8 +1,9 @@
 //! portwarden: who is holding this port, what kind of holder is it, and how
 //! do I free it safely?
 //!
-//! The library is the core the `portwarden` CLI and TUI are built on, and
-//! any Rust program can use it instead of shelling out to `lsof`:
+//! The library is the core only: the `portwarden` binary's CLI and TUI are
+//! faces built on it, and any Rust program can use it instead of shelling
+//! out to `lsof`:
 //!
 //! - [`discover`] — a [`Snapshot`] of every listening socket (TCP LISTEN,
 //!   bound UDP; IPv4 and IPv6) and every process holding it.
@@ -28,7 +29,6 @@
 //! ```
 
 pub mod classify;
-pub mod cli;
 pub mod config;
 pub mod discover;
 pub mod error;
@@ -39,7 +39,6 @@ pub mod os;
 pub mod spec;
 pub mod timefmt;
 pub mod tree;
-pub mod tui;
 
 pub use error::{Error, Result};
 pub use model::{Pid, Process, Proto, Snapshot, Socket};

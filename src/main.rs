@@ -1,11 +1,15 @@
 //! The `portwarden` binary: parse arguments, install color-eyre, dispatch.
-//! Everything it does lives in the library (`portwarden::cli`,
-//! `portwarden::tui`); this file only wires them together.
+//! The faces (the CLI in `cli/`, the TUI in `tui/`) live here, in the
+//! binary; the core they share is the `portwarden` library, which knows
+//! nothing of clap, ratatui or crossterm.
+
+mod cli;
+mod tui;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use portwarden::cli::{self, Cli};
+use cli::Cli;
 
 fn main() -> ExitCode {
     let args = match Cli::try_parse() {

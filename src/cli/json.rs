@@ -1,6 +1,6 @@
 //! The `--json` schema (version 1). Scripts rely on these field names: add
 //! fields freely, rename none. Strings are emitted as read: serde_json
-//! escapes C0 controls and [`crate::escape::json_safe`] the rest (DEL, C1,
+//! escapes C0 controls and [`portwarden::escape::json_safe`] the rest (DEL, C1,
 //! bidi overrides) as `\uXXXX`, so the output is valid JSON, decodes to the
 //! exact strings, and a hostile name cannot reach a terminal through it.
 
@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::classify::{Class, Manager, Verdict};
-use crate::model::{Family, Pid, Process, Proto, Snapshot, SockState, Socket};
+use portwarden::classify::{Class, Manager, Verdict};
+use portwarden::model::{Family, Pid, Process, Proto, Snapshot, SockState, Socket};
 
 /// Top-level `list --json` document.
 #[derive(Debug, Serialize)]

@@ -6,10 +6,10 @@ use std::io::{BufRead, Write};
 use serde::Serialize;
 
 use super::{CliError, KillArgs, Out, WaitArgs, exit, interactive};
-use crate::config::Config;
-use crate::discover::{Options, discover};
-use crate::escape::{escape, truncate};
-use crate::kill::{self, Condition, Plan, Policy, Progress, Report, signal_name};
+use portwarden::config::Config;
+use portwarden::discover::{Options, discover};
+use portwarden::escape::{escape, truncate};
+use portwarden::kill::{self, Condition, Plan, Policy, Progress, Report, signal_name};
 
 #[derive(Serialize)]
 struct KillDoc<'a> {
@@ -44,7 +44,7 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         };
         let text =
             serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
-        out.line(&crate::escape::json_safe(text))?;
+        out.line(&portwarden::escape::json_safe(text))?;
         Ok(code)
     };
 

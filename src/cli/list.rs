@@ -4,15 +4,15 @@
 use std::collections::BTreeMap;
 
 use super::{CliError, ListArgs, Out, exit, json};
-use crate::classify::{self, Verdict};
-use crate::config::Config;
-use crate::escape::{escape, truncate};
-use crate::model::{Pid, Snapshot, Socket};
-use crate::spec::PortSpec;
+use portwarden::classify::{self, Verdict};
+use portwarden::config::Config;
+use portwarden::escape::{escape, truncate};
+use portwarden::model::{Pid, Snapshot, Socket};
+use portwarden::spec::PortSpec;
 
 /// Run `list`.
 pub fn run(args: &ListArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
-    let snap = crate::discover::discover(&args.proto.options(cfg))?;
+    let snap = portwarden::discover::discover(&args.proto.options(cfg))?;
     let ctx = cfg.context();
     let verdicts = classify::classify(&snap, &ctx);
     let sockets: Vec<&Socket> = select(&snap, &args.ports);
@@ -26,7 +26,7 @@ pub fn run(args: &ListArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError>
         };
         let text =
             serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
-        out.line(&crate::escape::json_safe(text))?;
+        out.line(&portwarden::escape::json_safe(text))?;
     } else {
         let rows = table_rows(&snap, &verdicts, &sockets);
         for line in render_table(&rows, out.width) {

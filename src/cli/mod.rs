@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::config::Config;
+use portwarden::config::Config;
 
-use crate::spec::{PortSpec, parse_duration};
+use portwarden::spec::{PortSpec, parse_duration};
 
 /// Exit codes, shared by every subcommand (a contract for scripts).
 pub mod exit {
@@ -168,11 +168,11 @@ pub struct ProtoArgs {
 impl ProtoArgs {
     /// Discovery options for these flags; with neither flag, the config's
     /// `protocols` (default both).
-    pub fn options(&self, cfg: &Config) -> crate::discover::Options {
+    pub fn options(&self, cfg: &Config) -> portwarden::discover::Options {
         if self.tcp == self.udp {
-            crate::discover::Options::for_proto(cfg.proto)
+            portwarden::discover::Options::for_proto(cfg.proto)
         } else {
-            crate::discover::Options {
+            portwarden::discover::Options {
                 tcp: self.tcp,
                 udp: self.udp,
             }
@@ -216,7 +216,7 @@ pub struct KillArgs {
     pub dry_run: bool,
     /// First signal to send (TERM, INT, HUP, KILL, … or a number)
     /// [default: TERM, or `signal` in the config file].
-    #[arg(long, short = 's', value_parser = crate::kill::parse_signal)]
+    #[arg(long, short = 's', value_parser = portwarden::kill::parse_signal)]
     pub signal: Option<i32>,
     /// How long to wait after the first signal before SIGKILL (500ms, 3s,
     /// 1m) [default: 3s, or `grace` in the config file].
@@ -258,7 +258,7 @@ pub struct WaitArgs {
 /// Load the config file, printing its warnings; a broken one is printed
 /// and becomes [`CliError::Config`] (exit 2).
 fn load_config() -> Result<Config, CliError> {
-    let cfg = crate::config::load().map_err(CliError::Config)?;
+    let cfg = portwarden::config::load().map_err(CliError::Config)?;
     for w in &cfg.warnings {
         eprintln!("portwarden: warning: {w}");
     }
@@ -286,7 +286,7 @@ pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
         }
         Command::Config(a) => {
             if a.path {
-                match crate::config::default_path() {
+                match portwarden::config::default_path() {
                     Some(p) => out.line(&p.display().to_string()).map(|()| exit::OK),
                     None => {
                         eprintln!("portwarden: neither XDG_CONFIG_HOME nor HOME is set");
@@ -294,7 +294,7 @@ pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
                     }
                 }
             } else {
-                out.write_str(crate::config::DEFAULT_CONFIG)
+                out.write_str(portwarden::config::DEFAULT_CONFIG)
                     .map(|()| exit::OK)
             }
         }
@@ -323,8 +323,8 @@ pub fn run_tui(interval: Option<Duration>, no_color: bool) -> color_eyre::Result
     let opts = crate::tui::Options {
         interval: interval.or(cfg.interval).unwrap_or(defaults.interval),
         color: defaults.color && !no_color && cfg.color != Some(false),
-        tcp: cfg.proto != Some(crate::model::Proto::Udp),
-        udp: cfg.proto != Some(crate::model::Proto::Tcp),
+        tcp: cfg.proto != Some(portwarden::model::Proto::Udp),
+        udp: cfg.proto != Some(portwarden::model::Proto::Tcp),
         kill: cfg.kill_policy(),
         context: Some(cfg.context()),
     };
@@ -362,7 +362,7 @@ pub enum CliError {
     /// stdout failed otherwise (`> /dev/full`): exit 1 with a message.
     Write(io::Error),
     /// The library could not do its job (e.g. `/proc` unreadable).
-    Lib(crate::Error),
+    Lib(portwarden::Error),
     /// The config file is broken (the message names file, line and key).
     Config(String),
 }
@@ -377,8 +377,8 @@ impl From<io::Error> for CliError {
     }
 }
 
-impl From<crate::Error> for CliError {
-    fn from(e: crate::Error) -> Self {
+impl From<portwarden::Error> for CliError {
+    fn from(e: portwarden::Error) -> Self {
         CliError::Lib(e)
     }
 }

@@ -6,14 +6,14 @@ use std::fmt::Write as _;
 
 use super::kill::format_plan;
 use super::{CliError, Out, WhyArgs, exit};
-use crate::classify::{self, Context};
-use crate::config::Config;
-use crate::discover::{Options, discover};
-use crate::escape::{escape, escape_trunc};
-use crate::kill::{self, Policy};
-use crate::model::{Pid, Snapshot};
-use crate::spec::PortSpec;
-use crate::timefmt::{age, utc};
+use portwarden::classify::{self, Context};
+use portwarden::config::Config;
+use portwarden::discover::{Options, discover};
+use portwarden::escape::{escape, escape_trunc};
+use portwarden::kill::{self, Policy};
+use portwarden::model::{Pid, Snapshot};
+use portwarden::spec::PortSpec;
+use portwarden::timefmt::{age, utc};
 
 /// Run `why`.
 pub fn run(args: &WhyArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
@@ -25,7 +25,7 @@ pub fn run(args: &WhyArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> 
         &ctx,
         &policy,
         args.port,
-        crate::timefmt::now(),
+        portwarden::timefmt::now(),
     ))?;
     Ok(exit::OK)
 }

@@ -1,4 +1,4 @@
-//! The only place the TUI talks to [`crate::kill`].
+//! The only place the TUI talks to [`portwarden::kill`].
 //!
 //! Everything else in the TUI works with the plain [`PlanView`] this module
 //! builds, and passes the opaque [`Planned::plan`] back here to execute. That
@@ -10,9 +10,9 @@
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use crate::classify::{Class, Context};
-use crate::kill;
-use crate::model::{Pid, Snapshot};
+use portwarden::classify::{Class, Context};
+use portwarden::kill;
+use portwarden::model::{Pid, Snapshot};
 
 use super::state::{KillRequest, KillTarget};
 use super::update::Msg;

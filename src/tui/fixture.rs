@@ -10,8 +10,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use crate::classify::{Class, Context};
-use crate::model::{Family, Pid, Process, Proto, Snapshot, SockState, Socket};
+use portwarden::classify::{Class, Context};
+use portwarden::model::{Family, Pid, Process, Proto, Snapshot, SockState, Socket};
 
 use super::effects::{self, PlanView, Planned, RefusalView, TargetView};
 use super::render::render;
@@ -244,7 +244,7 @@ pub fn snapshot() -> Snapshot {
     stuck.accept_queue = Some(129);
     stuck.backlog = Some(128);
     let mut nfs = sock(Proto::Tcp, ANY, 2049, 0, 0, &[]);
-    nfs.unresolved = Some(crate::discover::unresolved_reason(&nfs, ME, 0, None));
+    nfs.unresolved = Some(portwarden::discover::unresolved_reason(&nfs, ME, 0, None));
     let sockets = vec![
         sock(Proto::Tcp, ANY, 80, 800, 0, &[700, 701]),
         nfs,

@@ -38,9 +38,9 @@ use nix::sys::signal::{SigSet, Signal};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::classify::Context;
-use crate::discover::{self, Scanner};
-use crate::os::procfs;
+use portwarden::classify::Context;
+use portwarden::discover::{self, Scanner};
+use portwarden::os::procfs;
 
 use state::App;
 use update::{Effect, Msg, update};
@@ -58,7 +58,7 @@ pub struct Options {
     pub udp: bool,
     /// The policy kills start from (signal, grace); the TUI adds consent
     /// for live holders and, on request, force.
-    pub kill: crate::kill::Policy,
+    pub kill: portwarden::kill::Policy,
     /// Who is asking; `None` reads it from this process
     /// ([`Context::current`]).
     pub context: Option<Context>,
@@ -73,7 +73,7 @@ impl Default for Options {
             color: !no_color(),
             tcp: true,
             udp: true,
-            kill: crate::kill::Policy::default(),
+            kill: portwarden::kill::Policy::default(),
             context: None,
         }
     }
@@ -215,7 +215,7 @@ fn run_blocked(opts: Options, signals: SigSet) -> color_eyre::Result<()> {
     let ctx = opts.context.clone().unwrap_or_else(Context::current);
     let base = opts.kill.clone();
     let mut app = App::new(ctx, opts.interval, opts.color, (size.width, size.height));
-    app.now = crate::timefmt::now();
+    app.now = portwarden::timefmt::now();
     let mut worker = None;
     let result = event_loop(
         &mut terminal,
@@ -243,7 +243,7 @@ fn finish_kill(worker: Option<std::thread::JoinHandle<()>>, rx: &Receiver<Msg>) 
     let _ = handle.join();
     while let Ok(msg) = rx.try_recv() {
         if let Msg::KillDone { summary, .. } = msg {
-            eprintln!("portwarden: {}", crate::escape::escape(&summary));
+            eprintln!("portwarden: {}", portwarden::escape::escape(&summary));
         }
     }
 }
@@ -260,7 +260,7 @@ fn collect(opts: discover::Options, interval: Duration, tx: Sender<Msg>, refresh
         if tx
             .send(Msg::Snapshot {
                 result,
-                at: crate::timefmt::now(),
+                at: portwarden::timefmt::now(),
             })
             .is_err()
         {
@@ -294,7 +294,7 @@ fn read_input(tx: Sender<Msg>) {
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
-    base: &crate::kill::Policy,
+    base: &portwarden::kill::Policy,
     tx: &Sender<Msg>,
     rx: &Receiver<Msg>,
     refresh: &Sender<()>,
@@ -307,7 +307,7 @@ fn event_loop(
         let first = match rx.recv_timeout(tick) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => Msg::Tick {
-                now: crate::timefmt::now(),
+                now: portwarden::timefmt::now(),
             },
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         };
@@ -350,7 +350,7 @@ fn event_loop(
                 return Ok(());
             }
         }
-        app.now = crate::timefmt::now();
+        app.now = portwarden::timefmt::now();
         terminal.draw(|f| render::render(app, f))?;
     }
 }

@@ -16,10 +16,10 @@ use ratatui::widgets::{
     Table, TableState, Wrap,
 };
 
-use crate::classify::{self, Class};
-use crate::escape::{escape, escape_trunc, truncate};
-use crate::model::Pid;
-use crate::timefmt::{age, utc};
+use portwarden::classify::{self, Class};
+use portwarden::escape::{escape, escape_trunc, truncate};
+use portwarden::model::Pid;
+use portwarden::timefmt::{age, utc};
 
 use super::effects::PlanView;
 use super::state::{App, KillRequest, Mode, SortCol, Tone, TreeKind, TreeView, signal_name};
@@ -226,7 +226,7 @@ fn status_line(app: &App, pal: &Pal) -> Line<'static> {
 fn widths(app: &App, width: u16) -> [u16; 7] {
     let wide = width >= 110;
     let snap = app.snapshot.as_ref();
-    let max_len = |f: &dyn Fn(&crate::model::Socket) -> usize| -> usize {
+    let max_len = |f: &dyn Fn(&portwarden::model::Socket) -> usize| -> usize {
         snap.map(|s| s.sockets.iter().map(f).max().unwrap_or(0))
             .unwrap_or(0)
     };
@@ -1115,7 +1115,7 @@ mod tests {
     #[test]
     fn empty_machine() {
         let mut app = App::new(ctx(), std::time::Duration::from_secs(2), true, (80, 10));
-        let snap = crate::model::Snapshot {
+        let snap = portwarden::model::Snapshot {
             boot_time: BOOT,
             clk_tck: 100,
             ..Default::default()

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::classify::{self, Class, Context, Verdict};
-use crate::model::{Pid, Proto, Snapshot, Socket};
-use crate::spec::PortSpec;
-pub use crate::tree::{TreeKind, TreeLine};
+use portwarden::classify::{self, Class, Context, Verdict};
+use portwarden::model::{Pid, Proto, Snapshot, Socket};
+use portwarden::spec::PortSpec;
+pub use portwarden::tree::{TreeKind, TreeLine};
 
 use super::effects::Planned;
 
@@ -76,19 +76,6 @@ impl SortCol {
             SortCol::User => SortCol::Class,
             SortCol::Class => SortCol::Command,
             SortCol::Command => SortCol::Port,
-        }
-    }
-
-    /// Name shown in the header.
-    pub fn label(self) -> &'static str {
-        match self {
-            SortCol::Port => "port",
-            SortCol::Proto => "proto",
-            SortCol::Pid => "pid",
-            SortCol::Ppid => "ppid",
-            SortCol::User => "user",
-            SortCol::Class => "class",
-            SortCol::Command => "command",
         }
     }
 }
@@ -392,7 +379,7 @@ impl App {
     /// The lines of the open tree view.
     pub fn tree_lines(&self, tree: &TreeView) -> Vec<TreeLine> {
         match &self.snapshot {
-            Some(snap) => crate::tree::tree(snap, tree.holder),
+            Some(snap) => portwarden::tree::tree(snap, tree.holder),
             None => Vec::new(),
         }
     }
@@ -511,7 +498,7 @@ pub fn visible_rows(
 /// `SIGTERM`, `SIGUSR1`, … or `signal N`: the kill module's names, spelled
 /// the way a person reads them in a dialog.
 pub fn signal_name(sig: i32) -> String {
-    let name = crate::kill::signal_name(sig);
+    let name = portwarden::kill::signal_name(sig);
     if name.parse::<i32>().is_ok() {
         format!("signal {name}")
     } else {

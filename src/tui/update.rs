@@ -10,8 +10,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
-use crate::model::{Pid, Snapshot};
-use crate::spec::PortSpec;
+use portwarden::model::{Pid, Snapshot};
+use portwarden::spec::PortSpec;
 
 use super::effects::Planned;
 use super::state::{App, KillRequest, KillTarget, Mode, TABLE_BODY_TOP, Tone, TreeView};
@@ -926,7 +926,7 @@ mod tests {
                 plans(&fx),
                 vec![KillRequest {
                     target: KillTarget::Ports(vec![PortSpec {
-                        proto: Some(crate::model::Proto::Tcp),
+                        proto: Some(portwarden::model::Proto::Tcp),
                         port: 3000
                     }]),
                     force: false
@@ -1122,11 +1122,23 @@ mod tests {
     #[test]
     fn classification_happens_once_per_snapshot() {
         let app = app();
-        assert_eq!(app.class_of(3000), Some(crate::classify::Class::Orphan));
-        assert_eq!(app.class_of(700), Some(crate::classify::Class::Foreign));
-        assert_eq!(app.class_of(4400), Some(crate::classify::Class::Managed));
-        assert_eq!(app.class_of(4100), Some(crate::classify::Class::Daemon));
-        assert_eq!(app.class_of(4000), Some(crate::classify::Class::Live));
+        assert_eq!(
+            app.class_of(3000),
+            Some(portwarden::classify::Class::Orphan)
+        );
+        assert_eq!(
+            app.class_of(700),
+            Some(portwarden::classify::Class::Foreign)
+        );
+        assert_eq!(
+            app.class_of(4400),
+            Some(portwarden::classify::Class::Managed)
+        );
+        assert_eq!(
+            app.class_of(4100),
+            Some(portwarden::classify::Class::Daemon)
+        );
+        assert_eq!(app.class_of(4000), Some(portwarden::classify::Class::Live));
         assert_eq!(app.counts(), (8, 1, 1));
     }
 
