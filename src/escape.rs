@@ -13,6 +13,11 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+/// "1 row", "3 rows": a count with its noun in the right number.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Is `c` a character that must not reach a terminal raw?
 ///
 /// C0 controls, DEL, C1 controls (0x80–0x9f: some terminals treat 0x9b as

@@ -181,6 +181,13 @@ impl Process {
         }
     }
 
+    /// The one cgroup path that places this process: the unified (v2,
+    /// `0::`) hierarchy's, else systemd's named hierarchy (`name=systemd`),
+    /// else the first listed. `None` when the cgroup was not read.
+    pub fn cgroup_path(&self) -> Option<&str> {
+        self.cgroup.as_deref().and_then(cgroup_path)
+    }
+
     /// The command line joined by spaces, or `[name]` when there is none
     /// (kernel threads, zombies, processes not read in detail).
     pub fn command(&self) -> String {
@@ -410,9 +417,42 @@ pub(crate) mod fixture {
     }
 }
 
+/// The path [`Process::cgroup_path`] picks out of raw `/proc/PID/cgroup`
+/// text (`ID:CONTROLLERS:PATH` lines).
+pub fn cgroup_path(raw: &str) -> Option<&str> {
+    let lines: Vec<(&str, &str)> = raw
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (id, ctl, path) = (f.next()?, f.next()?, f.next()?);
+            Some((if id == "0" && ctl.is_empty() { "" } else { ctl }, path))
+        })
+        .collect();
+    let find = |want: &str| lines.iter().find(|(c, _)| *c == want).map(|(_, p)| *p);
+    find("")
+        .or_else(|| find("name=systemd"))
+        .or_else(|| lines.first().map(|(_, p)| *p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_path_is_one_path() {
+        assert_eq!(
+            cgroup_path("0::/user.slice/user-1000.slice/session-2.scope\n"),
+            Some("/user.slice/user-1000.slice/session-2.scope")
+        );
+        // Hybrid v1 + v2: the unified line wins.
+        let hybrid = "12:cpu,cpuacct:/docker/abc\n1:name=systemd:/system.slice/x.service\n0::/system.slice/x.service\n";
+        assert_eq!(cgroup_path(hybrid), Some("/system.slice/x.service"));
+        // Pure v1: systemd's named hierarchy, else the first line.
+        let v1 = "4:memory:/lxc/a\n1:name=systemd:/init.scope\n";
+        assert_eq!(cgroup_path(v1), Some("/init.scope"));
+        assert_eq!(cgroup_path("4:memory:/lxc/a\n"), Some("/lxc/a"));
+        assert_eq!(cgroup_path(""), None);
+    }
 
     #[test]
     fn short_command_drops_only_a_plain_program_path() {

@@ -74,7 +74,8 @@ pub struct JsonHolder<'a> {
     pub start_time: u64,
     /// Controlling terminal (`pts/3`), if any.
     pub tty: Option<String>,
-    /// Raw `/proc/PID/cgroup` contents.
+    /// The cgroup path that places the process (the unified `0::` line,
+    /// else systemd's), not the whole multi-line `/proc/PID/cgroup`.
     pub cgroup: Option<&'a str>,
     /// Classification.
     pub class: Class,
@@ -130,7 +131,7 @@ pub fn holder<'a>(p: &'a Process, v: &'a Verdict) -> JsonHolder<'a> {
         exe: p.exe.as_deref(),
         start_time: p.start_time,
         tty: p.tty(),
-        cgroup: p.cgroup.as_deref(),
+        cgroup: p.cgroup_path(),
         class: v.class,
         reasons: &v.reasons,
         manager: v.manager.as_ref(),

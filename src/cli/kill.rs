@@ -93,7 +93,13 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
             return Ok(exit::REFUSED);
         }
         eprint!("{}", format_plan(&plan));
-        eprint!("Kill these {} process(es)? [y/N] ", plan.targets.len());
+        let n = plan.targets.len();
+        let what = if n == 1 {
+            "this process".to_string()
+        } else {
+            format!("these {n} processes")
+        };
+        eprint!("Kill {what}? [y/N] ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);

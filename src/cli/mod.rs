@@ -35,13 +35,38 @@ pub mod exit {
     pub const NOT_FREED: u8 = 4;
 }
 
-const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  success (kill: every named port is free at the end; wait: condition met)
-  1  runtime error
-  2  usage error
-  3  refused: policy, --only mismatch or not confirmed; nothing was signalled
-  4  signalled but a target survived or the port is still held; wait timed out";
+/// The exit-code table's lines, each written once, for every help text
+/// that lists them (`concat!` needs literals, hence a macro, not consts).
+macro_rules! exit_help {
+    (header) => {
+        "Exit codes:\n"
+    };
+    (0) => {
+        "  0  success: kill: every named port is free (also if it was); wait: the condition holds\n"
+    };
+    (1) => {
+        "  1  runtime error\n"
+    };
+    (2) => {
+        "  2  usage error (bad port, duration or flag; broken config file)\n"
+    };
+    (3) => {
+        "  3  refused: policy, --only mismatch or not confirmed; nothing was signalled\n"
+    };
+    (4) => {
+        "  4  signalled but a target survived or the port is still held; wait timed out\n"
+    };
+    (all) => {
+        concat!(
+            exit_help!(header),
+            exit_help!(0),
+            exit_help!(1),
+            exit_help!(2),
+            exit_help!(3),
+            exit_help!(4)
+        )
+    };
+}
 
 /// portwarden: who is holding this port, what kind of holder is it, and how
 /// do I free it safely? Run with no subcommand for the interactive TUI.
@@ -49,10 +74,11 @@ Exit codes:
 #[command(
     name = "portwarden",
     version,
+    propagate_version = true,
     about = "Who is holding this port, what kind of holder is it, and how do I free it safely?",
     long_about = "Who is holding this port, what kind of holder is it, and how do I free it safely?\n\n\
                   Run with no subcommand for the interactive TUI.",
-    after_help = EXIT_CODES_HELP,
+    after_help = exit_help!(all),
     after_long_help = concat!(
         "Examples:\n",
         "  portwarden                      open the TUI\n",
@@ -60,12 +86,7 @@ Exit codes:
         "  portwarden why 3000             who holds :3000 and what kill would do\n",
         "  portwarden kill 3000 --only vite   free :3000 if a vite process holds it\n",
         "  portwarden wait 8080 --listening --timeout 30s\n\n",
-        "Exit codes:\n",
-        "  0  success (kill: every named port is free at the end; wait: condition met)\n",
-        "  1  runtime error\n",
-        "  2  usage error\n",
-        "  3  refused: policy, --only mismatch or not confirmed; nothing was signalled\n",
-        "  4  signalled but a target survived or the port is still held; wait timed out"
+        exit_help!(all)
     )
 )]
 pub struct Cli {
@@ -102,12 +123,7 @@ pub enum Command {
         "  portwarden kill 3000 --dry-run       show every pid that would be signalled\n",
         "  portwarden kill 3000 --only vite --yes\n",
         "  portwarden kill 8080 --tree --grace 500ms --yes\n\n",
-        "Exit codes:\n",
-        "  0  every named port is free at the end (also when it already was)\n",
-        "  1  runtime error\n",
-        "  2  usage error\n",
-        "  3  refused: policy, --only mismatch or not confirmed; nothing was signalled\n",
-        "  4  signalled but a target survived or the port is still held"
+        exit_help!(all)
     ))]
     Kill(KillArgs),
     /// Wait until a port is free or listening.
@@ -115,11 +131,11 @@ pub enum Command {
         "Examples:\n",
         "  portwarden wait 8080 --free --timeout 10s && ./start-server\n",
         "  portwarden wait 8080 --listening && open http://localhost:8080\n\n",
-        "Exit codes:\n",
-        "  0  the condition holds\n",
-        "  1  runtime error\n",
-        "  2  usage error\n",
-        "  4  timed out"
+        exit_help!(header),
+        exit_help!(0),
+        exit_help!(1),
+        exit_help!(2),
+        exit_help!(4)
     ))]
     Wait(WaitArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -130,16 +146,29 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
+    /// Print a man page (roff), or write every page to a directory.
     #[command(
-        after_long_help = "Examples:\n  portwarden man > /usr/local/share/man/man1/portwarden.1\n  portwarden man | man -l -"
+        after_long_help = "Examples:\n  portwarden man | man -l -\n  portwarden man kill | man -l -\n  portwarden man --dir /usr/local/share/man/man1"
     )]
-    Man,
+    Man(ManArgs),
     /// Show where the config file is read from, or a commented default.
     #[command(
         after_long_help = "Examples:\n  portwarden config --path\n  mkdir -p ~/.config/portwarden && portwarden config --default > ~/.config/portwarden/config.toml"
     )]
     Config(ConfigArgs),
+}
+
+/// `portwarden man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (`portwarden-kill(1)` for
+    /// `kill`); without one, the top page `portwarden(1)`.
+    #[arg(conflicts_with = "dir")]
+    pub subcommand: Option<String>,
+    /// Write every page (`portwarden.1`, `portwarden-list.1`, …) into DIR
+    /// instead of printing one.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// `portwarden config`.
@@ -275,15 +304,7 @@ pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
             out.write_str(&String::from_utf8_lossy(&buf))
                 .map(|()| exit::OK)
         }
-        Command::Man => {
-            let mut buf = Vec::new();
-            match clap_mangen::Man::new(Cli::command()).render(&mut buf) {
-                Ok(()) => out
-                    .write_str(&String::from_utf8_lossy(&buf))
-                    .map(|()| exit::OK),
-                Err(e) => Err(CliError::Write(e)),
-            }
-        }
+        Command::Man(a) => man(&a, &mut out),
         Command::Config(a) => {
             if a.path {
                 match portwarden::config::default_path() {
@@ -305,6 +326,47 @@ pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
         Command::Kill(a) => load_config().and_then(|cfg| kill::run_kill(&a, &cfg, &mut out)),
     };
     Ok(finish(code, &mut out))
+}
+
+/// `portwarden man`: one page to stdout, or all of them into a directory.
+///
+/// Subcommand pages are named as the top page's SEE ALSO names them
+/// (`portwarden-kill(1)`), so every reference resolves.
+fn man(a: &ManArgs, out: &mut Out) -> Result<u8, CliError> {
+    let mut top = Cli::command().disable_help_subcommand(true);
+    top.build();
+    if let Some(dir) = &a.dir {
+        return match clap_mangen::generate_to(top, dir) {
+            Ok(()) => Ok(exit::OK),
+            Err(e) => {
+                let shown = dir.display().to_string();
+                let shown = portwarden::escape::escape(&shown);
+                eprintln!("portwarden: cannot write man pages to {shown}: {e}");
+                Ok(exit::ERROR)
+            }
+        };
+    }
+    let page = match &a.subcommand {
+        None => top,
+        Some(name) => match top.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => {
+                let names: Vec<&str> = top.get_subcommands().map(|c| c.get_name()).collect();
+                eprintln!(
+                    "portwarden: no man page for {:?}; pages: {}",
+                    portwarden::escape::escape(name),
+                    names.join(", ")
+                );
+                return Ok(exit::USAGE);
+            }
+        },
+    };
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut buf)
+        .map_err(CliError::Write)?;
+    out.write_str(&String::from_utf8_lossy(&buf))
+        .map(|()| exit::OK)
 }
 
 /// Open the TUI (no subcommand), with flags over the config file.

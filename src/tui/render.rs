@@ -17,12 +17,14 @@ use ratatui::widgets::{
 };
 
 use portwarden::classify::{self, Class};
-use portwarden::escape::{escape, escape_trunc, truncate};
+use portwarden::escape::{count, escape, escape_trunc, truncate};
 use portwarden::model::Pid;
 use portwarden::timefmt::{age, utc};
 
 use super::effects::PlanView;
-use super::state::{App, KillRequest, Mode, SortCol, Tone, TreeKind, TreeView, signal_name};
+use super::state::{
+    App, HELP, KillRequest, Mode, SortCol, Tone, TreeKind, TreeView, help_lines_count, signal_name,
+};
 
 /// The basic ANSI colour of a class.
 pub fn class_color(c: Class) -> Color {
@@ -86,7 +88,7 @@ pub fn render(app: &App, f: &mut Frame) {
     table(app, &pal, f, body);
     f.render_widget(Paragraph::new(status_line(app, &pal)), status);
     f.render_widget(
-        Paragraph::new(Line::from(key_hints(app)).style(pal.dim())),
+        Paragraph::new(Line::from(key_hints(app, area.width)).style(pal.dim())),
         keys,
     );
 
@@ -97,7 +99,7 @@ pub fn render(app: &App, f: &mut Frame) {
         Mode::Planning(req) => {
             let r = popup(area, 50, 3);
             let text = format!("planning: {}…", req.label());
-            f.render_widget(Clear, r);
+            clear_band(f, r);
             f.render_widget(Paragraph::new(text).block(Block::bordered()), r);
         }
         Mode::Refused { request, planned } => refused(&pal, f, area, request, &planned.view),
@@ -116,7 +118,7 @@ pub fn render(app: &App, f: &mut Frame) {
             let skip = lines
                 .len()
                 .saturating_sub(usize::from(r.height.saturating_sub(2)));
-            f.render_widget(Clear, r);
+            clear_band(f, r);
             f.render_widget(
                 Paragraph::new(lines.split_off(skip))
                     .block(Block::bordered().title(format!(" killing {} ", label))),
@@ -125,7 +127,7 @@ pub fn render(app: &App, f: &mut Frame) {
         }
     }
     if app.help {
-        help(&pal, f, area);
+        help(&pal, f, area, app.help_scroll);
     }
 }
 
@@ -167,7 +169,7 @@ fn header_line(app: &App, pal: &Pal, width: u16) -> Line<'static> {
             if width >= 100 {
                 format!("updated {at} UTC, every {every}s")
             } else {
-                format!("{at} UTC · every {every}s")
+                format!("updated {at} · {every}s")
             },
             pal.dim(),
         )
@@ -176,27 +178,58 @@ fn header_line(app: &App, pal: &Pal, width: u16) -> Line<'static> {
     Line::from(spans)
 }
 
-fn key_hints(app: &App) -> String {
-    if app.filter_input.is_some() {
-        return " type to filter · Enter apply · Esc clear · ↑↓ move".into();
+/// The key bar for the current mode, cut to `width` by dropping hints
+/// from the middle: the first (how to move) and the last two (help, quit)
+/// always stay, so even a narrow terminal shows how to leave.
+fn key_hints(app: &App, width: u16) -> String {
+    let hints: &[&str] = if app.filter_input.is_some() {
+        &["type to filter", "Enter apply", "Esc clear", "↑↓ move"]
+    } else if app.help {
+        &["↑↓ PgUp/PgDn scroll", "Esc close", "q quit"]
+    } else {
+        match &app.mode {
+            Mode::Normal => &[
+                "↑↓ move",
+                "/ filter",
+                "⏎ details",
+                "t tree",
+                "x kill",
+                "s sort",
+                "r refresh",
+                "? help",
+                "q quit",
+            ],
+            Mode::Details => &[
+                "↑↓ move",
+                "PgUp/PgDn scroll",
+                "t tree",
+                "x kill",
+                "Esc close",
+                "? help",
+                "q quit",
+            ],
+            Mode::Tree(_) => &["↑↓ move", "x kill group", "Esc close", "? help", "q quit"],
+            Mode::Planning(_) => &["Esc cancel"],
+            Mode::Refused { request, .. } if !request.force => {
+                &["F force (asks again)", "Esc close"]
+            }
+            Mode::Refused { .. } => &["Esc close"],
+            Mode::Confirm { .. } => &["y kill", "n/Esc cancel"],
+            Mode::Killing { .. } => &["killing…", "q quit"],
+        }
+    };
+    fit_hints(hints, usize::from(width))
+}
+
+/// Join hints with two spaces, dropping middle ones until the line fits.
+fn fit_hints(hints: &[&str], width: usize) -> String {
+    let mut kept: Vec<&str> = hints.to_vec();
+    // One leading space, two between hints.
+    let len = |v: &[&str]| v.iter().map(|h| h.chars().count() + 2).sum::<usize>() - 1;
+    while len(&kept) > width && kept.len() > 3 {
+        kept.remove(kept.len() - 3);
     }
-    match &app.mode {
-        Mode::Normal => {
-            " ↑↓ move  / filter  ⏎ details  t tree  x kill  s sort  r refresh  ? help  q quit"
-                .into()
-        }
-        Mode::Details => {
-            " ↑↓ move  PgUp/PgDn scroll  t tree  x kill  Esc close  ? help  q quit".into()
-        }
-        Mode::Tree(_) => " ↑↓ move  x kill group  Esc close  ? help  q quit".into(),
-        Mode::Planning(_) => " Esc cancel".into(),
-        Mode::Refused { request, .. } if !request.force => {
-            " F force (asks again)  Esc close".into()
-        }
-        Mode::Refused { .. } => " Esc close".into(),
-        Mode::Confirm { .. } => " y kill  n/Esc cancel".into(),
-        Mode::Killing { .. } => " killing… q quit".into(),
-    }
+    format!(" {}", kept.join("  "))
 }
 
 fn status_line(app: &App, pal: &Pal) -> Line<'static> {
@@ -205,7 +238,10 @@ fn status_line(app: &App, pal: &Pal) -> Line<'static> {
             Span::styled(" filter: ", pal.bold()),
             Span::raw(escape(input).into_owned()),
             Span::styled("█", pal.dim()),
-            Span::styled(format!("  {} rows", app.rows.len()), pal.dim()),
+            Span::styled(
+                format!("  {}", count(app.rows.len(), "row", "rows")),
+                pal.dim(),
+            ),
         ]);
     }
     if let Some((msg, tone)) = &app.status {
@@ -215,10 +251,22 @@ fn status_line(app: &App, pal: &Pal) -> Line<'static> {
         return Line::from(vec![
             Span::styled(" filter: ", pal.bold()),
             Span::raw(escape(&app.filter).into_owned()),
-            Span::styled(format!("  {} rows · Esc clears", app.rows.len()), pal.dim()),
+            Span::styled(
+                format!("  {} · Esc clears", count(app.rows.len(), "row", "rows")),
+                pal.dim(),
+            ),
         ]);
     }
     Line::from("")
+}
+
+/// The COMMAND text of a socket with no visible holder: the same words
+/// `portwarden list` prints.
+fn unresolved_text(s: &portwarden::model::Socket) -> String {
+    format!(
+        "(unresolved: {})",
+        escape(s.unresolved.as_deref().unwrap_or("no holder found"))
+    )
 }
 
 /// Table column widths for a terminal `width` columns wide (COMMAND takes
@@ -350,11 +398,10 @@ fn table(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     addr,
                     Cell::from("-"),
                     Cell::from("-"),
-                    Cell::from(s.uid.to_string()),
-                    Cell::from("-"),
+                    Cell::from(format!("uid {}", s.uid)),
+                    Cell::from("?"),
                     stuck,
-                    Cell::from(truncate("(no visible holder: see details)", cmd_w))
-                        .style(pal.dim()),
+                    Cell::from(truncate(&unresolved_text(s), cmd_w)).style(pal.dim()),
                 ]);
             };
             let p = snap.process(pid);
@@ -401,6 +448,14 @@ fn constraints(w: &[u16; 7]) -> Vec<Constraint> {
     let mut c: Vec<Constraint> = w.iter().map(|&n| Constraint::Length(n)).collect();
     c.push(Constraint::Fill(1));
     c
+}
+
+/// Clear the full-width rows a popup covers, so no cut-off scrap of the
+/// table (a lone `…` or digit) shows beside it.
+fn clear_band(f: &mut Frame, r: Rect) {
+    let screen = f.area();
+    let band = Rect::new(screen.x, r.y, screen.width, r.height).intersection(screen);
+    f.render_widget(Clear, band);
 }
 
 /// A centered rectangle at most `w`×`h`, leaving a margin when it can.
@@ -698,7 +753,7 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
             lines.len()
         ));
     }
-    f.render_widget(Clear, r);
+    clear_band(f, r);
     f.render_widget(
         Paragraph::new(lines)
             .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
@@ -711,7 +766,7 @@ fn tree(app: &App, pal: &Pal, f: &mut Frame, area: Rect, t: &TreeView) {
     let Some(snap) = &app.snapshot else { return };
     let lines = app.tree_lines(t);
     let r = popup(area, 100, (lines.len() as u16).saturating_add(3).max(5));
-    f.render_widget(Clear, r);
+    clear_band(f, r);
     let title = format!(" process tree of pid {} ", t.holder);
     let block = Block::bordered().title(title);
     if lines.is_empty() {
@@ -957,7 +1012,7 @@ fn confirm(
     } else {
         pal.fg(Color::Yellow)
     };
-    f.render_widget(Clear, r);
+    clear_band(f, r);
     f.render_widget(
         Paragraph::new(lines).block(Block::bordered().border_style(border).title(title)),
         r,
@@ -1012,7 +1067,7 @@ fn refused(pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView
         ]));
     }
     let r = popup_for(area, 90, &lines);
-    f.render_widget(Clear, r);
+    clear_band(f, r);
     f.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
             Block::bordered()
@@ -1023,29 +1078,29 @@ fn refused(pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView
     );
 }
 
-const HELP: &[(&str, &str)] = &[
-    ("↑ ↓  j k", "move the selection"),
-    ("PgUp PgDn", "move a page"),
-    ("Home End  g G", "first / last row"),
-    ("/  F4", "filter: port, pid, user, class, command"),
-    ("", "(Enter applies, Esc clears)"),
-    ("Enter  i", "details of the selected socket/holder"),
-    ("", "(PgUp/PgDn scroll them)"),
-    ("t  F5", "process tree of the selected holder"),
-    (
-        "x  F9  Delete",
-        "kill the holder's process group (asks first)",
-    ),
-    ("  y  n", "in the kill dialog: kill / cancel"),
-    ("  F", "on a refusal: force (plans again, asks again)"),
-    ("s  S", "cycle the sort column / reverse the order"),
-    ("r", "refresh now"),
-    ("?  F1", "this help"),
-    ("Esc", "close whatever is open"),
-    ("q  Ctrl-C", "quit"),
-];
+/// The help overlay; it scrolls (↑/↓, PgUp/PgDn) when the terminal is too
+/// short for all of it, with the same markers as the kill dialog.
+fn help(pal: &Pal, f: &mut Frame, area: Rect, scroll: u16) {
+    let lines = help_lines(pal);
+    debug_assert_eq!(lines.len(), help_lines_count());
+    let r = popup(area, 66, lines.len() as u16 + 2);
+    let room = usize::from(r.height.saturating_sub(2));
+    let total = lines.len();
+    let start = usize::from(scroll).min(total.saturating_sub(room));
+    let mut title = String::from(" help — Esc closes ");
+    if total > room {
+        let below = total - start - room.min(total);
+        title = format!(" help — ↑ {start} · ↓ {below} more · Esc closes ");
+    }
+    clear_band(f, r);
+    f.render_widget(
+        Paragraph::new(lines.into_iter().skip(start).collect::<Vec<_>>())
+            .block(Block::bordered().borders(Borders::ALL).title(title)),
+        r,
+    );
+}
 
-fn help(pal: &Pal, f: &mut Frame, area: Rect) {
+fn help_lines(pal: &Pal) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = HELP
         .iter()
         .map(|(k, v)| {
@@ -1057,30 +1112,20 @@ fn help(pal: &Pal, f: &mut Frame, area: Rect) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(" ! = stuck listener (accept queue full)"));
-    lines.push(Line::from(vec![
-        Span::raw(" classes: "),
-        Span::styled("orphan", pal.class(Class::Orphan)),
-        Span::raw(" "),
-        Span::styled("live", pal.class(Class::Live)),
-        Span::raw(" "),
-        Span::styled("daemon", pal.class(Class::Daemon)),
-        Span::raw(" "),
-        Span::styled("managed", pal.class(Class::Managed)),
-        Span::raw(" "),
-        Span::styled("foreign", pal.class(Class::Foreign)),
-        Span::raw(" "),
-        Span::styled("self", pal.class(Class::SelfProc)),
-    ]));
-    let r = popup(area, 66, lines.len() as u16 + 2);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).block(
-            Block::bordered()
-                .borders(Borders::ALL)
-                .title(" help — Esc closes "),
-        ),
-        r,
-    );
+    let mut classes = vec![Span::raw(" classes:")];
+    for c in [
+        Class::Orphan,
+        Class::Live,
+        Class::Daemon,
+        Class::Managed,
+        Class::Foreign,
+        Class::SelfProc,
+    ] {
+        classes.push(Span::raw(" "));
+        classes.push(Span::styled(c.as_str(), pal.class(c)));
+    }
+    lines.push(Line::from(classes));
+    lines
 }
 
 #[cfg(test)]
@@ -1258,6 +1303,51 @@ mod tests {
         let mut app = app_sized(80, 24);
         feed(&mut app, [ch('?')]);
         assert_snapshot!(draw(&app));
+    }
+
+    #[test]
+    fn help_scrolls_on_a_short_terminal() {
+        let mut app = app_sized(80, 14);
+        feed(&mut app, [ch('?')]);
+        let top = draw(&app);
+        assert!(top.contains("↑ 0 · ↓"), "{top}");
+        assert!(top.contains("move the selection"));
+        assert!(!top.contains("classes:"));
+        feed(
+            &mut app,
+            (0..40).map(|_| press(KeyCode::Down)).collect::<Vec<_>>(),
+        );
+        let bottom = draw(&app);
+        assert!(bottom.contains("classes:"), "{bottom}");
+        assert!(bottom.contains("· ↓ 0 more"), "{bottom}");
+        // Scrolling past the end is clamped: one step up shows one line more.
+        feed(&mut app, [press(KeyCode::Up)]);
+        assert!(!draw(&app).contains("classes:"));
+        assert_snapshot!(bottom);
+    }
+
+    #[test]
+    fn narrow_terminals_keep_the_quit_key() {
+        for w in [40, 50, 60, 79] {
+            let app = app_sized(w, 24);
+            let screen = draw(&app);
+            let bar = screen.lines().last().unwrap_or_default();
+            assert!(bar.contains("q quit"), "{w}: {bar}");
+            assert!(bar.contains("↑↓ move"), "{w}: {bar}");
+        }
+    }
+
+    #[test]
+    fn popups_leave_no_scraps_of_the_table_beside_them() {
+        let mut app = app_sized(80, 24);
+        select_pid(&mut app, 3000);
+        feed(&mut app, [ch('x'), Msg::Planned(Box::new(node_plan()))]);
+        let screen = draw(&app);
+        for line in screen.lines().filter(|l| l.contains('│')) {
+            let inner = line.trim_matches('"');
+            let outside = inner.rsplit('│').next().unwrap_or_default();
+            assert!(outside.trim().is_empty(), "scrap beside the popup: {line}");
+        }
     }
 
     #[test]

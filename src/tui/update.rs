@@ -14,7 +14,9 @@ use portwarden::model::{Pid, Snapshot};
 use portwarden::spec::PortSpec;
 
 use super::effects::Planned;
-use super::state::{App, KillRequest, KillTarget, Mode, TABLE_BODY_TOP, Tone, TreeView};
+use super::state::{
+    App, KillRequest, KillTarget, Mode, TABLE_BODY_TOP, Tone, TreeView, help_max_scroll,
+};
 
 /// Something that happened.
 pub enum Msg {
@@ -207,10 +209,21 @@ fn key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
     }
     if app.help {
         match k.code {
-            KeyCode::Esc | KeyCode::Char('?') | KeyCode::F(1) => app.help = false,
+            KeyCode::Esc | KeyCode::Char('?') | KeyCode::F(1) => {
+                app.help = false;
+                app.help_scroll = 0;
+            }
             KeyCode::Char('q') => return quit(app),
+            KeyCode::Down | KeyCode::Char('j') => {
+                app.help_scroll = app.help_scroll.saturating_add(1)
+            }
+            KeyCode::Up | KeyCode::Char('k') => app.help_scroll = app.help_scroll.saturating_sub(1),
+            KeyCode::PageDown => app.help_scroll = app.help_scroll.saturating_add(10),
+            KeyCode::PageUp => app.help_scroll = app.help_scroll.saturating_sub(10),
+            KeyCode::Home => app.help_scroll = 0,
             _ => {}
         }
+        app.help_scroll = app.help_scroll.min(help_max_scroll(app.size.1));
         return Vec::new();
     }
     if app.filter_input.is_some() {
