@@ -119,7 +119,9 @@ fn port_spec(s: &str) -> Result<PortSpec, CallToolResult> {
 }
 
 fn to_json(v: &impl serde::Serialize) -> Result<String, ErrorData> {
-    serde_json::to_string_pretty(v)
+    // Compact: json_safe escapes controls as \uXXXX, which is only valid
+    // inside strings (a pretty-printer's newlines are outside them).
+    serde_json::to_string(v)
         .map(portwarden::escape::json_safe)
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))
 }

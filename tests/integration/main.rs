@@ -15,6 +15,7 @@ mod fleet;
 mod hardening;
 mod kill;
 mod list;
+mod mcp;
 mod metrics;
 mod tui;
 mod util;
