@@ -35,7 +35,7 @@ fn session(server_args: &[&str], calls: Value) -> Value {
     serde_json::from_slice(&out.stdout).expect("client output is JSON")
 }
 
-fn result<'a>(doc: &'a Value, i: usize) -> (&'a Value, Value) {
+fn result(doc: &Value, i: usize) -> (&Value, Value) {
     let r = &doc["results"][i];
     let text = r["text"].as_str().expect("text");
     (
