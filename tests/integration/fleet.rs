@@ -516,3 +516,140 @@ fn kill_expect_pids_refuses_a_changed_plan_and_signals_nothing() {
         h.start_time
     )));
 }
+
+/// The fleet TUI in a pseudo-terminal, read through a vt100 parser.
+struct Pty {
+    screen: std::sync::Arc<std::sync::Mutex<vt100::Parser>>,
+    writer: Box<dyn std::io::Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Pty {
+    fn start(lab: &Lab, args: &[&str]) -> Pty {
+        use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 100,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(portwarden_path());
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("XDG_RUNTIME_DIR", &lab.runtime);
+        cmd.env_remove("SUDO_UID");
+        cmd.arg("--ssh-config");
+        cmd.arg(lab.config());
+        cmd.arg("--remote-bin");
+        cmd.arg(portwarden_path());
+        cmd.args(args);
+        let child = pty.slave.spawn_command(cmd).expect("spawn portwarden");
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().expect("reader");
+        let writer = pty.master.take_writer().expect("writer");
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(
+            std::num::NonZero::new(24).expect("rows"),
+            std::num::NonZero::new(100).expect("cols"),
+            0,
+        )));
+        let s = std::sync::Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().expect("screen").process(&buf[..n]);
+            }
+            drop(pty.master);
+        });
+        Pty {
+            screen,
+            writer,
+            child,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().expect("screen").screen().contents()
+    }
+
+    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        if wait_until(Duration::from_secs(30), || cond(&self.contents())) {
+            return self.contents();
+        }
+        panic!("the TUI never showed {what}; screen:\n{}", self.contents());
+    }
+
+    fn keys(&mut self, s: &str) {
+        self.writer.write_all(s.as_bytes()).expect("write");
+        self.writer.flush().expect("flush");
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn fleet_tui_shows_the_host_column_and_kills_on_the_named_host() {
+    let lab = Lab::new(&[("web1", true), ("web3", false)]);
+    let mut guard = Guard::new();
+    let fx = Spec::new("orphan")
+        .bind("tcp,0.0.0.0")
+        .in_netns(&lab.host("web1").ns)
+        .start();
+    let holder = fx.one("holder").clone();
+    guard.adopt(holder.pid, holder.start_time);
+    let endpoint = format!("0.0.0.0:{}", holder.port);
+
+    let mut tui = Pty::start(&lab, &["--host", "web1", "--host", "web3"]);
+    let screen = tui.wait_for("web1's listener and web3's error", |s| {
+        s.lines()
+            .any(|l| l.starts_with("web1") && l.contains(&endpoint))
+            && s.lines().any(|l| l.starts_with("web3  error: ssh:"))
+    });
+    let lines: Vec<&str> = screen.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("HOST  PROTO"))
+        .unwrap_or_else(|| panic!("no HOST column:\n{screen}"));
+    let row = lines
+        .iter()
+        .position(|l| l.starts_with("web1") && l.contains(&endpoint))
+        .expect("row");
+    tui.keys(&"j".repeat(row - header - 1));
+    tui.keys("x");
+    let dialog = tui.wait_for("the kill dialog", |s| {
+        s.contains("kill on web1") && s.contains("[y] kill these")
+    });
+    assert!(
+        dialog.contains(&holder.pid.to_string()) && dialog.contains("on web1"),
+        "{dialog}"
+    );
+    tui.keys("y");
+    tui.wait_for("the outcome", |s| {
+        s.contains(&format!("web1: port tcp:{} free after", holder.port))
+    });
+    assert!(
+        wait_until(Duration::from_secs(5), || !is_alive(
+            holder.pid,
+            holder.start_time
+        )),
+        "the holder in web1 survived"
+    );
+    tui.keys("q");
+    assert!(
+        wait_until(Duration::from_secs(10), || matches!(
+            tui.child.try_wait(),
+            Ok(Some(_))
+        )),
+        "q did not quit"
+    );
+}

@@ -82,7 +82,7 @@ struct HostKill<'a> {
 }
 
 /// Parse a `kill --json` answer (exit 0, 3 and 4 all carry one).
-fn parse(o: &super::ssh::Output) -> Result<RemoteKill, String> {
+pub fn parse(o: &super::ssh::Output) -> Result<RemoteKill, String> {
     serde_json::from_str::<RemoteKill>(o.stdout.trim()).map_err(|_| {
         remote::check_text(o)
             .err()
@@ -263,7 +263,7 @@ fn confirm(text: &str, go: &[(String, Vec<Pid>)]) -> Result<bool, CliError> {
 }
 
 /// Every host's plan, as a person reads it.
-fn plans_text(plans: &[(String, Result<RemoteKill, String>)]) -> String {
+pub fn plans_text(plans: &[(String, Result<RemoteKill, String>)]) -> String {
     let mut s = String::new();
     for (h, r) in plans {
         s.push_str(&format!("== {} ==\n", escape(h)));
@@ -315,7 +315,7 @@ fn plans_text(plans: &[(String, Result<RemoteKill, String>)]) -> String {
 }
 
 /// One host's result after the execution, in one line.
-fn outcome_line(r: &Result<RemoteKill, String>) -> String {
+pub fn outcome_line(r: &Result<RemoteKill, String>) -> String {
     let k = match r {
         Ok(k) => k,
         Err(e) => return format!("error: {}", escape(e)),

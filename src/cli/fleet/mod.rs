@@ -104,10 +104,7 @@ fn dispatch(cli: Cli, out: &mut Out) -> Result<u8, CliError> {
         Some(Command::Why(a)) => why(&fleet, &a, out),
         Some(Command::Wait(a)) => wait(&fleet, &a),
         Some(Command::Kill(a)) => kill::run(&fleet, &a, out),
-        None => {
-            eprintln!("portwarden: TODO");
-            Ok(exit::USAGE)
-        }
+        None => crate::tui::fleet::run(&fleet, &cli),
         Some(_) => {
             eprintln!("portwarden: --host applies to the TUI, list, why, kill and wait");
             Ok(exit::USAGE)
