@@ -28,14 +28,12 @@ use crate::cli::{Cli, CliError, exit};
 use portwarden::escape::escape;
 use portwarden::model::Pid;
 
-/// One table row: a holder on a host, or a host's error.
+/// What one table row stands for: a holder on a host, or a host's error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetRow {
     /// The host.
     pub host: String,
-    /// PROTO … COMMAND cells (as `list` shows them), or the error.
-    pub cells: Result<[String; 7], String>,
-    /// `tcp:8080`: what a kill of this row frees.
+    /// `tcp:8080`: what a kill of this row frees (`None`: an error row).
     pub port: Option<String>,
 }
 
@@ -124,20 +122,19 @@ impl View {
         let mut rows = Vec::new();
         for h in hosts {
             for s in &h.sockets {
-                for cells in table_rows(s) {
+                // One row per holder, as the table draws them.
+                for _ in table_rows(s) {
                     rows.push(FleetRow {
                         host: h.host.clone(),
-                        cells: Ok(cells),
                         port: Some(format!("{}:{}", s.proto, s.port)),
                     });
                 }
             }
         }
         for h in hosts {
-            if let Some(e) = &h.error {
+            if h.error.is_some() {
                 rows.push(FleetRow {
                     host: h.host.clone(),
-                    cells: Err(e.clone()),
                     port: None,
                 });
             }

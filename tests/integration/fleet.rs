@@ -440,6 +440,33 @@ fn fleet_lists_per_host_kills_on_one_and_reports_a_down_host() {
         )),
         "the holder in web1 survived"
     );
+    // wait, over a --hosts-file: free on both now; never listening again.
+    let hosts = lab.dir.path().join("hosts");
+    fs::write(&hosts, "web1\n# the second one\nweb2\n").expect("hosts file");
+    let p = port.to_string();
+    lab.portwarden(&["wait", &p, "--free", "--timeout", "5s", "--hosts-file"])
+        .arg(&hosts)
+        .assert()
+        .code(0);
+    let out = lab
+        .portwarden(&[
+            "--host",
+            "web1",
+            "wait",
+            &p,
+            "--listening",
+            "--timeout",
+            "300ms",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("web1: timed out"));
     let out = lab
         .portwarden(&["--host", "web1", "list", "--json", &port.to_string()])
         .output()

@@ -89,6 +89,12 @@ impl Transport {
             a.push("-F".into());
             a.push(c.display().to_string());
         }
+        // ssh takes the first value given for an option: the user's
+        // --ssh-option come first so they can override these defaults.
+        for o in &self.options {
+            a.push("-o".into());
+            a.push(o.clone());
+        }
         let secs = self.connect_timeout.as_secs().max(1);
         for o in [
             "BatchMode=yes".to_string(),
@@ -99,10 +105,6 @@ impl Transport {
         ] {
             a.push("-o".into());
             a.push(o);
-        }
-        for o in &self.options {
-            a.push("-o".into());
-            a.push(o.clone());
         }
         a.push("--".into());
         a.push(host.into());
@@ -253,8 +255,8 @@ mod tests {
         let a = t.ssh_args("web1").join(" ");
         assert_eq!(
             a,
-            "-F /tmp/cfg -o BatchMode=yes -o ConnectTimeout=5 -o ControlMaster=auto \
-             -o ControlPath=/run/user/0/portwarden/%C -o ControlPersist=60 -o Port=2222 -- web1"
+            "-F /tmp/cfg -o Port=2222 -o BatchMode=yes -o ConnectTimeout=5 -o ControlMaster=auto \
+             -o ControlPath=/run/user/0/portwarden/%C -o ControlPersist=60 -- web1"
         );
     }
 }
