@@ -164,6 +164,8 @@ impl Lab {
         fs::create_dir(&d).expect("host dir");
         let host_key = d.join("host_key");
         keygen(&host_key);
+        // The remote user's home: --push writes there, not into /root.
+        fs::create_dir(d.join("home")).expect("home");
         fs::copy(
             self.dir.path().join("id_ed25519.pub"),
             d.join("authorized_keys"),
@@ -177,7 +179,7 @@ impl Lab {
                 "ListenAddress {addr}\nPort 22\nHostKey {hk}\nAuthorizedKeysFile {d}/authorized_keys\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile none\n\
-                 MaxSessions 50\nMaxStartups 50\n",
+                 MaxSessions 50\nMaxStartups 50\nSetEnv HOME={d}/home\n",
                 hk = host_key.display(),
                 d = d.display()
             ),
@@ -475,29 +477,91 @@ fn fleet_lists_per_host_kills_on_one_and_reports_a_down_host() {
     assert_eq!(host_doc(&doc, "web1")["sockets"], serde_json::json!([]));
 }
 
-#[test]
-fn fleet_names_the_fix_for_a_missing_remote_portwarden() {
-    let lab = Lab::new(&[("web1", true)]);
-    let out = portwarden()
-        .env("XDG_RUNTIME_DIR", &lab.runtime)
+/// `portwarden --ssh-config … ARGS` with this `--remote-bin`, or none.
+fn bare(lab: &Lab, remote_bin: Option<&Path>, args: &[&str]) -> (Option<i32>, String) {
+    let mut c = portwarden();
+    c.env("XDG_RUNTIME_DIR", &lab.runtime)
         .arg("--ssh-config")
         .arg(lab.config())
-        .args([
-            "--remote-bin",
-            "/nonexistent/portwarden",
-            "--host",
-            "web1",
-            "list",
-        ])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
+        .timeout(Duration::from_secs(120));
+    if let Some(b) = remote_bin {
+        c.arg("--remote-bin").arg(b);
+    }
+    let out = c.args(args).output().expect("run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[test]
+fn fleet_names_the_fix_for_a_missing_or_old_remote_and_push_installs_it() {
+    let lab = Lab::new(&[("web1", true)]);
+    let (code, text) = bare(
+        &lab,
+        Some(Path::new("/nonexistent/portwarden")),
+        &["--host", "web1", "list"],
+    );
+    assert_eq!(code, Some(1));
     assert!(
         text.contains("web1  error: web1: portwarden not found there")
             && text.contains("--remote-bin")
             && text.contains("--push"),
         "{text}"
+    );
+
+    // An older portwarden rejects what it does not know, as clap does.
+    let old = lab.dir.path().join("old-portwarden");
+    fs::write(
+        &old,
+        "#!/bin/sh\necho \"error: unexpected argument '--expect-pids' found\" >&2\nexit 2\n",
+    )
+    .expect("script");
+    fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let (code, text) = bare(&lab, Some(&old), &["--host", "web1", "list", "--json"]);
+    assert_eq!(code, Some(1));
+    let doc: Value = serde_json::from_str(text.lines().next().unwrap_or("")).expect("json");
+    let err = host_doc(&doc, "web1")["error"]
+        .as_str()
+        .expect("error")
+        .to_string();
+    assert!(err.contains("older") && err.contains("--push"), "{err}");
+
+    // --push: no portwarden on the remote PATH, so it is copied to
+    // ~/.cache/portwarden/ (once) and run from there.
+    let home = lab.dir.path().join("web1/home");
+    let (code, text) = bare(&lab, None, &["--host", "web1", "--push", "list", "--json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let doc: Value = serde_json::from_str(text.lines().next().unwrap_or("")).expect("json");
+    assert_eq!(host_doc(&doc, "web1")["error"], Value::Null, "{doc}");
+    let pushed = fs::read_dir(home.join(".cache/portwarden"))
+        .expect("pushed dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect::<Vec<_>>();
+    assert_eq!(pushed.len(), 1, "{pushed:?}");
+    assert!(
+        pushed[0]
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("portwarden-")),
+        "{pushed:?}"
+    );
+    assert_eq!(
+        fs::metadata(&pushed[0]).expect("pushed").len(),
+        fs::metadata(portwarden_path()).expect("binary").len()
+    );
+    let before = fs::metadata(&pushed[0])
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let (code, text) = bare(&lab, None, &["--host", "web1", "--push", "list", "--json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let after = fs::metadata(&pushed[0])
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(
+        before, after,
+        "this version was already there: not copied again"
     );
 }
 
