@@ -330,6 +330,14 @@ pub fn outcome_line(r: &Result<RemoteKill, String>) -> String {
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
+            Some(p) if p.targets.is_empty() && !p.already_free.is_empty() => format!(
+                "port {} already free, nothing signalled",
+                p.already_free
+                    .iter()
+                    .map(|x| escape(x).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             _ => "nothing signalled".into(),
         };
     };
@@ -396,6 +404,30 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("== web2 ==\n  error: ssh: connect"), "{text}");
+    }
+
+    #[test]
+    fn outcome_lines_say_what_happened_per_host() {
+        let free: RemoteKill = serde_json::from_str(
+            r#"{"exit_code":0,"report":null,"plan":{"ports":["8080"],"already_free":["8080"],
+            "protected":[],"refusals":[],"targets":[]}}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            outcome_line(&Ok(free)),
+            "port 8080 already free, nothing signalled"
+        );
+        let done: RemoteKill = serde_json::from_str(
+            r#"{"exit_code":0,"plan":{"targets":[],"refusals":[]},"report":{"ports":["8080"],
+            "outcomes":[{"pid":42,"exited_after":12.0}],"refusals":[],"port_free_after_ms":14.0,
+            "still_held":[]}}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            outcome_line(&Ok(done)),
+            "port 8080 free after 14 ms — 1 process(es) ended"
+        );
+        assert_eq!(outcome_line(&Err("ssh: down".into())), "error: ssh: down");
     }
 
     #[test]
