@@ -15,6 +15,9 @@ use portwarden::model::{Pid, Process};
 /// connection included, before that host is given up on.
 pub const QUERY_DEADLINE: Duration = Duration::from_secs(30);
 
+/// How many hosts are asked at once (each is one `ssh` process).
+pub const MAX_PARALLEL: usize = 32;
+
 /// This build's version (what `--push` installs and errors name).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -238,31 +241,43 @@ impl Fleet {
         self.each_with(|_| args.to_vec(), deadline, f)
     }
 
-    /// Like [`Fleet::each`], with arguments chosen per host.
+    /// Like [`Fleet::each`], with arguments chosen per host. At most
+    /// [`MAX_PARALLEL`] hosts are in flight; a slow one holds only its own
+    /// worker (and only until its deadline), never the others.
     pub fn each_with<T: Send>(
         &self,
         args: impl Fn(&str) -> Vec<String> + Sync,
         deadline: Option<Duration>,
         f: impl Fn(&Output) -> Result<T, String> + Sync,
     ) -> Vec<(String, Result<T, String>)> {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let next = AtomicUsize::new(0);
+        let slots: Vec<Mutex<Option<Result<T, String>>>> =
+            self.hosts.iter().map(|_| Mutex::new(None)).collect();
         std::thread::scope(|sc| {
-            let handles: Vec<_> = self
-                .hosts
-                .iter()
-                .map(|h| {
-                    let (args, f) = (&args, &f);
-                    sc.spawn(move || (h.clone(), self.ask(h, &args(h), deadline, f)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .zip(&self.hosts)
-                .map(|(j, h)| {
-                    j.join()
-                        .unwrap_or_else(|_| (h.clone(), Err(format!("{h}: internal error"))))
-                })
-                .collect()
-        })
+            for _ in 0..self.hosts.len().min(MAX_PARALLEL) {
+                sc.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(h) = self.hosts.get(i) else { return };
+                        let r = self.ask(h, &args(h), deadline, &f);
+                        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                    }
+                });
+            }
+        });
+        self.hosts
+            .iter()
+            .zip(slots)
+            .map(|(h, slot)| {
+                let r = slot.into_inner().unwrap_or_else(|e| e.into_inner());
+                (
+                    h.clone(),
+                    r.unwrap_or_else(|| Err(format!("{h}: internal error"))),
+                )
+            })
+            .collect()
     }
 
     fn ask<T>(
