@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{Guard, Spec, is_alive, portwarden, portwarden_path, wait_until};
+use crate::util::{Guard, Ready, Spec, is_alive, portwarden, portwarden_path, wait_until};
 
 /// Run a setup command; a failure is the test's failure, with its stderr.
 fn sh(args: &[&str]) {
@@ -321,16 +321,22 @@ fn ports_of(host: &Value) -> Vec<u64> {
 fn fleet_lists_per_host_kills_on_one_and_reports_a_down_host() {
     let lab = Lab::new(&[("web1", true), ("web2", true), ("web3", false)]);
     let mut guard = Guard::new();
-    let web1 = lab.host("web1");
     let fx = Spec::new("orphan")
         .bind("tcp,0.0.0.0")
-        .in_netns(&web1.ns)
+        .in_netns(&lab.host("web1").ns)
         .start();
     let holder = fx.one("holder").clone();
     guard.adopt(holder.pid, holder.start_time);
-    let port = holder.port;
+    list_json_has_it_under_web1_only(&lab, &holder);
+    list_table_has_a_host_column(&lab, &holder);
+    why_explains_per_host(&lab, &holder);
+    kill_frees_it_on_web1_only(&lab, &holder);
+    wait_and_list_see_it_free(&lab, holder.port);
+}
 
-    // JSON: the listener is under web1 only; web3 is an error row.
+/// JSON: the listener is under web1 only; web3 is an error row.
+fn list_json_has_it_under_web1_only(lab: &Lab, holder: &Ready) {
+    let port = holder.port;
     let out = lab
         .portwarden(&[
             "--host", "local", "--host", "web1", "--host", "web2", "--host", "web3", "list",
@@ -373,8 +379,11 @@ fn fleet_lists_per_host_kills_on_one_and_reports_a_down_host() {
         "{err}"
     );
     assert_eq!(w3["sockets"], serde_json::json!([]));
+}
 
-    // The table: a HOST column, web1's row, web3's error row.
+/// The table: a HOST column, web1's row, web3's error row.
+fn list_table_has_a_host_column(lab: &Lab, holder: &Ready) {
+    let port = holder.port;
     let out = lab
         .portwarden(&["--host", "web1", "--host", "web3", "list"])
         .output()
@@ -395,8 +404,11 @@ fn fleet_lists_per_host_kills_on_one_and_reports_a_down_host() {
             .any(|l| l.starts_with("web3  error: ssh: connect to host")),
         "{table}"
     );
+}
 
-    // why: each host's explanation under its name.
+/// why: each host's explanation under its name.
+fn why_explains_per_host(lab: &Lab, holder: &Ready) {
+    let port = holder.port;
     let out = lab
         .portwarden(&["--host", "web1", "why", &port.to_string()])
         .output()
@@ -407,8 +419,11 @@ fn fleet_lists_per_host_kills_on_one_and_reports_a_down_host() {
         why.starts_with("== web1 ==\n") && why.contains(&format!("pid {}", holder.pid)),
         "{why}"
     );
+}
 
-    // kill: planned on both, executed on web1 with the confirmed pids.
+/// kill: planned on both, executed on web1 with the confirmed pids.
+fn kill_frees_it_on_web1_only(lab: &Lab, holder: &Ready) {
+    let port = holder.port;
     let out = lab
         .portwarden(&[
             "--host",
@@ -442,7 +457,10 @@ fn fleet_lists_per_host_kills_on_one_and_reports_a_down_host() {
         )),
         "the holder in web1 survived"
     );
-    // wait, over a --hosts-file: free on both now; never listening again.
+}
+
+/// wait, over a --hosts-file: free on both now; never listening again.
+fn wait_and_list_see_it_free(lab: &Lab, port: u16) {
     let hosts = lab.dir.path().join("hosts");
     fs::write(&hosts, "web1\n# the second one\nweb2\n").expect("hosts file");
     let p = port.to_string();

@@ -132,83 +132,16 @@ fn node_exporter_serves_portwarden_metrics_and_promtool_accepts_them() {
     let sh = stuck.one("holder").clone();
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("portwarden.prom");
-    portwarden()
-        .args(["metrics", "--textfile"])
-        .arg(&file)
-        .assert()
-        .code(0);
-    let entries: Vec<String> = std::fs::read_dir(dir.path())
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect();
-    assert_eq!(entries, ["portwarden.prom"], "no temp file left behind");
-    let (ok, text) = promtool_check_metrics(&file);
-    assert!(ok, "promtool check metrics: {text}");
-
-    let port = free_port(Probe::Tcp4);
-    let ne = Command::new(NODE_EXPORTER)
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(["--collector.disable-defaults", "--collector.textfile"])
-        .arg(format!(
-            "--collector.textfile.directory={}",
-            dir.path().display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start node_exporter");
-    guard.child(ne);
-    let mut body = String::new();
-    assert!(
-        wait_until(Duration::from_secs(15), || {
-            body = http_get(port, "/metrics").unwrap_or_default();
-            body.contains("portwarden_")
-        }),
-        "node_exporter on 127.0.0.1:{port} never served portwarden metrics: {body}"
-    );
-    let samples = parse(&body);
+    write_textfile(dir.path());
+    let samples = parse(&scrape(&mut guard, dir.path()));
     let scrape_err = find(&samples, "node_textfile_scrape_error", &[]);
-    assert_eq!(scrape_err.len(), 1, "{body}");
+    assert_eq!(scrape_err.len(), 1, "{samples:?}");
     assert_eq!(
         scrape_err[0].2, "0",
         "node_exporter could not read the file"
     );
-
-    let op = oh.port.to_string();
-    let info = find(
-        &samples,
-        "portwarden_listener_info",
-        &[("port", &op), ("proto", "tcp"), ("addr", "127.0.0.1")],
-    );
-    assert_eq!(info.len(), 1, "{body}");
-    let l = &info[0].1;
-    assert_eq!(l["class"], "orphan");
-    assert_eq!(l["command"], name, "the escaped name round-trips");
-    assert_eq!(l["user"], "root");
-    assert!(l.contains_key("project"), "{l:?}");
-    assert_eq!(info[0].2, "1");
-
-    let sp = sh.port.to_string();
-    let key = [
-        ("port", sp.as_str()),
-        ("proto", "tcp"),
-        ("addr", "127.0.0.1"),
-    ];
-    let stuck_v = find(&samples, "portwarden_listener_stuck", &key);
-    assert_eq!(stuck_v.len(), 1, "{body}");
-    assert_eq!(stuck_v[0].2, "1");
-    let backlog = find(&samples, "portwarden_listener_backlog", &key);
-    let queue = find(&samples, "portwarden_listener_accept_queue", &key);
-    let q: u64 = queue[0].2.parse().expect("number");
-    let b: u64 = backlog[0].2.parse().expect("number");
-    assert!(q >= b && b == 1, "queue {q}, backlog {b}");
-    let mut conn_key = key.to_vec();
-    conn_key.push(("state", "ESTAB"));
-    let conns = find(&samples, "portwarden_listener_connections", &conn_key);
-    assert_eq!(conns.len(), 1, "{body}");
-    assert!(conns[0].2.parse::<u64>().expect("number") >= 2, "{conns:?}");
-
+    assert_info(&samples, oh.port, name);
+    assert_stuck(&samples, sh.port);
     let orphans = find(&samples, "portwarden_listeners", &[("class", "orphan")]);
     assert!(orphans[0].2.parse::<u64>().expect("number") >= 1);
     assert_eq!(
@@ -226,6 +159,87 @@ fn node_exporter_serves_portwarden_metrics_and_promtool_accepts_them() {
             "{n} has a pid label: {l:?}"
         );
     }
+}
+
+/// `metrics --textfile DIR/portwarden.prom`: one file, no temp file left,
+/// and promtool accepts it.
+fn write_textfile(dir: &Path) {
+    let file = dir.join("portwarden.prom");
+    portwarden()
+        .args(["metrics", "--textfile"])
+        .arg(&file)
+        .assert()
+        .code(0);
+    let entries: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(entries, ["portwarden.prom"], "no temp file left behind");
+    let (ok, text) = promtool_check_metrics(&file);
+    assert!(ok, "promtool check metrics: {text}");
+}
+
+/// Start node_exporter (textfile collector only) on loopback and scrape it.
+fn scrape(guard: &mut Guard, dir: &Path) -> String {
+    let port = free_port(Probe::Tcp4);
+    let ne = Command::new(NODE_EXPORTER)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(["--collector.disable-defaults", "--collector.textfile"])
+        .arg(format!("--collector.textfile.directory={}", dir.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node_exporter");
+    guard.child(ne);
+    let mut body = String::new();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            body = http_get(port, "/metrics").unwrap_or_default();
+            body.contains("portwarden_")
+        }),
+        "node_exporter on 127.0.0.1:{port} never served portwarden metrics: {body}"
+    );
+    body
+}
+
+/// The orphan's info series: its labels, the escaped name round-tripped.
+fn assert_info(samples: &[Sample], port: u16, name: &str) {
+    let op = port.to_string();
+    let info = find(
+        samples,
+        "portwarden_listener_info",
+        &[("port", &op), ("proto", "tcp"), ("addr", "127.0.0.1")],
+    );
+    assert_eq!(info.len(), 1, "{samples:?}");
+    let l = &info[0].1;
+    assert_eq!(l["class"], "orphan");
+    assert_eq!(l["command"], name, "the escaped name round-trips");
+    assert_eq!(l["user"], "root");
+    assert!(l.contains_key("project"), "{l:?}");
+    assert_eq!(info[0].2, "1");
+}
+
+/// The stuck listener: stuck 1, queue ≥ backlog 1, its connections.
+fn assert_stuck(samples: &[Sample], port: u16) {
+    let sp = port.to_string();
+    let key = [
+        ("port", sp.as_str()),
+        ("proto", "tcp"),
+        ("addr", "127.0.0.1"),
+    ];
+    let stuck_v = find(samples, "portwarden_listener_stuck", &key);
+    assert_eq!(stuck_v.len(), 1, "{samples:?}");
+    assert_eq!(stuck_v[0].2, "1");
+    let backlog = find(samples, "portwarden_listener_backlog", &key);
+    let queue = find(samples, "portwarden_listener_accept_queue", &key);
+    let q: u64 = queue[0].2.parse().expect("number");
+    let b: u64 = backlog[0].2.parse().expect("number");
+    assert!(q >= b && b == 1, "queue {q}, backlog {b}");
+    let mut conn_key = key.to_vec();
+    conn_key.push(("state", "ESTAB"));
+    let conns = find(samples, "portwarden_listener_connections", &conn_key);
+    assert_eq!(conns.len(), 1, "{samples:?}");
+    assert!(conns[0].2.parse::<u64>().expect("number") >= 2, "{conns:?}");
 }
 
 #[test]
