@@ -19,7 +19,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap};
 
 use crate::cli::fleet::kill::{RemoteKill, outcome_line, plans_text};
 use crate::cli::fleet::remote::{Fleet, Host, QUERY_DEADLINE};
@@ -271,7 +271,7 @@ pub fn render(v: &View, f: &mut Frame) {
 }
 
 fn render_dialog(v: &View, f: &mut Frame) {
-    let (title, mut lines): (String, Vec<Line>) = match &v.dialog {
+    let (title, lines): (String, Vec<Line>) = match &v.dialog {
         Dialog::None => return,
         Dialog::Planning { host, port } => (
             format!(" kill on {} ", escape(host)),
@@ -306,13 +306,18 @@ fn render_dialog(v: &View, f: &mut Frame) {
         }
     };
     let area = f.area();
-    let h = (lines.len() as u16 + 2).min(area.height);
     let w = area.width.saturating_sub(4).max(10);
+    // Refusal reasons are long (they carry the stop command): wrap them,
+    // and size the box for the wrapped height.
+    let inner = usize::from(w.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let h = u16::try_from(rows + 2).unwrap_or(u16::MAX).min(area.height);
     let r = area.centered(Constraint::Length(w), Constraint::Length(h));
-    lines.truncate(usize::from(h.saturating_sub(2)));
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(title)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(title)),
         r,
     );
 }
@@ -578,6 +583,24 @@ mod tests {
                 host: "web1".into()
             }
         );
+    }
+
+    #[test]
+    fn fleet_a_refused_plan_cannot_be_confirmed() {
+        let mut v = view();
+        v.key(key(KeyCode::Char('x')));
+        let refused = r#"{"exit_code":3,"report":null,"plan":{"targets":[],"refusals":[
+            {"pid":4242,"class":"managed","reason":"pid 4242 (nginx) is managed; stop it with `systemctl stop nginx.service`"}]}}"#;
+        v.planned(
+            "web1",
+            "tcp:8080",
+            Ok(serde_json::from_str(refused).expect("plan")),
+        );
+        let screen = draw(&v);
+        assert!(screen.contains("systemctl stop nginx.service"), "{screen}");
+        assert!(screen.contains("nothing will be signalled"), "{screen}");
+        assert_eq!(v.key(key(KeyCode::Char('y'))), Action::None);
+        assert_eq!(v.dialog, Dialog::None);
     }
 
     #[test]
