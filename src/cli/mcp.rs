@@ -145,7 +145,10 @@ impl Server {
         description = "List listening TCP/UDP sockets on this machine with the processes holding them \
 and each holder's class (JSON, schema 1, like `portwarden list --json`; each socket also has \
 `project`). Read-only. Filter with ports (e.g. [\"3000\", \"udp:53\"]) and project. Use it before \
-starting a server to see whether its port is taken, and by what."
+starting a server to see whether its port is taken, and by what. Classes: orphan (left behind by an \
+unclean exit: free it), daemon (a deliberate background service: ask the user), live (part of a \
+program running now, e.g. the user's dev server: ask the user), foreign (another user's) and managed \
+(systemd/container: use its stop command): tell the user, never free them; self: portwarden itself."
     )]
     async fn list_listeners(
         &self,
