@@ -762,3 +762,49 @@ fn fleet_tui_shows_the_host_column_and_kills_on_the_named_host() {
         "q did not quit"
     );
 }
+
+#[test]
+fn fleet_kill_asks_once_for_every_host_then_reports_per_host() {
+    let lab = Lab::new(&[("web1", true), ("web2", true), ("web3", false)]);
+    let mut guard = Guard::new();
+    // One port number on two hosts: each host frees its own holder.
+    let first = Spec::new("orphan")
+        .bind("tcp,0.0.0.0")
+        .in_netns(&lab.host("web1").ns)
+        .start();
+    let h1 = first.one("holder").clone();
+    guard.adopt(h1.pid, h1.start_time);
+    let second = Spec::new("orphan")
+        .bind("tcp,0.0.0.0")
+        .in_netns(&lab.host("web2").ns)
+        .start_on(h1.port)
+        .expect("the port is free in web2's namespace");
+    let h2 = second.one("holder").clone();
+    guard.adopt(h2.pid, h2.start_time);
+    let port = h1.port.to_string();
+    let args = [
+        "--host", "web1", "--host", "web2", "--host", "web3", "kill", &port,
+    ];
+    let mut pty = Pty::start(&lab, &args);
+    let screen = pty.wait_for("one question for both hosts", |s| {
+        s.contains("Kill these 2 process(es) on these hosts (web1, web2)? [y/N]")
+    });
+    assert!(
+        screen.contains("== web1 ==")
+            && screen.contains("== web2 ==")
+            && screen.contains("== web3 ==\n  error: ssh: connect to host"),
+        "{screen}"
+    );
+    pty.keys("y\r");
+    pty.wait_for("a report per host", |s| {
+        s.contains(&format!("web1: port {port} free after"))
+            && s.contains(&format!("web2: port {port} free after"))
+    });
+    for h in [&h1, &h2] {
+        assert!(
+            wait_until(Duration::from_secs(5), || !is_alive(h.pid, h.start_time)),
+            "pid {} survived",
+            h.pid
+        );
+    }
+}
