@@ -19,6 +19,9 @@ fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
         eprintln!("portwarden: cannot install error reporting: {e}");
     }
+    if args.fleet.active() {
+        return cli::fleet::run(args);
+    }
     let result = match args.command {
         Some(cmd) => cli::run(cmd),
         None => cli::run_tui(args.interval, args.no_color),

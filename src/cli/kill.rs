@@ -48,6 +48,19 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         Ok(code)
     };
 
+    if let Some(expected) = &args.expect_pids {
+        let mut expected = expected.clone();
+        expected.sort_unstable();
+        expected.dedup();
+        if plan.pids() != expected {
+            let reason = format!(
+                "the plan changed since it was confirmed: expected pids {}, now {}",
+                pid_list(&expected),
+                pid_list(&plan.pids())
+            );
+            return refuse_changed(&plan, reason, args.json, out);
+        }
+    }
     if plan.is_refused() {
         if args.json {
             return json(out, None, exit::REFUSED);
@@ -135,6 +148,46 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
     }
     out.line(&report.summary())?;
     Ok(code)
+}
+
+/// `1, 2, 3` (or `none`).
+fn pid_list(pids: &[portwarden::model::Pid]) -> String {
+    if pids.is_empty() {
+        return "none".into();
+    }
+    pids.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `--expect-pids` did not match: refuse (exit 3), the reason added to the
+/// plan's refusals so `--json` carries it too.
+fn refuse_changed(plan: &Plan, reason: String, json: bool, out: &mut Out) -> Result<u8, CliError> {
+    let mut plan = plan.clone();
+    plan.refusals.push(kill::Refusal {
+        pid: 0,
+        class: portwarden::classify::Class::Foreign,
+        reason: reason.clone(),
+    });
+    if json {
+        let doc = KillDoc {
+            schema: 1,
+            dry_run: false,
+            plan: &plan,
+            report: None,
+            exit_code: exit::REFUSED,
+        };
+        let text =
+            serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
+        out.line(&portwarden::escape::json_safe(text))?;
+    } else {
+        eprintln!(
+            "portwarden: refused, nothing signalled: {}",
+            escape(&reason)
+        );
+    }
+    Ok(exit::REFUSED)
 }
 
 /// The plan as a person reads it: every pid that will be signalled.

@@ -5,9 +5,12 @@
 //! [`Out`], which turns a closed pipe into a quiet exit and escapes nothing:
 //! escaping is the job of whoever formats a process-supplied string.
 
+pub mod fleet;
 pub mod json;
 pub mod kill;
 pub mod list;
+pub mod mcp;
+pub mod metrics;
 pub mod why;
 
 use std::io::{self, IsTerminal, Write};
@@ -102,6 +105,10 @@ pub struct Cli {
     /// TUI: no colours (also when NO_COLOR is set).
     #[arg(long)]
     pub no_color: bool,
+
+    /// Other machines to ask over ssh (`--host`, `--hosts-file`, …).
+    #[command(flatten)]
+    pub fleet: fleet::FleetArgs,
 }
 
 /// The subcommands.
@@ -138,6 +145,22 @@ pub enum Command {
         exit_help!(4)
     ))]
     Wait(WaitArgs),
+    /// Print the listeners as Prometheus metrics (for node_exporter's
+    /// textfile collector, or stdout).
+    #[command(after_long_help = concat!(
+        "Examples:\n",
+        "  portwarden metrics\n",
+        "  portwarden metrics --textfile /var/lib/prometheus/node-exporter/portwarden.prom"
+    ))]
+    Metrics(MetricsArgs),
+    /// Serve the Model Context Protocol on stdio, for coding agents
+    /// (read-only unless --allow-kill).
+    #[command(after_long_help = concat!(
+        "Examples:\n",
+        "  portwarden mcp\n",
+        "  portwarden mcp --allow-kill"
+    ))]
+    Mcp(McpArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     #[command(
         after_long_help = "Examples:\n  portwarden completions bash > ~/.local/share/bash-completion/completions/portwarden\n  portwarden completions zsh > ~/.zfunc/_portwarden\n  portwarden completions fish > ~/.config/fish/completions/portwarden.fish"
@@ -264,6 +287,29 @@ pub struct KillArgs {
     /// Machine-readable plan and report.
     #[arg(long)]
     pub json: bool,
+    /// Refuse, signalling nothing, unless the fresh plan's targets are
+    /// exactly these pids (what a person confirmed elsewhere, e.g. over
+    /// `--host`).
+    #[arg(long, value_name = "PID,…", value_delimiter = ',')]
+    pub expect_pids: Option<Vec<portwarden::model::Pid>>,
+}
+
+/// `portwarden metrics`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Write to this file atomically (temp file + rename) instead of
+    /// stdout; name it `*.prom` in node_exporter's textfile directory.
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<std::path::PathBuf>,
+}
+
+/// `portwarden mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Offer `free_port` for real (still under the CLI's policy); without
+    /// it the server is read-only.
+    #[arg(long)]
+    pub allow_kill: bool,
 }
 
 /// `portwarden wait`.
@@ -324,6 +370,8 @@ pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
         Command::List(a) => load_config().and_then(|cfg| list::run(&a, &cfg, &mut out)),
         Command::Why(a) => load_config().and_then(|cfg| why::run(&a, &cfg, &mut out)),
         Command::Kill(a) => load_config().and_then(|cfg| kill::run_kill(&a, &cfg, &mut out)),
+        Command::Metrics(a) => load_config().and_then(|cfg| metrics::run(&a, &cfg, &mut out)),
+        Command::Mcp(a) => load_config().and_then(|cfg| mcp::run(&a, &cfg)),
     };
     Ok(finish(code, &mut out))
 }
@@ -396,7 +444,7 @@ pub fn run_tui(interval: Option<Duration>, no_color: bool) -> color_eyre::Result
 
 /// Turn a subcommand's result into an exit code, printing library errors as
 /// one line (they are the user's situation, not a bug: no backtrace).
-fn finish(code: Result<u8, CliError>, out: &mut Out) -> ExitCode {
+pub(crate) fn finish(code: Result<u8, CliError>, out: &mut Out) -> ExitCode {
     let code = code.and_then(|c| out.flush().map(|()| c));
     match code {
         Ok(c) => ExitCode::from(c),

@@ -15,6 +15,7 @@
 //! `sigwait` thread, which asks the loop to quit cleanly).
 
 pub mod effects;
+pub mod fleet;
 pub mod render;
 pub mod state;
 pub mod update;

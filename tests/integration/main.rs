@@ -11,9 +11,12 @@
 // Tests report failures by panicking; unwrap/expect are the idiom here.
 #![allow(clippy::unwrap_used)]
 
+mod fleet;
 mod hardening;
 mod kill;
 mod list;
+mod mcp;
+mod metrics;
 mod package;
 mod tui;
 mod util;

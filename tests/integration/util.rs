@@ -233,6 +233,8 @@ pub struct Spec {
     pub tag: String,
     /// Extra arguments that need not be UTF-8 (after `extra`).
     pub os_extra: Vec<OsString>,
+    /// Run inside this network namespace (`ip netns exec NS`).
+    pub netns: Option<String>,
 }
 
 impl Spec {
@@ -248,7 +250,14 @@ impl Spec {
             as_uid: None,
             tag: unique_tag(),
             os_extra: Vec::new(),
+            netns: None,
         }
+    }
+
+    /// Run it inside a network namespace the test created.
+    pub fn in_netns(mut self, ns: &str) -> Self {
+        self.netns = Some(ns.to_string());
+        self
     }
 
     /// Add a `--bind proto,addr[,v6only]`.
@@ -324,7 +333,14 @@ impl Spec {
 
     fn command(&self, port: u16) -> Command {
         let script = fixture_script("listener.py");
-        let mut cmd = Command::new(python());
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(python());
+                c
+            }
+            None => Command::new(python()),
+        };
         if let Some(a0) = &self.arg0 {
             std::os::unix::process::CommandExt::arg0(&mut cmd, a0);
         }
