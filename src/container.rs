@@ -407,7 +407,10 @@ fn provenance(snap: &Snapshot, c: &Container) -> Vec<String> {
             escape(&pr.socket)
         )),
         (_, Some(EngineProbe { error: Some(e), .. })) => {
-            out.push(format!("no {} engine API reachable: {e}", c.engine.as_str()));
+            out.push(format!(
+                "no {} engine API reachable: {e}",
+                c.engine.as_str()
+            ));
             if c.source == Source::Disk {
                 out.push(format!(
                     "named from {}'s state on disk instead",
@@ -451,7 +454,9 @@ fn forwarder_verdict(snap: &Snapshot, p: &Process, f: &Forwarder) -> Verdict {
     if c.source == Source::Process {
         let from = match (&f.id, &f.name, f.container_ip) {
             (_, Some(_), _) | (Some(_), _, _) => "named from its own arguments (-n/-c)",
-            (None, None, Some(_)) => "the container is known only by the -container-ip in its arguments",
+            (None, None, Some(_)) => {
+                "the container is known only by the -container-ip in its arguments"
+            }
             _ => "the container could not be identified",
         };
         reasons.push(from.to_string());
@@ -704,7 +709,9 @@ mod tests {
         // conmon's own cgroup is not a container's.
         assert_eq!(from_cgroup("8:pids:/libpod_parent/conmon\n"), None);
         assert_eq!(
-            from_cgroup("0::/kubepods.slice/kubepods-pod1234.slice/cri-containerd-abcdef012345.scope\n"),
+            from_cgroup(
+                "0::/kubepods.slice/kubepods-pod1234.slice/cri-containerd-abcdef012345.scope\n"
+            ),
             None
         );
     }
@@ -771,7 +778,11 @@ mod tests {
             v.reasons[0].contains("docker-proxy forwards this published port to docker container pwtest1 (id b77e2cccdedb, image local/bb) at 172.17.0.2:8080"),
             "{v:?}"
         );
-        assert!(v.reasons.iter().any(|r| r.contains("`docker stop pwtest1`")));
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("`docker stop pwtest1`"))
+        );
         // Found by container IP when the port table does not say.
         s.containers.containers[0].ports.clear();
         let v = verdict(&s, &docker_proxy()).expect("a container verdict");

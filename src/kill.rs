@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::classify::{self, Class, Context};
+use crate::classify::{self, Class, Context, Manager};
+use crate::container::Container;
 use crate::discover::{Options, Scanner};
 use crate::error::{Error, Result};
 use crate::escape::escape;
@@ -147,6 +148,9 @@ pub struct Plan {
     /// Processes deliberately left alone (pid ≤ 1, self, ancestors, another
     /// user's group member), with the reason.
     pub protected: Vec<(Pid, String)>,
+    /// Containers to stop through their engine's API (`--force` on a
+    /// container's forwarder or process): never done by signalling.
+    pub containers: Vec<ContainerStop>,
     /// The policy it was built with.
     #[serde(skip)]
     pub policy: Policy,
@@ -162,9 +166,10 @@ impl Plan {
         !self.refusals.is_empty()
     }
 
-    /// Nothing to signal (e.g. every port already free).
+    /// Nothing to do (e.g. every port already free): no process to
+    /// signal and no container to stop.
     pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
+        self.targets.is_empty() && self.containers.is_empty()
     }
 
     /// The pids that will be signalled, ascending.
@@ -265,6 +270,7 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
             .clone()
     };
 
+    let mut containers: Vec<ContainerStop> = Vec::new();
     for &h in holders {
         let Some(p) = snap.process(h) else { continue };
         let v = verdict(h);
@@ -281,6 +287,14 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
             class: v.class,
             reason,
         };
+        if let Some(c) = v.manager.as_ref().and_then(Manager::container) {
+            match container_stop(h, p, c, &v, policy) {
+                Ok(stop) if containers.iter().any(|s| s.container.id == c.id) => drop(stop),
+                Ok(stop) => containers.push(stop),
+                Err(why) => refusals.push(refuse(why)),
+            }
+            continue;
+        }
         match v.class {
             Class::SelfProc => {
                 refusals.push(refuse(format!(
@@ -425,7 +439,77 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
         targets,
         refusals,
         protected: protected.into_iter().collect(),
+        containers,
         policy: policy.clone(),
+    }
+}
+
+/// A container to stop through its engine's API, found behind holder
+/// `holder`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerStop {
+    /// The holder (forwarder or container process) that led to it.
+    pub holder: Pid,
+    /// The container.
+    pub container: Container,
+    /// The engine's API socket it is stopped through.
+    pub socket: String,
+    /// What a person would run instead.
+    pub stop_command: String,
+}
+
+/// A container's holder: stopped through the engine when forced (never by
+/// signalling the forwarder or the container's processes), else refused
+/// with the engine's stop command.
+fn container_stop(
+    h: Pid,
+    p: &crate::model::Process,
+    c: &Container,
+    v: &classify::Verdict,
+    policy: &Policy,
+) -> std::result::Result<ContainerStop, String> {
+    let cmd = c.stop_command();
+    let engine = c.engine.as_str();
+    let unreachable: Vec<&str> = v
+        .reasons
+        .iter()
+        .filter(|r| r.starts_with("no ") && r.contains("API reachable"))
+        .map(String::as_str)
+        .collect();
+    let head = format!(
+        "pid {h} ({}) is managed: {}{}",
+        escape(&p.name),
+        v.reasons.first().map(String::as_str).unwrap_or_default(),
+        unreachable
+            .iter()
+            .map(|r| format!("; {r}"))
+            .collect::<String>()
+    );
+    if !policy.force {
+        return Err(format!(
+            "{head}; stop it with `{cmd}` (or --force, which stops the container through the {engine} API)"
+        ));
+    }
+    if let Some(pat) = &policy.only {
+        let named = c.name.as_deref().is_some_and(|n| n.contains(pat.as_str()));
+        if !named && !p.command().contains(pat.as_str()) {
+            return Err(format!(
+                "{head}; neither it nor its container matches --only '{}'",
+                escape(pat)
+            ));
+        }
+    }
+    match &c.api {
+        Some(socket) if !c.id.is_empty() => Ok(ContainerStop {
+            holder: h,
+            container: c.clone(),
+            socket: socket.clone(),
+            stop_command: cmd,
+        }),
+        _ => Err(format!(
+            "{head}; --force cannot stop it: the {engine} API did not answer for it, and \
+             portwarden never signals a container's forwarder or processes; stop it with `{cmd}`"
+        )),
     }
 }
 
@@ -519,6 +603,20 @@ pub struct Report {
     pub port_free_after: Option<Duration>,
     /// Ports still held at the end, and by whom.
     pub still_held: Vec<StillHeld>,
+    /// Containers stopped (or not) through their engine's API.
+    pub containers: Vec<ContainerOutcome>,
+}
+
+/// What stopping one container through its engine's API did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerOutcome {
+    /// The container.
+    pub container: Container,
+    /// The engine answered that it stopped, this long after the request.
+    #[serde(serialize_with = "ser_opt_ms", rename = "stopped_after_ms")]
+    pub stopped_after: Option<Duration>,
+    /// Why it could not be stopped.
+    pub error: Option<String>,
 }
 
 impl Report {
@@ -527,6 +625,7 @@ impl Report {
         self.refusals.is_empty()
             && self.outcomes.iter().all(Outcome::ended)
             && self.still_held.is_empty()
+            && self.containers.iter().all(|c| c.error.is_none())
     }
 
     /// Processes observed to end after a signal.
@@ -573,7 +672,7 @@ impl Report {
                     let _ = write!(s, "{plural} {ports} free");
                 }
             }
-            let _ = write!(s, " — {n} {procs} ended");
+            let _ = write!(s, " — {}", self.ended_phrase(n, procs));
         } else {
             for h in &self.still_held {
                 let when = match h.retaken_after {
@@ -591,7 +690,17 @@ impl Report {
                     }
                 );
             }
-            let _ = write!(s, "{n} {procs} ended");
+            let _ = write!(s, "{}", self.ended_phrase(n, procs));
+        }
+        for c in &self.containers {
+            if let Some(e) = &c.error {
+                let _ = write!(
+                    s,
+                    "; could not stop {}: {}",
+                    escape(&c.container.describe()),
+                    escape(e)
+                );
+            }
         }
         let survivors: Vec<String> = self
             .outcomes
@@ -628,6 +737,29 @@ impl Report {
             let _ = write!(s, "; skipped {}", skipped.join(", "));
         }
         s
+    }
+}
+
+impl Report {
+    /// "1 process ended", "container web stopped through the docker API",
+    /// or both.
+    fn ended_phrase(&self, n: usize, procs: &str) -> String {
+        let mut parts: Vec<String> = self
+            .containers
+            .iter()
+            .filter(|c| c.error.is_none())
+            .map(|c| {
+                format!(
+                    "{} stopped through the {} API",
+                    escape(&c.container.describe()),
+                    c.container.engine.as_str()
+                )
+            })
+            .collect();
+        if n > 0 || parts.is_empty() {
+            parts.push(format!("{n} {procs} ended"));
+        }
+        parts.join(", ")
     }
 }
 
@@ -756,16 +888,30 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
         refusals: plan.refusals.clone(),
         port_free_after: None,
         still_held: Vec::new(),
+        containers: Vec::new(),
     };
     if plan.is_refused() {
         return report;
+    }
+    let start = Instant::now();
+    for cs in &plan.containers {
+        let t0 = Instant::now();
+        let r = crate::os::engine::stop(
+            std::path::Path::new(&cs.socket),
+            &cs.container.id,
+            plan.policy.grace,
+        );
+        report.containers.push(ContainerOutcome {
+            container: cs.container.clone(),
+            stopped_after: r.is_ok().then(|| t0.elapsed()),
+            error: r.err().map(|e| format!("{}: {e}", cs.socket)),
+        });
     }
     // The protected set, re-read now: ancestors could have changed since the
     // plan was made (our parent died and we were reparented).
     let me = std::process::id() as Pid;
     let ancestors = crate::os::ancestors_of(me);
 
-    let start = Instant::now();
     let mut live = Vec::new();
     for t in &plan.targets {
         let idx = report.outcomes.len();
@@ -1249,6 +1395,7 @@ mod tests {
             targets: vec![target],
             refusals: Vec::new(),
             protected: Vec::new(),
+            containers: Vec::new(),
             policy: Policy {
                 signal: SIGKILL,
                 grace: Duration::from_millis(100),
@@ -1301,6 +1448,7 @@ mod tests {
             refusals: Vec::new(),
             port_free_after: Some(Duration::from_millis(152)),
             still_held: Vec::new(),
+            containers: Vec::new(),
         };
         assert!(r.success());
         assert_eq!(

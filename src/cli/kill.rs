@@ -93,7 +93,7 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
             return Ok(exit::REFUSED);
         }
         eprint!("{}", format_plan(&plan));
-        eprint!("Kill these {} process(es)? [y/N] ", plan.targets.len());
+        eprint!("{} [y/N] ", confirm_question(&plan));
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -172,6 +172,17 @@ pub fn format_plan(plan: &Plan) -> String {
             ));
         }
     }
+    for c in &plan.containers {
+        s.push_str(&format!(
+            "  stop {} through the {} API at {} (POST /containers/{}/stop, grace {}); pid {} is not signalled\n",
+            escape(&c.container.describe()),
+            c.container.engine.as_str(),
+            escape(&c.socket),
+            c.container.id.get(..12).unwrap_or(&c.container.id),
+            fmt_duration(grace),
+            c.holder
+        ));
+    }
     for (pid, why) in &plan.protected {
         s.push_str(&format!("  not signalled: pid {pid} — {}\n", escape(why)));
     }
@@ -179,6 +190,23 @@ pub fn format_plan(plan: &Plan) -> String {
         s.push_str(&format!("  port {p}: nothing listens (already free)\n"));
     }
     s
+}
+
+/// "Kill these 2 process(es)?", "Stop these 1 container(s)?", or both.
+fn confirm_question(plan: &Plan) -> String {
+    let mut parts = Vec::new();
+    if !plan.containers.is_empty() {
+        parts.push(format!("stop these {} container(s)", plan.containers.len()));
+    }
+    if !plan.targets.is_empty() {
+        parts.push(format!("kill these {} process(es)", plan.targets.len()));
+    }
+    let q = parts.join(" and ");
+    let mut chars = q.chars();
+    match chars.next() {
+        Some(f) => format!("{}{}?", f.to_uppercase(), chars.as_str()),
+        None => "Go ahead?".to_string(),
+    }
 }
 
 /// `3s`, `500ms`, `1m30s`.

@@ -41,7 +41,12 @@ pub struct Response {
 
 /// One request over the unix socket at `socket`, `Connection: close`,
 /// bounded by `timeout` in total.
-pub fn request(socket: &Path, method: &str, target: &str, timeout: Duration) -> io::Result<Response> {
+pub fn request(
+    socket: &Path,
+    method: &str,
+    target: &str,
+    timeout: Duration,
+) -> io::Result<Response> {
     let deadline = Instant::now() + timeout;
     let mut s = UnixStream::connect(socket)?;
     s.set_write_timeout(Some(timeout))?;
@@ -79,7 +84,12 @@ pub fn request(socket: &Path, method: &str, target: &str, timeout: Duration) -> 
 /// `Some(Err)` for a malformed one. `eof` says the peer closed (then a
 /// body without length ends there).
 pub fn parse_response(buf: &[u8], eof: bool) -> Option<io::Result<Response>> {
-    let bad = |m: &str| Some(Err(io::Error::new(io::ErrorKind::InvalidData, m.to_string())));
+    let bad = |m: &str| {
+        Some(Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            m.to_string(),
+        )))
+    };
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(buf.get(..end)?);
     let body = buf.get(end + 4..)?;
@@ -168,9 +178,8 @@ fn podman_default_socket() -> PathBuf {
     if rustix::process::geteuid().is_root() {
         return PathBuf::from("/run/podman/podman.sock");
     }
-    let dir = std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| {
-        format!("/run/user/{}", rustix::process::geteuid().as_raw())
-    });
+    let dir = std::env::var("XDG_RUNTIME_DIR")
+        .unwrap_or_else(|_| format!("/run/user/{}", rustix::process::geteuid().as_raw()));
     Path::new(&dir).join("podman/podman.sock")
 }
 
@@ -195,7 +204,11 @@ pub fn list(engine: Engine, socket: &Path) -> io::Result<Vec<Container>> {
 /// /containers/{id}/stop?t=SECS`): the engine sends the container's stop
 /// signal, waits `grace`, then kills it. Already stopped counts as done.
 pub fn stop(socket: &Path, id: &str, grace: Duration) -> io::Result<()> {
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("not a container id: {id:?}"),
@@ -309,8 +322,11 @@ fn docker_data_root(snap: &Snapshot) -> PathBuf {
         .values()
         .filter(|p| p.name == "dockerd")
         .find_map(|p| {
-            container::flag_value(p.cmdline.get(1..).unwrap_or(&[]), &["data-root", "g", "graph"])
-                .map(PathBuf::from)
+            container::flag_value(
+                p.cmdline.get(1..).unwrap_or(&[]),
+                &["data-root", "g", "graph"],
+            )
+            .map(PathBuf::from)
         })
         .unwrap_or_else(|| PathBuf::from("/var/lib/docker"))
 }
@@ -348,7 +364,9 @@ mod tests {
         // Incomplete until the length is there.
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n[]", false).is_none());
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[{}]\r\n3;x=y\r\n,{}\r\n0\r\n\r\n";
-        let r = parse_response(chunked, false).expect("complete").expect("valid");
+        let r = parse_response(chunked, false)
+            .expect("complete")
+            .expect("valid");
         assert_eq!(r.body, b"[{},{}".to_vec());
         assert!(parse_response(&chunked[..60], false).is_none());
         let r = parse_response(b"HTTP/1.1 204 No Content\r\n\r\n", false)
@@ -359,9 +377,15 @@ mod tests {
             .expect("complete")
             .expect("valid");
         assert_eq!(r.body, b"abc".to_vec());
-        assert!(matches!(parse_response(b"garbage\r\n\r\n", true), Some(Err(_))));
         assert!(matches!(
-            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", true),
+            parse_response(b"garbage\r\n\r\n", true),
+            Some(Err(_))
+        ));
+        assert!(matches!(
+            parse_response(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                true
+            ),
             Some(Err(_))
         ));
     }
