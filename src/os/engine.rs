@@ -367,7 +367,7 @@ mod tests {
         let r = parse_response(chunked, false)
             .expect("complete")
             .expect("valid");
-        assert_eq!(r.body, b"[{},{}".to_vec());
+        assert_eq!(r.body, b"[{}],{}".to_vec());
         assert!(parse_response(&chunked[..60], false).is_none());
         let r = parse_response(b"HTTP/1.1 204 No Content\r\n\r\n", false)
             .expect("complete")
