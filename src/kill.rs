@@ -1298,6 +1298,94 @@ mod tests {
         assert!(miss.is_refused() && miss.targets.is_empty());
     }
 
+    /// docker-proxy (pid 500, root) holding :18080 for container `web`,
+    /// with or without an answering engine API.
+    fn forwarded(api: bool) -> Snapshot {
+        use crate::container::{Container, Engine, EngineProbe, Published, Source};
+        let mut fwd = proc(500, 400, 400, 400, 1000, "docker-proxy");
+        fwd.cmdline = [
+            "docker-proxy",
+            "-proto",
+            "tcp",
+            "-host-port",
+            "18080",
+            "-container-ip",
+            "172.17.0.2",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut s = snap(
+            vec![proc(400, 1, 400, 400, 1000, "dockerd"), fwd],
+            vec![tcp(18080, &[500])],
+        );
+        let mut c = Container::bare(Engine::Docker, "b77e2cccdedb4ae4f1331b57a7f0749a51fdf2b0");
+        c.name = Some("web".into());
+        c.ips = vec!["172.17.0.2".parse().expect("ip")];
+        c.ports = vec![Published {
+            proto: crate::model::Proto::Tcp,
+            host_ip: None,
+            host_port: 18080,
+            container_port: 8080,
+        }];
+        c.source = if api { Source::Api } else { Source::Disk };
+        c.api = api.then(|| "/run/docker.sock".to_string());
+        s.containers.probes.push(EngineProbe {
+            engine: Engine::Docker,
+            socket: "/run/docker.sock".into(),
+            error: (!api).then(|| "/run/docker.sock: connection refused".to_string()),
+        });
+        s.containers.containers.push(c);
+        s
+    }
+
+    #[test]
+    fn a_container_is_stopped_through_its_engine_never_signalled() {
+        let s = forwarded(true);
+        let plain = plan_ports(&s, &ctx(), &port(18080), &live_ok());
+        assert!(plain.is_refused() && plain.targets.is_empty() && plain.containers.is_empty());
+        assert!(
+            plain.refusals[0]
+                .reason
+                .contains("stop it with `docker stop web`"),
+            "{plain:?}"
+        );
+        let forced = Policy {
+            force: true,
+            ..live_ok()
+        };
+        let plan = plan_ports(&s, &ctx(), &port(18080), &forced);
+        assert!(!plan.is_refused() && !plan.is_empty(), "{plan:?}");
+        assert!(plan.targets.is_empty(), "the forwarder is never a target");
+        assert_eq!(plan.containers.len(), 1);
+        assert_eq!(plan.containers[0].holder, 500);
+        assert_eq!(plan.containers[0].socket, "/run/docker.sock");
+        // --only must match the holder or the container.
+        let only = |pat: &str| Policy {
+            only: Some(pat.into()),
+            ..forced.clone()
+        };
+        assert!(!plan_ports(&s, &ctx(), &port(18080), &only("web")).is_refused());
+        assert!(plan_ports(&s, &ctx(), &port(18080), &only("nginx")).is_refused());
+    }
+
+    #[test]
+    fn without_an_engine_even_force_refuses() {
+        let s = forwarded(false);
+        let forced = Policy {
+            force: true,
+            ..live_ok()
+        };
+        let plan = plan_ports(&s, &ctx(), &port(18080), &forced);
+        assert!(plan.is_refused() && plan.is_empty(), "{plan:?}");
+        let why = &plan.refusals[0].reason;
+        assert!(
+            why.contains("no docker engine API reachable: /run/docker.sock: connection refused"),
+            "{why}"
+        );
+        assert!(why.contains("--force cannot stop it"), "{why}");
+        assert!(why.contains("`docker stop web`"), "{why}");
+    }
+
     #[test]
     fn free_port_and_unresolved_socket() {
         let mut hidden = tcp(2024, &[]);
