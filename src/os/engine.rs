@@ -66,6 +66,13 @@ pub fn request(
         let n = match s.read(&mut chunk) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A read timeout surfaces as EAGAIN: say what it means.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no complete answer within {} s", timeout.as_secs_f32()),
+                ));
+            }
             Err(e) => return Err(e),
         };
         buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
@@ -404,6 +411,17 @@ mod tests {
         let e = stop(Path::new("/nonexistent"), "../../x", Duration::from_secs(1))
             .expect_err("not an id");
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_silent_engine_times_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("silent.sock");
+        // Accepts (the kernel's backlog does) but never answers.
+        let _listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let e = request(&path, "GET", "/containers/json", Duration::from_millis(200))
+            .expect_err("no answer");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
     }
 
     #[test]
