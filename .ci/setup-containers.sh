@@ -162,7 +162,7 @@ pw_ct_podman() {
     local dir="$1"
     if ! podman image exists local/bb; then
         [ -d "$dir/rootfs" ] || pw_ct_rootfs "$dir/rootfs"
-        tar -C "$dir/rootfs" -c . | podman import - local/bb >/dev/null ||
+        tar -C "$dir/rootfs" -c . | podman import -q - local/bb >/dev/null ||
             pw_ct_fail "podman import of local/bb failed" || return 1
     fi
     local run=(run --rm --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 local/bb busybox true)
