@@ -440,16 +440,28 @@ fn forwarder_verdict(snap: &Snapshot, p: &Process, f: &Forwarder) -> Verdict {
         (Some(ip), Some(port)) => format!(" at {}", endpoint(ip, port)),
         _ => String::new(),
     };
-    let mut reasons = vec![
-        format!(
-            "{} forwards this published port to {}{target}",
-            f.kind.as_str(),
-            c.describe()
-        ),
-        "a forwarder is never the thing to kill: killing it un-publishes the port while \
-         the container keeps running"
-            .to_string(),
-    ];
+    let mut reasons = match f.kind {
+        // Rootful podman forwards with firewall rules; conmon only keeps
+        // the port reserved, as the container's monitor.
+        ForwarderKind::Conmon => vec![
+            format!(
+                "conmon, podman's container monitor, holds this published port for {}",
+                c.describe()
+            ),
+            "it is not the service: killing it leaves the container running without its monitor"
+                .to_string(),
+        ],
+        _ => vec![
+            format!(
+                "{} forwards this published port to {}{target}",
+                f.kind.as_str(),
+                c.describe()
+            ),
+            "a forwarder is never the thing to kill: killing it un-publishes the port while \
+             the container keeps running"
+                .to_string(),
+        ],
+    };
     reasons.extend(provenance(snap, &c));
     if c.source == Source::Process {
         let from = match (&f.id, &f.name, f.container_ip) {

@@ -146,15 +146,23 @@ pub fn format_plan(plan: &Plan) -> String {
     } else {
         format!(", then SIGKILL after {}", fmt_duration(grace))
     };
-    s.push_str(&format!(
-        "plan: free port {ports} — SIG{}{then}{}\n",
-        signal_name(plan.policy.signal),
-        if plan.policy.tree {
-            " (with --tree)"
-        } else {
-            ""
-        }
-    ));
+    if plan.targets.is_empty() && !plan.containers.is_empty() {
+        // Nothing is signalled: the engines stop their containers.
+        s.push_str(&format!(
+            "plan: free port {ports} — stop {} container(s) through the engine's API\n",
+            plan.containers.len()
+        ));
+    } else {
+        s.push_str(&format!(
+            "plan: free port {ports} — SIG{}{then}{}\n",
+            signal_name(plan.policy.signal),
+            if plan.policy.tree {
+                " (with --tree)"
+            } else {
+                ""
+            }
+        ));
+    }
     if !plan.targets.is_empty() {
         s.push_str(&format!(
             "  {:>7}  {:<10}  {:<10}  {:<8}  COMMAND\n",
