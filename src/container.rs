@@ -129,7 +129,10 @@ impl Container {
         match (&self.name, self.id.is_empty()) {
             (Some(n), _) => format!("{cli} stop {n}"),
             (None, false) => format!("{cli} stop {}", short_id(&self.id)),
-            (None, true) => format!("{cli} ps, then {cli} stop NAME"),
+            (None, true) => match self.ports.first() {
+                Some(p) => format!("{cli} stop $({cli} ps -q --filter publish={})", p.host_port),
+                None => format!("{cli} ps, then {cli} stop NAME"),
+            },
         }
     }
 
@@ -434,6 +437,17 @@ fn forwarder_verdict(snap: &Snapshot, p: &Process, f: &Forwarder) -> Verdict {
     let c = found.unwrap_or_else(|| {
         let mut c = Container::bare(f.engine, f.id.as_deref().unwrap_or(""));
         c.name = f.name.clone();
+        // What the forwarder itself says is published: enough for a stop
+        // command that finds the container by its port.
+        c.ports = bound
+            .iter()
+            .map(|&(proto, ip, port)| Published {
+                proto,
+                host_ip: Some(ip),
+                host_port: port,
+                container_port: f.container_port.unwrap_or(0),
+            })
+            .collect();
         c
     });
     let target = match (f.container_ip, f.container_port) {
@@ -826,8 +840,18 @@ mod tests {
         assert!(
             v.reasons
                 .iter()
-                .any(|r| r.contains("`docker ps, then docker stop NAME`"))
+                .any(|r| r.contains("`docker stop $(docker ps -q --filter publish=18080)`")),
+            "{v:?}"
         );
+    }
+
+    #[test]
+    fn a_root_forwarder_is_managed_not_foreign() {
+        // docker-proxy runs as root; the invoking user is uid 1000.
+        let s = snap(vec![docker_proxy()], vec![tcp(18080, &[500])]);
+        let v = crate::classify::classify_process(&s, &crate::model::fixture::ctx(), 500);
+        assert_eq!(v.class, Class::Managed, "{v:?}");
+        assert!(v.manager.as_ref().and_then(Manager::container).is_some());
     }
 
     #[test]

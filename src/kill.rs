@@ -1369,6 +1369,43 @@ mod tests {
     }
 
     #[test]
+    fn a_report_names_the_stopped_container() {
+        let c = forwarded(true).containers.containers[0].clone();
+        let mut r = Report {
+            ports: port(18080),
+            outcomes: Vec::new(),
+            refusals: Vec::new(),
+            port_free_after: Some(Duration::from_millis(3200)),
+            still_held: Vec::new(),
+            containers: vec![ContainerOutcome {
+                container: c,
+                stopped_after: Some(Duration::from_millis(3100)),
+                error: None,
+            }],
+        };
+        assert!(r.success());
+        assert_eq!(
+            r.summary(),
+            "port 18080 free after 3200 ms — docker container web (id b77e2cccdedb) stopped through the docker API"
+        );
+        r.containers[0].stopped_after = None;
+        r.containers[0].error = Some("/run/docker.sock: permission denied".into());
+        r.port_free_after = None;
+        r.still_held.push(StillHeld {
+            port: port(18080)[0],
+            by: vec!["pid 500 (docker-proxy), child of pid 400 (dockerd)".into()],
+            retaken_after: None,
+        });
+        assert!(!r.success());
+        assert!(
+            r.summary()
+                .contains("could not stop docker container web (id b77e2cccdedb): /run/docker.sock: permission denied"),
+            "{}",
+            r.summary()
+        );
+    }
+
+    #[test]
     fn without_an_engine_even_force_refuses() {
         let s = forwarded(false);
         let forced = Policy {
