@@ -99,6 +99,9 @@ pub struct Container {
     /// The API socket that answered for it: what `--force` stops it through.
     #[serde(skip)]
     pub api: Option<String>,
+    /// A rootless container's owner: its engine CLI must run as that user.
+    #[serde(skip)]
+    pub rootless_user: Option<String>,
 }
 
 impl Container {
@@ -115,6 +118,7 @@ impl Container {
             ports: Vec::new(),
             source: Source::Process,
             api: None,
+            rootless_user: None,
         }
     }
 
@@ -189,6 +193,10 @@ pub struct ContainerTable {
     pub probes: Vec<EngineProbe>,
     /// Running containers the engines (or their state on disk) reported.
     pub containers: Vec<Container>,
+    /// Forwarder pid → container id, where discovery tied them by
+    /// something other than ports (rootlessport shares a network namespace
+    /// with its container; conmon's `-c` names it).
+    pub forwarded: Vec<(crate::model::Pid, String)>,
 }
 
 impl ContainerTable {
@@ -340,10 +348,20 @@ pub fn engine_wanted(p: &Process) -> Option<Engine> {
 /// its arguments.
 pub fn for_forwarder<'a>(
     table: &'a ContainerTable,
+    pid: crate::model::Pid,
     f: &Forwarder,
     bound: &[(Proto, IpAddr, u16)],
 ) -> Option<&'a Container> {
-    if let Some(c) = f.id.as_deref().and_then(|id| table.by_id(f.engine, id)) {
+    let tied = table
+        .forwarded
+        .iter()
+        .find(|(p, _)| *p == pid)
+        .map(|(_, id)| id.as_str());
+    if let Some(c) =
+        f.id.as_deref()
+            .or(tied)
+            .and_then(|id| table.by_id(f.engine, id))
+    {
         return Some(c);
     }
     let ours = table.containers.iter().filter(|c| c.engine == f.engine);
@@ -392,8 +410,16 @@ fn managed(reasons: Vec<String>, c: Container) -> Verdict {
 }
 
 fn stop_advice(c: &Container) -> String {
+    let who = match &c.rootless_user {
+        Some(u) => format!(
+            " as user {} (a rootless container: only its owner's {} sees it)",
+            escape(u),
+            c.engine.as_str()
+        ),
+        None => String::new(),
+    };
     format!(
-        "stop it with `{}` (or --force, which stops the container through the {} API)",
+        "stop it with `{}`{who} (or --force, which stops the container through the {} API)",
         c.stop_command(),
         c.engine.as_str()
     )
@@ -407,7 +433,7 @@ fn provenance(snap: &Snapshot, c: &Container) -> Vec<String> {
         (Source::Api, Some(pr)) => out.push(format!(
             "the {} engine API at {} names it",
             c.engine.as_str(),
-            escape(&pr.socket)
+            escape(c.api.as_deref().unwrap_or(&pr.socket))
         )),
         (_, Some(EngineProbe { error: Some(e), .. })) => {
             out.push(format!(
@@ -433,7 +459,12 @@ fn forwarder_verdict(snap: &Snapshot, p: &Process, f: &Forwarder) -> Verdict {
         .filter(|s| s.holders.contains(&p.pid))
         .map(|s| (s.proto, s.addr, s.port))
         .collect();
-    let found = for_forwarder(&snap.containers, f, &bound).cloned();
+    let mut found = for_forwarder(&snap.containers, p.pid, f, &bound).cloned();
+    if f.kind == ForwarderKind::RootlessPort
+        && let Some(c) = found.as_mut()
+    {
+        c.rootless_user = Some(p.user.clone().unwrap_or_else(|| p.uid.to_string()));
+    }
     let c = found.unwrap_or_else(|| {
         let mut c = Container::bare(f.engine, f.id.as_deref().unwrap_or(""));
         c.name = f.name.clone();
@@ -479,6 +510,9 @@ fn forwarder_verdict(snap: &Snapshot, p: &Process, f: &Forwarder) -> Verdict {
     reasons.extend(provenance(snap, &c));
     if c.source == Source::Process {
         let from = match (&f.id, &f.name, f.container_ip) {
+            _ if f.kind == ForwarderKind::RootlessPort && !c.id.is_empty() => {
+                "tied to the container by the network namespace they share; named by its conmon's -c/-n"
+            }
             (_, Some(_), _) | (Some(_), _, _) => "named from its own arguments (-n/-c)",
             (None, None, Some(_)) => {
                 "the container is known only by the -container-ip in its arguments"
@@ -792,6 +826,7 @@ mod tests {
                 Engine::Docker,
                 "/run/d.sock",
             ),
+            ..ContainerTable::default()
         };
         let v = verdict(&s, &docker_proxy()).expect("a container verdict");
         assert_eq!(v.class, Class::Managed);

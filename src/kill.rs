@@ -468,7 +468,10 @@ fn container_stop(
     v: &classify::Verdict,
     policy: &Policy,
 ) -> std::result::Result<ContainerStop, String> {
-    let cmd = c.stop_command();
+    let cmd = match &c.rootless_user {
+        Some(u) => format!("{}` as user `{}", c.stop_command(), escape(u)),
+        None => c.stop_command(),
+    };
     let engine = c.engine.as_str();
     let unreachable: Vec<&str> = v
         .reasons

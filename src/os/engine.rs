@@ -18,8 +18,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::container::{self, Container, ContainerTable, Engine, EngineProbe};
-use crate::model::Snapshot;
+use std::collections::HashSet;
+
+use crate::container::{self, Container, ContainerTable, Engine, EngineProbe, ForwarderKind};
+use crate::model::{Process, Snapshot};
 
 /// Largest answer read: a list of thousands of containers fits easily.
 const MAX_RESPONSE: usize = 8 << 20;
@@ -289,8 +291,132 @@ pub fn gather(snap: &Snapshot) -> ContainerTable {
                 table.containers.extend(from_disk(engine, snap));
             }
         }
+        if engine == Engine::Podman {
+            rootless(snap, &mut table);
+        }
     }
     table
+}
+
+/// Rootless podman: ask each rootlessport owner's own API socket
+/// (`/run/user/UID/podman/podman.sock`, when that user serves one), then
+/// tie each rootlessport to its container: it keeps a thread in the
+/// container's network namespace, the namespace of the process its conmon
+/// started, and conmon's `-c`/`-n` name the container.
+fn rootless(snap: &Snapshot, table: &mut ContainerTable) {
+    let fwds: Vec<&Process> = snap
+        .sockets
+        .iter()
+        .flat_map(|s| &s.holders)
+        .filter_map(|pid| snap.process(*pid))
+        .filter(|p| container::forwarder(p).is_some_and(|f| f.kind == ForwarderKind::RootlessPort))
+        .collect();
+    if fwds.is_empty() {
+        return;
+    }
+    let mut uids: Vec<u32> = fwds.iter().map(|p| p.uid).filter(|&u| u != 0).collect();
+    uids.sort_unstable();
+    uids.dedup();
+    for uid in uids {
+        let sock = PathBuf::from(format!("/run/user/{uid}/podman/podman.sock"));
+        if !sock.exists() {
+            continue;
+        }
+        let shown = sock.to_string_lossy().into_owned();
+        match list(Engine::Podman, &sock) {
+            Ok(cs) => {
+                for c in cs {
+                    if table.by_id(Engine::Podman, &c.id).is_none() {
+                        table.containers.push(c);
+                    }
+                }
+                table.probes.push(EngineProbe {
+                    engine: Engine::Podman,
+                    socket: shown,
+                    error: None,
+                });
+            }
+            Err(e) => table.probes.push(EngineProbe {
+                engine: Engine::Podman,
+                socket: shown.clone(),
+                error: Some(format!("{shown}: {e}")),
+            }),
+        }
+    }
+    let Ok(host) = std::fs::read_link("/proc/self/ns/net") else {
+        return;
+    };
+    let kids = snap.child_index();
+    let conmons: Vec<(Process, HashSet<PathBuf>)> = conmons(snap)
+        .into_iter()
+        .map(|c| {
+            let nets = kids
+                .get(&c.pid)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| std::fs::read_link(format!("/proc/{k}/ns/net")).ok())
+                .collect();
+            (c, nets)
+        })
+        .collect();
+    let on_disk = from_disk(Engine::Podman, snap);
+    for f in fwds {
+        let nets: HashSet<PathBuf> = task_netns(f.pid)
+            .into_iter()
+            .filter(|n| *n != host)
+            .collect();
+        let Some(id) = conmons
+            .iter()
+            .find(|(_, ns)| !ns.is_disjoint(&nets))
+            .and_then(|(c, _)| container::forwarder(c))
+            .and_then(|cf| {
+                if table.by_id(Engine::Podman, cf.id.as_deref()?).is_none() {
+                    let id = cf.id.as_deref()?;
+                    let mut c = Container::bare(Engine::Podman, id);
+                    c.name = cf.name.clone();
+                    c.image = on_disk
+                        .iter()
+                        .find(|d| d.id == id)
+                        .and_then(|d| d.image.clone());
+                    table.containers.push(c);
+                }
+                cf.id
+            })
+        else {
+            continue;
+        };
+        table.forwarded.push((f.pid, id));
+    }
+}
+
+/// Every conmon of the snapshot with its command line read (a rootless
+/// container's conmon is no relative of the holder, so discovery did not
+/// read it in detail).
+fn conmons(snap: &Snapshot) -> Vec<Process> {
+    snap.processes
+        .values()
+        .filter(|p| p.name == "conmon")
+        .map(|p| {
+            let mut p = p.clone();
+            if !p.detailed {
+                crate::os::procfs::fill_details(&mut p);
+            }
+            p
+        })
+        .collect()
+}
+
+/// The network namespaces of every thread of `pid` (a Go program may keep
+/// one thread in another namespace).
+fn task_netns(pid: crate::model::Pid) -> HashSet<PathBuf> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return HashSet::new();
+    };
+    tasks
+        .flatten()
+        .take(1024)
+        .filter_map(|t| std::fs::read_link(t.path().join("ns/net")).ok())
+        .collect()
 }
 
 /// What root can read of the engine's state on disk.
@@ -341,10 +467,8 @@ fn docker_data_root(snap: &Snapshot) -> PathBuf {
 /// Podman's `overlay-containers` directories: from conmon's `-b
 /// <storage>/overlay-containers/<id>/userdata`, plus the rootful default.
 fn podman_storage_dirs(snap: &Snapshot) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = snap
-        .processes
-        .values()
-        .filter(|p| p.name == "conmon")
+    let mut dirs: Vec<PathBuf> = conmons(snap)
+        .iter()
         .filter_map(|p| {
             let b = container::flag_value(p.cmdline.get(1..).unwrap_or(&[]), &["b", "bundle"])?;
             Some(Path::new(b).parent()?.parent()?.to_path_buf())

@@ -459,6 +459,7 @@ pub fn snapshot_with_container() -> Snapshot {
             portwarden::container::Engine::Docker,
             "/var/run/docker.sock",
         ),
+        ..Default::default()
     };
     snap
 }
