@@ -17,7 +17,11 @@
 # 4. podman: checks that `podman run` works; on a cgroup v1/v2 hybrid host
 #    crun refuses to run, so it exports CONTAINERS_CONF with runtime runc;
 #    starts `podman system service` on /run/podman/podman.sock (portwarden's
-#    default podman API socket) unless something answers there.
+#    default podman API socket) unless something answers there;
+# 5. rootless podman: a user pwrootless (created when missing, with subuids
+#    and /run/user/UID), /dev/net/tun usable by users (slirp4netns opens it
+#    inside the user namespace), local/bb imported as that user; exports
+#    PW_ROOTLESS_USER. Its published ports are held by rootlessport.
 #
 # Any failure stops CI with the reason and the daemon's log: a runtime that
 # cannot start is a failure, never a skipped test.
@@ -32,6 +36,7 @@ pw_ct_main() {
     pw_ct_dockerd "$dir" || return 1
     pw_ct_image_docker "$dir" || return 1
     pw_ct_podman "$dir" || return 1
+    pw_ct_rootless "$dir" || return 1
 
     local ms=$((($(date +%s%N) - started) / 1000000))
     printf 'containers ready in %d.%03d s: DOCKER_HOST=%s podman API %s%s\n' \
@@ -191,6 +196,47 @@ pw_ct_podman() {
     done
     tail -n 20 "$dir/podman-service.log" >&2
     pw_ct_fail "podman system service did not answer on $sock within 20 s"
+}
+
+# Run podman as the rootless user, from a directory it may enter.
+pw_ct_as_rootless() {
+    local user="$1" uid
+    shift
+    uid=$(id -u "$user")
+    (cd /tmp && runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
+        XDG_RUNTIME_DIR="/run/user/$uid" ${CONTAINERS_CONF:+CONTAINERS_CONF=$CONTAINERS_CONF} "$@")
+}
+
+pw_ct_rootless() {
+    local dir="$1" user=pwrootless uid
+    if ! id -u "$user" >/dev/null 2>&1; then
+        pw_ct_root useradd --create-home --shell /bin/sh "$user" ||
+            pw_ct_fail "cannot create user $user for rootless podman" || return 1
+    fi
+    uid=$(id -u "$user")
+    local f
+    for f in /etc/subuid /etc/subgid; do
+        grep -q "^$user:" "$f" 2>/dev/null || echo "$user:300000:65536" | pw_ct_root tee -a "$f" >/dev/null
+    done
+    pw_ct_root mkdir -p "/run/user/$uid"
+    pw_ct_root chown "$user:" "/run/user/$uid"
+    pw_ct_root chmod 700 "/run/user/$uid"
+    # Debian makes it 0666; some images ship it 0600, which breaks slirp4netns.
+    [ "$(stat -c %a /dev/net/tun 2>/dev/null)" = 666 ] || pw_ct_root chmod 666 /dev/net/tun ||
+        pw_ct_fail "cannot make /dev/net/tun usable for rootless podman" || return 1
+    chmod 755 "$dir"
+    if [ -n "${CONTAINERS_CONF:-}" ]; then chmod 644 "$CONTAINERS_CONF"; fi
+    if ! pw_ct_as_rootless "$user" podman image exists local/bb 2>/dev/null; then
+        tar -C "$dir/rootfs" -c . | pw_ct_as_rootless "$user" podman import -q - local/bb >/dev/null ||
+            pw_ct_fail "rootless podman import of local/bb failed" || return 1
+    fi
+    pw_ct_as_rootless "$user" podman run --rm local/bb busybox true >/dev/null 2>"$dir/rootless-run.err" || {
+        tail -n 5 "$dir/rootless-run.err" >&2
+        pw_ct_fail "rootless podman (user $user) cannot run a container from local/bb"
+        return 1
+    }
+    export PW_ROOTLESS_USER="$user"
+    echo "rootless podman runs as user $user"
 }
 
 pw_ct_main

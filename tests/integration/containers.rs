@@ -21,10 +21,38 @@ use crate::util::*;
 /// machine is shared and busy).
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The command line that runs an engine's CLI: `docker`, `podman`, or
+/// podman as the rootless user (`PW_ROOTLESS_USER`, from the setup script).
+fn cli_argv(cli: &str) -> Vec<String> {
+    if cli != "podman-rootless" {
+        return vec![cli.to_string()];
+    }
+    let user = std::env::var("PW_ROOTLESS_USER").unwrap_or_else(|_| {
+        panic!("PW_ROOTLESS_USER is not set: source .ci/setup-containers.sh (it creates the rootless podman user)")
+    });
+    let uid = nix::unistd::User::from_name(&user)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no user {user}: source .ci/setup-containers.sh"))
+        .uid;
+    let mut v: Vec<String> = ["runuser", "-u", &user, "--", "env"]
+        .map(String::from)
+        .to_vec();
+    v.push(format!("XDG_RUNTIME_DIR=/run/user/{uid}"));
+    if let Ok(conf) = std::env::var("CONTAINERS_CONF") {
+        v.push(format!("CONTAINERS_CONF={conf}"));
+    }
+    v.push("podman".into());
+    v
+}
+
 /// Run `engine ARGS…` with a deadline; its output.
 fn engine(cli: &str, args: &[&str]) -> Output {
-    let mut child = Command::new(cli)
+    let argv = cli_argv(cli);
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
         .args(args)
+        .current_dir("/tmp")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -97,13 +125,16 @@ impl Containers {
 impl Drop for Containers {
     fn drop(&mut self) {
         // podman's `rm -f` would first wait 10 s for a stop; docker's kills.
-        let now: &[&str] = if self.cli == "podman" {
+        let now: &[&str] = if self.cli.starts_with("podman") {
             &["-t", "0"]
         } else {
             &[]
         };
+        let argv = cli_argv(self.cli);
         for n in &self.names {
-            let _ = Command::new(self.cli)
+            let _ = Command::new(&argv[0])
+                .args(&argv[1..])
+                .current_dir("/tmp")
                 .args(["rm", "-f"])
                 .args(now)
                 .arg(n)
@@ -376,4 +407,54 @@ fn podman_holder_is_managed_by_its_container_and_force_stops_it() {
         "the container still runs after kill --force"
     );
     assert!(can_bind("tcp", "127.0.0.1", port), "port {port} not free");
+}
+
+#[test]
+fn rootless_podman_rootlessport_is_managed_by_its_container() {
+    let mut cs = Containers::new("podman-rootless");
+    let (port, publish) = publish();
+    let name = cs.run(&["-p", &publish], "8080");
+    let id = cs.inspect(&name, "{{.Id}}");
+    let user = std::env::var("PW_ROOTLESS_USER").expect("set by the setup script");
+    let h = the_holder(port);
+    // Rootless podman forwards published ports with rootlessport, owned by
+    // the user; root asks about it.
+    assert_eq!(
+        h["name"], "rootlessport",
+        "the published port's holder: {h:#}"
+    );
+    assert_eq!(h["user"], user.as_str(), "{h:#}");
+    assert_eq!(h["class"], "managed", "{h:#}");
+    assert_eq!(h["container"]["engine"], "podman", "{h:#}");
+    assert_eq!(h["container"]["name"], name.as_str(), "{h:#}");
+    assert_eq!(h["container"]["id"], id.as_str(), "{h:#}");
+    assert_eq!(
+        h["container"]["image"], "localhost/local/bb:latest",
+        "{h:#}"
+    );
+    let stop = format!("podman stop {name}");
+    assert_eq!(h["stop_command"], stop.as_str(), "{h:#}");
+    assert!(
+        reasons(&h)
+            .iter()
+            .any(|r| r.contains(&format!("`{stop}` as user {user}"))),
+        "{h:#}"
+    );
+    // The user serves no API here: even --force refuses, and says why.
+    for extra in [vec![], vec!["--force"]] {
+        let p = port.to_string();
+        let mut a = vec!["kill", p.as_str(), "--yes", "--only", &name];
+        a.extend(extra.iter().copied());
+        let (code, out, err) = run_pw(&[], &a);
+        assert_eq!(
+            code, 3,
+            "kill {a:?} must refuse\nstdout: {out}\nstderr: {err}"
+        );
+        assert!(err.contains(&format!("`{stop}` as user `{user}`")), "{err}");
+        assert!(cs.running(&name), "kill {a:?} stopped the container");
+        assert!(
+            !can_bind("tcp", "127.0.0.1", port),
+            "kill {a:?} freed the port"
+        );
+    }
 }
