@@ -851,6 +851,36 @@ mod tests {
     }
 
     #[test]
+    fn rootlessport_tied_by_discovery_is_named_and_run_as_its_user() {
+        let mut p = proc(800, 1, 800, 800, 1000, "rootlessport");
+        p.cmdline = vec!["rootlessport".into()];
+        let mut s = snap(vec![p.clone()], vec![tcp(18090, &[800])]);
+        let mut c = Container::bare(Engine::Podman, PID);
+        c.name = Some("rl1".into());
+        s.containers.containers.push(c);
+        s.containers.forwarded.push((800, PID.to_string()));
+        let v = verdict(&s, &p).expect("a forwarder");
+        assert!(v.reasons[0].contains("podman container rl1"), "{v:?}");
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("shares") || r.contains("network namespace")),
+            "{v:?}"
+        );
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.starts_with("stop it with `podman stop rl1` as user u1000")),
+            "{v:?}"
+        );
+        // Untied, it stays unidentified (but still managed).
+        s.containers.forwarded.clear();
+        let v = verdict(&s, &p).expect("a forwarder");
+        assert!(v.reasons[0].contains("(unidentified)"), "{v:?}");
+        assert_eq!(v.class, Class::Managed);
+    }
+
+    #[test]
     fn no_engine_is_said_and_still_managed() {
         let mut s = snap(vec![docker_proxy()], vec![tcp(18080, &[500])]);
         s.containers.probes.push(EngineProbe {
