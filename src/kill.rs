@@ -695,16 +695,7 @@ impl Report {
             }
             let _ = write!(s, "{}", self.ended_phrase(n, procs));
         }
-        for c in &self.containers {
-            if let Some(e) = &c.error {
-                let _ = write!(
-                    s,
-                    "; could not stop {}: {}",
-                    escape(&c.container.describe()),
-                    escape(e)
-                );
-            }
-        }
+        s.push_str(&self.container_failures());
         let survivors: Vec<String> = self
             .outcomes
             .iter()
@@ -744,6 +735,21 @@ impl Report {
 }
 
 impl Report {
+    /// "; could not stop docker container web (…): why" for each failure.
+    fn container_failures(&self) -> String {
+        self.containers
+            .iter()
+            .filter_map(|c| {
+                let e = c.error.as_ref()?;
+                Some(format!(
+                    "; could not stop {}: {}",
+                    escape(&c.container.describe()),
+                    escape(e)
+                ))
+            })
+            .collect()
+    }
+
     /// "1 process ended", "container web stopped through the docker API",
     /// or both.
     fn ended_phrase(&self, n: usize, procs: &str) -> String {
