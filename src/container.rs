@@ -340,7 +340,13 @@ pub fn engine_wanted(p: &Process) -> Option<Engine> {
     if let Some(f) = forwarder(p) {
         return Some(f.engine);
     }
-    from_cgroup(p.cgroup.as_deref()?).map(|(e, _)| e)
+    // Every holder passes here on every scan: a substring test first, so
+    // the common case (no container) costs no parse.
+    let cg = p.cgroup.as_deref()?;
+    if !cg.contains("docker") && !cg.contains("libpod") {
+        return None;
+    }
+    from_cgroup(cg).map(|(e, _)| e)
 }
 
 /// The container a forwarder serves, from the table: by id (conmon), by
