@@ -300,9 +300,9 @@ pub fn gather(snap: &Snapshot) -> ContainerTable {
 
 /// Rootless podman: ask each rootlessport owner's own API socket
 /// (`/run/user/UID/podman/podman.sock`, when that user serves one), then
-/// tie each rootlessport to its container: it keeps a thread in the
-/// container's network namespace, the namespace of the process its conmon
-/// started, and conmon's `-c`/`-n` name the container.
+/// tie each rootlessport to its container: its child runs in the
+/// container's network namespace, the namespace of the process the
+/// container's conmon started, and conmon's `-c`/`-n` name the container.
 fn rootless(snap: &Snapshot, table: &mut ContainerTable) {
     let fwds: Vec<&Process> = snap
         .sockets
@@ -361,8 +361,11 @@ fn rootless(snap: &Snapshot, table: &mut ContainerTable) {
         .collect();
     let on_disk = from_disk(Engine::Podman, snap);
     for f in fwds {
-        let nets: HashSet<PathBuf> = task_netns(f.pid)
-            .into_iter()
+        // Its child (rootlessport-child) lives in the container's network
+        // namespace; the parent keeps a thread there only at times.
+        let nets: HashSet<PathBuf> = std::iter::once(f.pid)
+            .chain(kids.get(&f.pid).into_iter().flatten().copied())
+            .flat_map(task_netns)
             .filter(|n| *n != host)
             .collect();
         let Some(id) = conmons
