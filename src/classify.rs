@@ -5,7 +5,10 @@
 //!
 //! 1. [`Class::SelfProc`] — portwarden itself or one of its ancestors.
 //! 2. [`Class::Foreign`] — owned by another uid than the invoking one.
-//! 3. [`Class::Managed`] — inside a systemd service or a container.
+//! 3. [`Class::Managed`] — inside a systemd service or a container. A
+//!    container's process or a published port's forwarder (docker-proxy,
+//!    conmon, rootlessport) is `managed` by its container before ownership
+//!    is looked at ([`crate::container`]).
 //! 4. [`Class::Daemon`] — reparented to init/a subreaper, leads its own
 //!    session, no controlling terminal: meant to outlive its launcher.
 //! 5. [`Class::Orphan`] — reparented to init/a subreaper otherwise: what an
@@ -106,6 +109,9 @@ pub enum Manager {
         /// Pod uid, when the cgroup path shows it.
         pod: Option<String>,
     },
+    /// A container, identified through its engine ([`crate::container`]):
+    /// a published port's forwarder or a process in the container's cgroup.
+    Container(crate::container::Container),
     /// A cgroup that matched a user-configured pattern.
     Pattern {
         /// The pattern that matched.
@@ -129,6 +135,7 @@ impl Manager {
             Manager::Pattern { pattern } => {
                 format!("stop it through whatever manages cgroup pattern '{pattern}'")
             }
+            Manager::Container(c) => c.stop_command(),
         }
     }
 
@@ -145,6 +152,17 @@ impl Manager {
                 None => "a kubernetes pod".to_string(),
             },
             Manager::Pattern { pattern } => format!("cgroup matching '{pattern}'"),
+            Manager::Container(c) => c.describe(),
+        }
+    }
+}
+
+impl Manager {
+    /// The container, when a container manages it.
+    pub fn container(&self) -> Option<&crate::container::Container> {
+        match self {
+            Manager::Container(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -275,6 +293,12 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
                 escape(&p.name)
             )],
         );
+    }
+
+    // 2a. a container's: a published port's forwarder or a process in a
+    // container's cgroup belongs to the container whoever owns it.
+    if let Some(v) = crate::container::verdict(snap, p) {
+        return v;
     }
 
     // 2. foreign

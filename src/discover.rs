@@ -296,6 +296,7 @@ impl Scanner {
             processes: std::mem::take(&mut cache.procs),
             boot_time: os::boot_time(),
             clk_tck: os::clk_tck(),
+            containers: Default::default(),
         };
         let holder_pids: BTreeSet<Pid> = cache.holders.values().flatten().copied().collect();
         let mut todo: Vec<&mut Process> = Vec::new();
@@ -343,6 +344,9 @@ impl Scanner {
             sockets.retain(|s| !s.holders.is_empty() || again.contains(&s.inode));
         }
         snap.sockets = sockets;
+        // Only when a holder is a container's: asks the engines over their
+        // sockets, so classification can name the container without I/O.
+        snap.containers = os::engine::gather(&snap);
         cache.procs = snap.processes.clone();
         self.cache = Some(cache);
         Ok(snap)
@@ -603,7 +607,8 @@ pub fn unresolved_reason(s: &Socket, euid: u32, denied: usize, hidepid: Option<&
     }
     if denied > 0 {
         return format!(
-            "no visible process holds it; {denied} process(es) could not be inspected (permission denied): run as root to see them"
+            "no visible process holds it; {} could not be inspected (permission denied): run as root to see them",
+            crate::escape::count(denied, "process", "processes")
         );
     }
     "no visible process holds it: its holder is in another PID namespace (a container sharing this network), or exited during the scan".to_string()

@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::classify::{self, Class, Context};
+use crate::classify::{self, Class, Context, Manager};
+use crate::container::Container;
 use crate::discover::{Options, Scanner};
 use crate::error::{Error, Result};
 use crate::escape::escape;
@@ -147,6 +148,9 @@ pub struct Plan {
     /// Processes deliberately left alone (pid ≤ 1, self, ancestors, another
     /// user's group member), with the reason.
     pub protected: Vec<(Pid, String)>,
+    /// Containers to stop through their engine's API (`--force` on a
+    /// container's forwarder or process): never done by signalling.
+    pub containers: Vec<ContainerStop>,
     /// The policy it was built with.
     #[serde(skip)]
     pub policy: Policy,
@@ -162,9 +166,10 @@ impl Plan {
         !self.refusals.is_empty()
     }
 
-    /// Nothing to signal (e.g. every port already free).
+    /// Nothing to do (e.g. every port already free): no process to
+    /// signal and no container to stop.
     pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
+        self.targets.is_empty() && self.containers.is_empty()
     }
 
     /// The pids that will be signalled, ascending.
@@ -265,6 +270,7 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
             .clone()
     };
 
+    let mut containers: Vec<ContainerStop> = Vec::new();
     for &h in holders {
         let Some(p) = snap.process(h) else { continue };
         let v = verdict(h);
@@ -281,6 +287,14 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
             class: v.class,
             reason,
         };
+        if let Some(c) = v.manager.as_ref().and_then(Manager::container) {
+            match container_stop(h, p, c, &v, policy) {
+                Ok(stop) if containers.iter().any(|s| s.container.id == c.id) => drop(stop),
+                Ok(stop) => containers.push(stop),
+                Err(why) => refusals.push(refuse(why)),
+            }
+            continue;
+        }
         match v.class {
             Class::SelfProc => {
                 refusals.push(refuse(format!(
@@ -425,7 +439,80 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
         targets,
         refusals,
         protected: protected.into_iter().collect(),
+        containers,
         policy: policy.clone(),
+    }
+}
+
+/// A container to stop through its engine's API, found behind holder
+/// `holder`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerStop {
+    /// The holder (forwarder or container process) that led to it.
+    pub holder: Pid,
+    /// The container.
+    pub container: Container,
+    /// The engine's API socket it is stopped through.
+    pub socket: String,
+    /// What a person would run instead.
+    pub stop_command: String,
+}
+
+/// A container's holder: stopped through the engine when forced (never by
+/// signalling the forwarder or the container's processes), else refused
+/// with the engine's stop command.
+fn container_stop(
+    h: Pid,
+    p: &crate::model::Process,
+    c: &Container,
+    v: &classify::Verdict,
+    policy: &Policy,
+) -> std::result::Result<ContainerStop, String> {
+    let cmd = match &c.rootless_user {
+        Some(u) => format!("{}` as user `{}", c.stop_command(), escape(u)),
+        None => c.stop_command(),
+    };
+    let engine = c.engine.as_str();
+    let unreachable: Vec<&str> = v
+        .reasons
+        .iter()
+        .filter(|r| r.starts_with("no ") && r.contains("API reachable"))
+        .map(String::as_str)
+        .collect();
+    let head = format!(
+        "pid {h} ({}) is managed: {}{}",
+        escape(&p.name),
+        v.reasons.first().map(String::as_str).unwrap_or_default(),
+        unreachable
+            .iter()
+            .map(|r| format!("; {r}"))
+            .collect::<String>()
+    );
+    if !policy.force {
+        return Err(format!(
+            "{head}; stop it with `{cmd}` (or --force, which stops the container through the {engine} API)"
+        ));
+    }
+    if let Some(pat) = &policy.only {
+        let named = c.name.as_deref().is_some_and(|n| n.contains(pat.as_str()));
+        if !named && !p.command().contains(pat.as_str()) {
+            return Err(format!(
+                "{head}; neither it nor its container matches --only '{}'",
+                escape(pat)
+            ));
+        }
+    }
+    match &c.api {
+        Some(socket) if !c.id.is_empty() => Ok(ContainerStop {
+            holder: h,
+            container: c.clone(),
+            socket: socket.clone(),
+            stop_command: cmd,
+        }),
+        _ => Err(format!(
+            "{head}; --force cannot stop it: the {engine} API did not answer for it, and \
+             portwarden never signals a container's forwarder or processes; stop it with `{cmd}`"
+        )),
     }
 }
 
@@ -519,6 +606,20 @@ pub struct Report {
     pub port_free_after: Option<Duration>,
     /// Ports still held at the end, and by whom.
     pub still_held: Vec<StillHeld>,
+    /// Containers stopped (or not) through their engine's API.
+    pub containers: Vec<ContainerOutcome>,
+}
+
+/// What stopping one container through its engine's API did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerOutcome {
+    /// The container.
+    pub container: Container,
+    /// The engine answered that it stopped, this long after the request.
+    #[serde(serialize_with = "ser_opt_ms", rename = "stopped_after_ms")]
+    pub stopped_after: Option<Duration>,
+    /// Why it could not be stopped.
+    pub error: Option<String>,
 }
 
 impl Report {
@@ -527,6 +628,7 @@ impl Report {
         self.refusals.is_empty()
             && self.outcomes.iter().all(Outcome::ended)
             && self.still_held.is_empty()
+            && self.containers.iter().all(|c| c.error.is_none())
     }
 
     /// Processes observed to end after a signal.
@@ -573,7 +675,7 @@ impl Report {
                     let _ = write!(s, "{plural} {ports} free");
                 }
             }
-            let _ = write!(s, " — {n} {procs} ended");
+            let _ = write!(s, " — {}", self.ended_phrase(n, procs));
         } else {
             for h in &self.still_held {
                 let when = match h.retaken_after {
@@ -591,8 +693,9 @@ impl Report {
                     }
                 );
             }
-            let _ = write!(s, "{n} {procs} ended");
+            let _ = write!(s, "{}", self.ended_phrase(n, procs));
         }
+        s.push_str(&self.container_failures());
         let survivors: Vec<String> = self
             .outcomes
             .iter()
@@ -628,6 +731,44 @@ impl Report {
             let _ = write!(s, "; skipped {}", skipped.join(", "));
         }
         s
+    }
+}
+
+impl Report {
+    /// "; could not stop docker container web (…): why" for each failure.
+    fn container_failures(&self) -> String {
+        self.containers
+            .iter()
+            .filter_map(|c| {
+                let e = c.error.as_ref()?;
+                Some(format!(
+                    "; could not stop {}: {}",
+                    escape(&c.container.describe()),
+                    escape(e)
+                ))
+            })
+            .collect()
+    }
+
+    /// "1 process ended", "container web stopped through the docker API",
+    /// or both.
+    fn ended_phrase(&self, n: usize, procs: &str) -> String {
+        let mut parts: Vec<String> = self
+            .containers
+            .iter()
+            .filter(|c| c.error.is_none())
+            .map(|c| {
+                format!(
+                    "{} stopped through the {} API",
+                    escape(&c.container.describe()),
+                    c.container.engine.as_str()
+                )
+            })
+            .collect();
+        if n > 0 || parts.is_empty() {
+            parts.push(format!("{n} {procs} ended"));
+        }
+        parts.join(", ")
     }
 }
 
@@ -756,16 +897,30 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
         refusals: plan.refusals.clone(),
         port_free_after: None,
         still_held: Vec::new(),
+        containers: Vec::new(),
     };
     if plan.is_refused() {
         return report;
+    }
+    let start = Instant::now();
+    for cs in &plan.containers {
+        let t0 = Instant::now();
+        let r = crate::os::engine::stop(
+            std::path::Path::new(&cs.socket),
+            &cs.container.id,
+            plan.policy.grace,
+        );
+        report.containers.push(ContainerOutcome {
+            container: cs.container.clone(),
+            stopped_after: r.is_ok().then(|| t0.elapsed()),
+            error: r.err().map(|e| format!("{}: {e}", cs.socket)),
+        });
     }
     // The protected set, re-read now: ancestors could have changed since the
     // plan was made (our parent died and we were reparented).
     let me = std::process::id() as Pid;
     let ancestors = crate::os::ancestors_of(me);
 
-    let start = Instant::now();
     let mut live = Vec::new();
     for t in &plan.targets {
         let idx = report.outcomes.len();
@@ -1152,6 +1307,131 @@ mod tests {
         assert!(miss.is_refused() && miss.targets.is_empty());
     }
 
+    /// docker-proxy (pid 500, root) holding :18080 for container `web`,
+    /// with or without an answering engine API.
+    fn forwarded(api: bool) -> Snapshot {
+        use crate::container::{Container, Engine, EngineProbe, Published, Source};
+        let mut fwd = proc(500, 400, 400, 400, 1000, "docker-proxy");
+        fwd.cmdline = [
+            "docker-proxy",
+            "-proto",
+            "tcp",
+            "-host-port",
+            "18080",
+            "-container-ip",
+            "172.17.0.2",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut s = snap(
+            vec![proc(400, 1, 400, 400, 1000, "dockerd"), fwd],
+            vec![tcp(18080, &[500])],
+        );
+        let mut c = Container::bare(Engine::Docker, "b77e2cccdedb4ae4f1331b57a7f0749a51fdf2b0");
+        c.name = Some("web".into());
+        c.ips = vec!["172.17.0.2".parse().expect("ip")];
+        c.ports = vec![Published {
+            proto: crate::model::Proto::Tcp,
+            host_ip: None,
+            host_port: 18080,
+            container_port: 8080,
+        }];
+        c.source = if api { Source::Api } else { Source::Disk };
+        c.api = api.then(|| "/run/docker.sock".to_string());
+        s.containers.probes.push(EngineProbe {
+            engine: Engine::Docker,
+            socket: "/run/docker.sock".into(),
+            error: (!api).then(|| "/run/docker.sock: connection refused".to_string()),
+        });
+        s.containers.containers.push(c);
+        s
+    }
+
+    #[test]
+    fn a_container_is_stopped_through_its_engine_never_signalled() {
+        let s = forwarded(true);
+        let plain = plan_ports(&s, &ctx(), &port(18080), &live_ok());
+        assert!(plain.is_refused() && plain.targets.is_empty() && plain.containers.is_empty());
+        assert!(
+            plain.refusals[0]
+                .reason
+                .contains("stop it with `docker stop web`"),
+            "{plain:?}"
+        );
+        let forced = Policy {
+            force: true,
+            ..live_ok()
+        };
+        let plan = plan_ports(&s, &ctx(), &port(18080), &forced);
+        assert!(!plan.is_refused() && !plan.is_empty(), "{plan:?}");
+        assert!(plan.targets.is_empty(), "the forwarder is never a target");
+        assert_eq!(plan.containers.len(), 1);
+        assert_eq!(plan.containers[0].holder, 500);
+        assert_eq!(plan.containers[0].socket, "/run/docker.sock");
+        // --only must match the holder or the container.
+        let only = |pat: &str| Policy {
+            only: Some(pat.into()),
+            ..forced.clone()
+        };
+        assert!(!plan_ports(&s, &ctx(), &port(18080), &only("web")).is_refused());
+        assert!(plan_ports(&s, &ctx(), &port(18080), &only("nginx")).is_refused());
+    }
+
+    #[test]
+    fn a_report_names_the_stopped_container() {
+        let c = forwarded(true).containers.containers[0].clone();
+        let mut r = Report {
+            ports: port(18080),
+            outcomes: Vec::new(),
+            refusals: Vec::new(),
+            port_free_after: Some(Duration::from_millis(3200)),
+            still_held: Vec::new(),
+            containers: vec![ContainerOutcome {
+                container: c,
+                stopped_after: Some(Duration::from_millis(3100)),
+                error: None,
+            }],
+        };
+        assert!(r.success());
+        assert_eq!(
+            r.summary(),
+            "port 18080 free after 3200 ms — docker container web (id b77e2cccdedb) stopped through the docker API"
+        );
+        r.containers[0].stopped_after = None;
+        r.containers[0].error = Some("/run/docker.sock: permission denied".into());
+        r.port_free_after = None;
+        r.still_held.push(StillHeld {
+            port: port(18080)[0],
+            by: vec!["pid 500 (docker-proxy), child of pid 400 (dockerd)".into()],
+            retaken_after: None,
+        });
+        assert!(!r.success());
+        assert!(
+            r.summary()
+                .contains("could not stop docker container web (id b77e2cccdedb): /run/docker.sock: permission denied"),
+            "{}",
+            r.summary()
+        );
+    }
+
+    #[test]
+    fn without_an_engine_even_force_refuses() {
+        let s = forwarded(false);
+        let forced = Policy {
+            force: true,
+            ..live_ok()
+        };
+        let plan = plan_ports(&s, &ctx(), &port(18080), &forced);
+        assert!(plan.is_refused() && plan.is_empty(), "{plan:?}");
+        let why = &plan.refusals[0].reason;
+        assert!(
+            why.contains("no docker engine API reachable: /run/docker.sock: connection refused"),
+            "{why}"
+        );
+        assert!(why.contains("--force cannot stop it"), "{why}");
+        assert!(why.contains("`docker stop web`"), "{why}");
+    }
+
     #[test]
     fn free_port_and_unresolved_socket() {
         let mut hidden = tcp(2024, &[]);
@@ -1249,6 +1529,7 @@ mod tests {
             targets: vec![target],
             refusals: Vec::new(),
             protected: Vec::new(),
+            containers: Vec::new(),
             policy: Policy {
                 signal: SIGKILL,
                 grace: Duration::from_millis(100),
@@ -1301,6 +1582,7 @@ mod tests {
             refusals: Vec::new(),
             port_free_after: Some(Duration::from_millis(152)),
             still_held: Vec::new(),
+            containers: Vec::new(),
         };
         assert!(r.success());
         assert_eq!(

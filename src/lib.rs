@@ -11,6 +11,8 @@
 //!   `managed`, `daemon`, `orphan` or `live`, and why.
 //! - [`kill`] — plan (pure) and execute a safe kill; [`kill::ensure_port_free`]
 //!   for a program reclaiming its port; [`kill::wait_port`].
+//! - [`container`] — a published port's forwarder and a container's
+//!   processes, mapped to the container and its engine's stop command.
 //! - [`tree`] — the process tree around a holder, group marked.
 //! - [`model`] — the plain data everything else is a function of.
 //!
@@ -30,6 +32,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod container;
 pub mod discover;
 pub mod error;
 pub mod escape;

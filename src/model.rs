@@ -253,6 +253,9 @@ pub struct Snapshot {
     pub boot_time: u64,
     /// Clock ticks per second (`start_time` units).
     pub clk_tck: u64,
+    /// Containers behind the holders, when any holder is a container's
+    /// forwarder or process (asked of the engines by discovery).
+    pub containers: crate::container::ContainerTable,
 }
 
 impl Snapshot {
@@ -413,6 +416,7 @@ pub(crate) mod fixture {
             processes,
             boot_time: 1_795_000_000,
             clk_tck: 100,
+            containers: Default::default(),
         }
     }
 }

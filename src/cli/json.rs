@@ -85,6 +85,9 @@ pub struct JsonHolder<'a> {
     pub manager: Option<&'a Manager>,
     /// How to stop it properly, for `managed`.
     pub stop_command: Option<String>,
+    /// The container it forwards to or runs in (`engine`, `id`, `name`,
+    /// `image`, `compose_project`, `compose_service`), else null.
+    pub container: Option<&'a portwarden::container::Container>,
 }
 
 /// Build the JSON view of one socket.
@@ -136,5 +139,6 @@ pub fn holder<'a>(p: &'a Process, v: &'a Verdict) -> JsonHolder<'a> {
         reasons: &v.reasons,
         manager: v.manager.as_ref(),
         stop_command: v.manager.as_ref().map(Manager::stop_command),
+        container: v.manager.as_ref().and_then(Manager::container),
     }
 }

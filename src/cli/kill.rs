@@ -106,13 +106,7 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
             return Ok(exit::REFUSED);
         }
         eprint!("{}", format_plan(&plan));
-        let n = plan.targets.len();
-        let what = if n == 1 {
-            "this process".to_string()
-        } else {
-            format!("these {n} processes")
-        };
-        eprint!("Kill {what}? [y/N] ");
+        eprint!("{} [y/N] ", confirm_question(&plan));
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -205,15 +199,23 @@ pub fn format_plan(plan: &Plan) -> String {
     } else {
         format!(", then SIGKILL after {}", fmt_duration(grace))
     };
-    s.push_str(&format!(
-        "plan: free port {ports} — SIG{}{then}{}\n",
-        signal_name(plan.policy.signal),
-        if plan.policy.tree {
-            " (with --tree)"
-        } else {
-            ""
-        }
-    ));
+    if plan.targets.is_empty() && !plan.containers.is_empty() {
+        // Nothing is signalled: the engines stop their containers.
+        s.push_str(&format!(
+            "plan: free port {ports} — stop {} through the engine's API\n",
+            portwarden::escape::count(plan.containers.len(), "container", "containers")
+        ));
+    } else {
+        s.push_str(&format!(
+            "plan: free port {ports} — SIG{}{then}{}\n",
+            signal_name(plan.policy.signal),
+            if plan.policy.tree {
+                " (with --tree)"
+            } else {
+                ""
+            }
+        ));
+    }
     if !plan.targets.is_empty() {
         s.push_str(&format!(
             "  {:>7}  {:<10}  {:<10}  {:<8}  COMMAND\n",
@@ -231,6 +233,17 @@ pub fn format_plan(plan: &Plan) -> String {
             ));
         }
     }
+    for c in &plan.containers {
+        s.push_str(&format!(
+            "  stop {} through the {} API at {} (POST /containers/{}/stop, grace {}); pid {} is not signalled\n",
+            escape(&c.container.describe()),
+            c.container.engine.as_str(),
+            escape(&c.socket),
+            c.container.id.get(..12).unwrap_or(&c.container.id),
+            fmt_duration(grace),
+            c.holder
+        ));
+    }
     for (pid, why) in &plan.protected {
         s.push_str(&format!("  not signalled: pid {pid} — {}\n", escape(why)));
     }
@@ -238,6 +251,32 @@ pub fn format_plan(plan: &Plan) -> String {
         s.push_str(&format!("  port {p}: nothing listens (already free)\n"));
     }
     s
+}
+
+/// "Kill these 2 processes?", "Stop this container?", or both.
+fn confirm_question(plan: &Plan) -> String {
+    let this_these = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("this {one}")
+        } else {
+            format!("these {n} {many}")
+        }
+    };
+    let mut parts = Vec::new();
+    if !plan.containers.is_empty() {
+        let what = this_these(plan.containers.len(), "container", "containers");
+        parts.push(format!("stop {what}"));
+    }
+    if !plan.targets.is_empty() {
+        let what = this_these(plan.targets.len(), "process", "processes");
+        parts.push(format!("kill {what}"));
+    }
+    let q = parts.join(" and ");
+    let mut chars = q.chars();
+    match chars.next() {
+        Some(f) => format!("{}{}?", f.to_uppercase(), chars.as_str()),
+        None => "Go ahead?".to_string(),
+    }
 }
 
 /// `3s`, `500ms`, `1m30s`.

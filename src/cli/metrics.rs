@@ -363,6 +363,7 @@ mod tests {
             .collect(),
             boot_time: 0,
             clk_tck: 100,
+            ..Snapshot::default()
         };
         let ctx = Context {
             uid: 1000,

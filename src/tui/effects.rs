@@ -36,6 +36,9 @@ pub struct PlanView {
     pub grace: Duration,
     /// Whether the plan was made with `force`.
     pub forced: bool,
+    /// Containers stopped through their engine's API instead of signalling
+    /// (`docker container web (id …) through the docker API`).
+    pub containers: Vec<String>,
 }
 
 impl PlanView {
@@ -44,9 +47,9 @@ impl PlanView {
         !self.refusals.is_empty()
     }
 
-    /// No process would be signalled.
+    /// No process would be signalled and no container stopped.
     pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
+        self.targets.is_empty() && self.containers.is_empty()
     }
 }
 
@@ -141,6 +144,18 @@ pub fn view(plan: &kill::Plan) -> PlanView {
         signal: plan.policy.signal,
         grace: plan.policy.grace,
         forced: plan.policy.force,
+        containers: plan
+            .containers
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} through the {} API (pid {} is not signalled)",
+                    c.container.describe(),
+                    c.container.engine.as_str(),
+                    c.holder
+                )
+            })
+            .collect(),
     }
 }
 

@@ -263,6 +263,7 @@ pub fn snapshot() -> Snapshot {
             .collect::<BTreeMap<_, _>>(),
         boot_time: BOOT,
         clk_tck: 100,
+        containers: Default::default(),
     }
 }
 
@@ -367,6 +368,7 @@ pub fn node_plan() -> Planned {
         signal: 15,
         grace: Duration::from_secs(3),
         forced: false,
+        containers: Vec::new(),
     })
 }
 
@@ -407,7 +409,59 @@ pub fn nginx_plan(force: bool) -> Planned {
         signal: 15,
         grace: Duration::from_secs(3),
         forced: force,
+        containers: Vec::new(),
     })
+}
+
+/// The fixture machine plus a docker container `web` publishing
+/// 127.0.0.1:18080, held by docker-proxy (pid 4900, root, a child of
+/// dockerd), as the docker API named it.
+pub fn snapshot_with_container() -> Snapshot {
+    let mut snap = snapshot();
+    let dockerd = proc(4890, 1, 4890, 4890, 0, "root", "dockerd", &["dockerd"], 10);
+    let mut fwd = proc(
+        4900,
+        4890,
+        4890,
+        4890,
+        0,
+        "root",
+        "docker-proxy",
+        &[
+            "docker-proxy",
+            "-proto",
+            "tcp",
+            "-host-ip",
+            "127.0.0.1",
+            "-host-port",
+            "18080",
+            "-container-ip",
+            "172.17.0.2",
+            "-container-port",
+            "8080",
+        ],
+        500,
+    );
+    fwd.cgroup = Some("0::/system.slice/docker.service".into());
+    snap.processes.insert(4890, dockerd);
+    snap.processes.insert(4900, fwd);
+    snap.sockets
+        .push(sock(Proto::Tcp, LO, 18080, 18080, 0, &[4900]));
+    let api = r#"[{"Id":"b77e2cccdedb4ae4f1331b57a7f0749a51fdf2b098753c4a082ba3865e5aab31","Names":["/web"],"Image":"local/bb","Ports":[{"IP":"127.0.0.1","PrivatePort":8080,"PublicPort":18080,"Type":"tcp"}],"Labels":{},"NetworkSettings":{"Networks":{"bridge":{"IPAddress":"172.17.0.2"}}}}]"#;
+    snap.containers = portwarden::container::ContainerTable {
+        probes: vec![portwarden::container::EngineProbe {
+            engine: portwarden::container::Engine::Docker,
+            socket: "/var/run/docker.sock".into(),
+            error: None,
+        }],
+        containers: portwarden::container::parse_api_list(
+            api,
+            portwarden::container::Engine::Docker,
+            "/var/run/docker.sock",
+        ),
+        ..Default::default()
+    };
+    snap
 }
 
 /// A plan with `n` targets (a big worker pool), for scrolling.

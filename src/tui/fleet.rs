@@ -297,8 +297,8 @@ fn render_dialog(v: &View, f: &mut Frame) {
                 "nothing will be signalled — any key closes".to_string()
             } else {
                 format!(
-                    "[y] kill these {} process(es) on {}   [any other key] cancel",
-                    pids.len(),
+                    "[y] kill {} on {}   [any other key] cancel",
+                    portwarden::escape::count(pids.len(), "process", "processes"),
                     escape(host)
                 )
             }));

@@ -924,19 +924,25 @@ fn confirm(
         }
     }
     let n = v.targets.len();
-    head.push(Line::from(vec![
-        Span::styled("Signal: ", pal.bold()),
-        Span::raw(format!(
-            "{} to {n} process{}, SIGKILL after {} grace",
-            signal_name(v.signal),
-            if n == 1 { "" } else { "es" },
-            human_grace(v.grace)
-        )),
-    ]));
-    head.push(Line::styled(
-        format!("{:>7} {:<8} {:<10} COMMAND", "PID", "USER", "ROLE"),
-        pal.bold(),
-    ));
+    for c in &v.containers {
+        head.extend(hang(width, "Stop: ", 6, &escape(c), Style::new()));
+    }
+    // A container stop alone signals nothing: no signal line, no table.
+    if n > 0 || v.containers.is_empty() {
+        head.push(Line::from(vec![
+            Span::styled("Signal: ", pal.bold()),
+            Span::raw(format!(
+                "{} to {n} process{}, SIGKILL after {} grace",
+                signal_name(v.signal),
+                if n == 1 { "" } else { "es" },
+                human_grace(v.grace)
+            )),
+        ]));
+        head.push(Line::styled(
+            format!("{:>7} {:<8} {:<10} COMMAND", "PID", "USER", "ROLE"),
+            pal.bold(),
+        ));
+    }
 
     let mut tail: Vec<Line> = Vec::new();
     if !v.protected.is_empty() {
@@ -1506,6 +1512,46 @@ mod tests {
         assert!(screen.contains("`systemctl --user"), "{screen}");
         assert!(screen.contains("stop redis.service`"), "{screen}");
         assert_snapshot!(screen);
+    }
+
+    #[test]
+    fn a_container_forwarder_names_its_container_and_force_stops_it() {
+        let mut app = App::new(ctx(), std::time::Duration::from_secs(2), true, (80, 30));
+        app.now = NOW;
+        let snap = snapshot_with_container();
+        feed(
+            &mut app,
+            [Msg::Snapshot {
+                result: Ok(snap.clone()),
+                at: NOW,
+            }],
+        );
+        select_pid(&mut app, 4900);
+        feed(&mut app, [press(KeyCode::Enter)]);
+        let details = draw(&app);
+        assert!(details.contains("docker container web"), "{details}");
+        assert!(details.contains("`docker stop web`"), "{details}");
+        feed(&mut app, [press(KeyCode::Esc)]);
+        // The real planner, as the event loop would run it.
+        let req = |force| crate::tui::state::KillRequest {
+            target: crate::tui::state::KillTarget::Ports(vec!["18080".parse().expect("a port")]),
+            force,
+        };
+        let policy = portwarden::kill::Policy::default();
+        let refused = crate::tui::effects::plan(&snap, &ctx(), &req(false), &policy);
+        feed(&mut app, [ch('x'), Msg::Planned(Box::new(refused))]);
+        let refusal = draw(&app);
+        assert!(refusal.contains("managed"), "{refusal}");
+        let forced = crate::tui::effects::plan(&snap, &ctx(), &req(true), &policy);
+        assert!(
+            forced.view.targets.is_empty(),
+            "the forwarder is never a target"
+        );
+        feed(&mut app, [ch('F'), Msg::Planned(Box::new(forced))]);
+        let confirm = draw(&app);
+        assert!(confirm.contains("Stop: docker container web"), "{confirm}");
+        assert!(!confirm.contains("Signal:"), "{confirm}");
+        assert_snapshot!(format!("{details}\n{refusal}\n{confirm}"));
     }
 
     #[test]

@@ -736,7 +736,7 @@ fn fleet_tui_shows_the_host_column_and_kills_on_the_named_host() {
     tui.keys(&"j".repeat(row - header - 1));
     tui.keys("x");
     let dialog = tui.wait_for("the kill dialog", |s| {
-        s.contains("kill on web1") && s.contains("[y] kill these")
+        s.contains("kill on web1") && s.contains("[y] kill 1 process on web1")
     });
     assert!(
         dialog.contains(&holder.pid.to_string()) && dialog.contains("on web1"),
@@ -787,7 +787,7 @@ fn fleet_kill_asks_once_for_every_host_then_reports_per_host() {
     ];
     let mut pty = Pty::start(&lab, &args);
     let screen = pty.wait_for("one question for both hosts", |s| {
-        s.contains("Kill these 2 process(es) on these hosts (web1, web2)? [y/N]")
+        s.contains("Kill 2 processes on these hosts (web1, web2)? [y/N]")
     });
     assert!(
         screen.contains("== web1 ==")

@@ -248,7 +248,8 @@ fn confirm(text: &str, go: &[(String, Vec<Pid>)]) -> Result<bool, CliError> {
     let n: usize = go.iter().map(|(_, p)| p.len()).sum();
     let hosts: Vec<String> = go.iter().map(|(h, _)| escape(h).into_owned()).collect();
     eprint!(
-        "Kill these {n} process(es) on {} ({})? [y/N] ",
+        "Kill {} on {} ({})? [y/N] ",
+        portwarden::escape::count(n, "process", "processes"),
         if go.len() == 1 {
             "1 host"
         } else {
@@ -369,12 +370,14 @@ pub fn outcome_line(r: &Result<RemoteKill, String>) -> String {
         .unwrap_or_default();
     if held.is_empty() {
         format!(
-            "port {} free after {} ms — {ended} process(es) ended",
+            "port {} free after {} ms — {} ended",
             ports.join(", "),
-            rep["port_free_after_ms"].as_f64().unwrap_or(0.0)
+            rep["port_free_after_ms"].as_f64().unwrap_or(0.0),
+            portwarden::escape::count(ended, "process", "processes")
         )
     } else {
-        format!("{}; {ended} process(es) ended", held.join("; "))
+        let ended = portwarden::escape::count(ended, "process", "processes");
+        format!("{}; {ended} ended", held.join("; "))
     }
 }
 
@@ -425,7 +428,7 @@ mod tests {
         .expect("valid");
         assert_eq!(
             outcome_line(&Ok(done)),
-            "port 8080 free after 14 ms — 1 process(es) ended"
+            "port 8080 free after 14 ms — 1 process ended"
         );
         assert_eq!(outcome_line(&Err("ssh: down".into())), "error: ssh: down");
     }
