@@ -80,6 +80,14 @@ pub fn precheck() -> Result<(), Unavailable> {
     Ok(())
 }
 
+/// How many files the kernel has open (first field of
+/// `/proc/sys/fs/file-nr`): one read, the cheap estimate of what a `/proc`
+/// walk would have to visit.
+pub fn open_files() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/sys/fs/file-nr").ok()?;
+    text.split_ascii_whitespace().next()?.parse().ok()
+}
+
 /// The loaded iterator program. Loading is the expensive part (the kernel
 /// BTF is parsed and the program verified); each [`TaskSockets::read`]
 /// after that is one walk of the kernel's task and file tables.
