@@ -69,6 +69,9 @@ use portwarden::spec::PortSpec;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{PidfdFlags, Resource, Rlimit, getrlimit, pidfd_open, setrlimit};
 
+#[path = "phases/bpf.rs"]
+mod bpf_phase;
+
 /// argv[1] that turns this binary into a fixture child.
 const CHILD_MODE: &str = "__portwarden_bench_child";
 /// argv[1] that clears the signal mask and execs argv[2..] (see [`clean_exec`]).
@@ -103,6 +106,8 @@ enum Phase {
     Kill,
     /// Idle CPU of the TUI under tmux.
     Tui,
+    /// BPF iterator vs /proc walk vs ss at 50 and 400 fds per process (root).
+    Bpf,
 }
 
 /// portwarden's benchmark (issue #5): builds a loopback fixture of N
@@ -343,6 +348,9 @@ fn run(cfg: &Config) -> Result<bool> {
         "fixture torn down in {:.1} s",
         t.elapsed().as_secs_f64()
     ));
+    if cfg.runs_phase(Phase::Bpf) {
+        bpf_phase::phase_bpf(cfg, &mut rows, &mut notes)?;
+    }
     notes.push(format!(
         "Whole run: {:.0} s.",
         started.elapsed().as_secs_f64()
