@@ -82,7 +82,11 @@ fn compare(
     for run in 0..cfg.runs {
         let mut order = tools;
         order.rotate_left(run % tools.len());
-        progress(format!("bpf phase {size}: run {}/{}: {order:?}", run + 1, cfg.runs));
+        progress(format!(
+            "bpf phase {size}: run {}/{}: {order:?}",
+            run + 1,
+            cfg.runs
+        ));
         let mut sets: BTreeMap<&str, Tuples> = BTreeMap::new();
         let mut this: BTreeMap<&str, Duration> = BTreeMap::new();
         for tool in order {
@@ -138,7 +142,7 @@ fn compare(
         "—",
         Verdict::Info,
     ));
-    set_row(cfg, ss, &size, agree, fixture_seen, rows)?;
+    set_row(cfg, ss, &size, agree, fixture_seen, rows, notes)?;
     rss_row(cfg, &size, rows)?;
     let c = |k: &str| median_ms(&cpu[k]);
     notes.push(format!(
@@ -161,19 +165,41 @@ fn set_row(
     agree: usize,
     fixture_seen: bool,
     rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
 ) -> Result<()> {
     let mut ok = fixture_seen;
     let mut ratio = format!("{agree}/{} runs equal", cfg.runs);
     if agree < cfg.runs {
-        let before = ss_tuples(ss)?;
-        let (_, b) = list(cfg, "bpf", false)?;
-        let (_, p) = list(cfg, "proc", false)?;
-        let after = ss_tuples(ss)?;
-        let fits = |s: &Tuples| {
-            before.intersection(&after).all(|t| s.contains(t))
-                && s.iter().all(|t| before.contains(t) || after.contains(t))
-        };
-        let stable = fits(&b) && fits(&p);
+        let mut diffs = Vec::new();
+        // Up to three rounds, like the main list phase's recheck.
+        for _ in 0..3 {
+            let before = ss_tuples(ss)?;
+            let (_, b) = list(cfg, "bpf", false)?;
+            let (_, p) = list(cfg, "proc", false)?;
+            let after = ss_tuples(ss)?;
+            diffs.clear();
+            for (name, s) in [("bpf", &b), ("proc", &p)] {
+                for t in before.intersection(&after).filter(|t| !s.contains(*t)) {
+                    diffs.push(format!("missed by {name}: {} {} pid {}", t.0, t.1, t.2));
+                }
+                for t in s
+                    .iter()
+                    .filter(|t| !before.contains(*t) && !after.contains(*t))
+                {
+                    diffs.push(format!("only {name}: {} {} pid {}", t.0, t.1, t.2));
+                }
+            }
+            if diffs.is_empty() {
+                break;
+            }
+        }
+        let stable = diffs.is_empty();
+        if !stable {
+            notes.push(format!(
+                "BPF phase, {size}: confirmed differences vs ss: {}",
+                diffs.join("; ")
+            ));
+        }
         ok &= stable;
         ratio.push_str(if stable {
             "; ss→bpf→proc→ss recheck equal"
