@@ -204,7 +204,17 @@ impl<'a> Holders<'a> {
     ) -> Vec<Walked> {
         let take_pass = self.pass.is_none() && pids.len() * BPF_SHARE >= self.total;
         if take_pass && let Some(ts) = self.bpf.take() {
-            match ts.read() {
+            // The pass is one kernel thread's work: the /proc stat reads
+            // (which the pass does not replace) run beside it.
+            let (read, walked) = std::thread::scope(|scope| {
+                let pass = scope.spawn(|| ts.read());
+                let walked = stat_parallel(root, pids);
+                let read = pass
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the BPF reader panicked")));
+                (read, walked)
+            });
+            match read {
                 Ok(fds) => {
                     let mut pass: HashMap<Pid, Vec<u64>> = HashMap::new();
                     for s in fds {
@@ -212,14 +222,23 @@ impl<'a> Holders<'a> {
                     }
                     self.pass = Some(pass);
                     self.bpf = Some(ts);
+                    return self.attach(walked, want);
                 }
                 Err(e) => self.failed = Some(format!("reading the BPF iterator failed: {e}")),
             }
         }
-        let Some(pass) = &self.pass else {
+        if self.pass.is_none() {
             return walk_parallel(root, pids, want);
+        }
+        let walked = stat_parallel(root, pids);
+        self.attach(walked, want)
+    }
+
+    /// Fill each process's `found` from this scan's pass.
+    fn attach(&self, mut walked: Vec<Walked>, want: &HashSet<u64>) -> Vec<Walked> {
+        let Some(pass) = &self.pass else {
+            return walked;
         };
-        let mut walked = stat_parallel(root, pids);
         for w in &mut walked {
             w.found = pass
                 .get(&w.proc.pid)
