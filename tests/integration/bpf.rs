@@ -287,3 +287,45 @@ fn bpf_survives_two_million_fds_without_a_socket() {
     let s = socket_at(&doc, "tcp", "127.0.0.1", port);
     assert_eq!(holder_pids(&s), vec![pid], "{s}");
 }
+
+/// The TUI's scanner loads the iterator once and re-reads it on a refresh
+/// that would otherwise walk many new processes' fds: a thread-only holder
+/// (which no `/proc/PID/fd` shows) among a crowd of new processes is found
+/// by an incremental scan.
+#[test]
+fn incremental_scan_rereads_the_loaded_iterator() {
+    use portwarden::discover::{Finder, Method, Options, Scanner};
+    let opts = Options::default();
+    let mut sc = Scanner::with_method(Method::Bpf);
+    sc.full_every = 1000;
+    sc.scan(&opts).expect("first scan");
+    assert_eq!(sc.last_method().map(|r| r.finder), Some(Finder::Bpf));
+
+    let mut guard = Guard::new();
+    // A fifth of the machine's processes, new: enough that the iterator's
+    // one pass is cheaper than their fd walks, too few for a full rescan.
+    let running = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .count();
+    for _ in 0..running / 5 + 1 {
+        let child = Command::new("sleep")
+            .arg("120")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sleep");
+        guard.child(child);
+    }
+    let ready = holders_fixture(&mut guard, &["thread"], 1);
+    let (pid, port, _) = ready[0].clone();
+    let snap = sc.scan(&opts).expect("refresh");
+    assert!(!sc.last_scan().full, "expected an incremental scan");
+    let report = sc.last_method().expect("a report");
+    assert_eq!(report.finder, Finder::Bpf, "{report}");
+    let holders: Vec<i32> = snap
+        .sockets_on(port, None)
+        .flat_map(|s| s.holders.clone())
+        .collect();
+    assert_eq!(holders, vec![pid], "the thread-only holder");
+}
