@@ -3,8 +3,11 @@
 //!
 //! The socket table comes from the kernel (sock_diag, filtered to LISTEN and
 //! unconnected UDP before anything is copied); holders come from walking
-//! `/proc/PID/fd` and matching `socket:[inode]` links. No external command is
-//! run, so this works with an empty `PATH` on a slim image.
+//! `/proc/PID/fd` and matching `socket:[inode]` links — or, as root on a
+//! machine with many open files, from one pass of a BPF `task_file`
+//! iterator (see [`Method`] and `discover/method.rs` for which and why). No
+//! external command is run, so this works with an empty `PATH` on a slim
+//! image.
 //!
 //! Processes come and go during a scan. A pid that vanishes between the
 //! `/proc` listing and its fd walk is simply not a holder; a socket whose
