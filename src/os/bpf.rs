@@ -19,7 +19,6 @@
 //! and committed (`task_sockets.bpf.o`, rebuilt and compared by
 //! `.ci/setup-bpf.sh`), so building portwarden never needs clang.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -198,19 +197,6 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// The holders of the `want`ed inodes according to `fds`: inode → pids.
-pub fn holders_of(
-    fds: &[SocketFd],
-    want: &HashSet<u64>,
-) -> std::collections::HashMap<u64, std::collections::BTreeSet<Pid>> {
-    let mut out: std::collections::HashMap<u64, std::collections::BTreeSet<Pid>> =
-        std::collections::HashMap::new();
-    for s in fds.iter().filter(|s| want.contains(&s.inode)) {
-        out.entry(s.inode).or_default().insert(s.pid);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,29 +229,5 @@ mod tests {
             ]
         );
         assert_eq!(parse_record(&bytes[..8]), None);
-    }
-
-    #[test]
-    fn holders_keep_only_wanted_inodes() {
-        let fds = [
-            SocketFd {
-                pid: 1,
-                fd: 3,
-                inode: 10,
-            },
-            SocketFd {
-                pid: 2,
-                fd: 4,
-                inode: 10,
-            },
-            SocketFd {
-                pid: 2,
-                fd: 5,
-                inode: 11,
-            },
-        ];
-        let h = holders_of(&fds, &HashSet::from([10]));
-        assert_eq!(h.len(), 1);
-        assert_eq!(h[&10].iter().copied().collect::<Vec<_>>(), vec![1, 2]);
     }
 }

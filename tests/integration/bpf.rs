@@ -260,6 +260,22 @@ fn auto_falls_back_to_proc_for_a_non_root_user_and_says_so() {
     // root, which leaves it non-dumpable, so its fds are root's to read.)
     assert!(text.contains(&format!("127.0.0.1:{}", fx.port)), "{text}");
 
+    // `list --verbose` says the same on stderr.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(portwarden_path())
+        .args(["list", "--verbose", &fx.port.to_string()])
+        .env("HOME", "/nonexistent")
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv list");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "list as nobody: {err}");
+    assert!(
+        err.contains("holders found by the /proc walk") && err.contains("not running as root"),
+        "list --verbose must name the fallback: {err}"
+    );
+
     // As root, `why` names the method too (which one depends on the load).
     let root = portwarden()
         .args(["why", &fx.port.to_string()])
