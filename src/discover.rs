@@ -397,25 +397,30 @@ impl Scanner {
                 std::io::Error::other(e.0),
             )
         };
-        let mut report = self.bpf.choose(self.method).map_err(no_bpf)?;
-        let bpf = match report.finder {
-            Finder::Bpf => self.bpf.loaded(),
-            Finder::Proc => None,
-        };
-        let mut finder = method::Holders::new(bpf, pids.len());
-        let walked = finder.walk(root, pids, want);
-        if let Some(why) = finder.failed.take() {
-            self.bpf = method::BpfState::Failed(Unavailable(why.clone()));
-            if self.method == Method::Bpf {
-                return Err(no_bpf(Unavailable(why)));
+        let why = match self.bpf.decide(self.method).map_err(no_bpf)? {
+            method::Decision::Proc(report) => {
+                self.report = Some(report);
+                return Ok(walk_parallel(root, pids, want));
             }
-            report = MethodReport {
-                finder: Finder::Proc,
-                reason: why,
-            };
+            method::Decision::Bpf(why) => why,
+        };
+        match method::cold_bpf(&mut self.bpf, root, pids, want) {
+            Ok(walked) => {
+                self.report = Some(MethodReport {
+                    finder: Finder::Bpf,
+                    reason: why,
+                });
+                Ok(walked)
+            }
+            Err(e) if self.method == Method::Bpf => Err(no_bpf(e)),
+            Err(e) => {
+                self.report = Some(MethodReport {
+                    finder: Finder::Proc,
+                    reason: format!("the BPF iterator is unavailable: {e}"),
+                });
+                Ok(walk_parallel(root, pids, want))
+            }
         }
-        self.report = Some(report);
-        Ok(walked)
     }
 
     /// Record how an incremental scan found new holders.

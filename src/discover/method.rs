@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use super::{Walked, process_from_stat, walk_parallel, walk_threads};
 use crate::model::Pid;
-use crate::os::bpf::{self, TaskSockets, Unavailable};
+use crate::os::bpf::{self, SocketFd, TaskSockets, Unavailable};
 use crate::os::procfs::ProcRoot;
 
 /// How the scanner finds holders (`list --method`).
@@ -110,51 +110,71 @@ pub(super) enum BpfState {
     Failed(Unavailable),
 }
 
+/// What a cold scan will use, decided before anything is loaded.
+pub(super) enum Decision {
+    /// Walk `/proc`, for this reason.
+    Proc(MethodReport),
+    /// Use the iterator (loading it first if needed), for this reason.
+    Bpf(String),
+}
+
 impl BpfState {
-    /// Decide the finder of a cold (full) scan, loading the iterator when
-    /// it is chosen. `Err` only for `--method bpf` when BPF cannot be used.
-    pub(super) fn choose(&mut self, method: Method) -> Result<MethodReport, Unavailable> {
-        let proc = |reason: String| MethodReport {
-            finder: Finder::Proc,
-            reason,
+    /// Decide the finder of a cold (full) scan — cheaply: the iterator is
+    /// loaded later, beside the `/proc` stat reads. `Err` only for
+    /// `--method bpf` when BPF is known not to work.
+    pub(super) fn decide(&self, method: Method) -> Result<Decision, Unavailable> {
+        let proc = |reason: String| {
+            Decision::Proc(MethodReport {
+                finder: Finder::Proc,
+                reason,
+            })
         };
         if method == Method::Proc {
             return Ok(proc("--method proc".into()));
         }
-        let why_bpf = match method {
-            Method::Bpf => "--method bpf".to_string(),
-            _ => {
-                if let Err(e) = bpf::precheck() {
-                    return Ok(proc(e.0));
-                }
-                match bpf::open_files() {
-                    Some(n) if n < BPF_MIN_FILES => {
-                        return Ok(proc(format!(
-                            "{n} open files (< {BPF_MIN_FILES}): walking /proc is cheaper than loading the BPF iterator"
-                        )));
-                    }
-                    Some(n) => format!(
-                        "running as root with kernel BTF, {n} open files (≥ {BPF_MIN_FILES})"
-                    ),
-                    None => "running as root with kernel BTF".to_string(),
-                }
-            }
-        };
+        if let BpfState::Failed(e) = self {
+            return match method {
+                Method::Bpf => Err(e.clone()),
+                _ => Ok(proc(format!("the BPF iterator is unavailable: {e}"))),
+            };
+        }
+        if method == Method::Bpf {
+            return Ok(Decision::Bpf("--method bpf".into()));
+        }
+        if let Err(e) = bpf::precheck() {
+            return Ok(proc(e.0));
+        }
+        Ok(match bpf::open_files() {
+            Some(n) if n < BPF_MIN_FILES => proc(format!(
+                "{n} open files (< {BPF_MIN_FILES}): walking /proc is cheaper than loading the BPF iterator"
+            )),
+            Some(n) => Decision::Bpf(format!(
+                "running as root with kernel BTF, {n} open files (≥ {BPF_MIN_FILES})"
+            )),
+            None => Decision::Bpf("running as root with kernel BTF".into()),
+        })
+    }
+
+    /// Load the iterator unless it is loaded, then take one pass. A
+    /// failure is remembered (no retry on every refresh).
+    pub(super) fn load_and_read(&mut self) -> Result<Vec<SocketFd>, Unavailable> {
         if matches!(self, BpfState::Untried) {
             *self = match TaskSockets::load() {
                 Ok(t) => BpfState::Loaded(Box::new(t)),
                 Err(e) => BpfState::Failed(e),
             };
         }
-        match self {
-            BpfState::Loaded(_) => Ok(MethodReport {
-                finder: Finder::Bpf,
-                reason: why_bpf,
-            }),
-            BpfState::Failed(e) if method == Method::Bpf => Err(e.clone()),
-            BpfState::Failed(e) => Ok(proc(format!("the BPF iterator is unavailable: {e}"))),
-            BpfState::Untried => Ok(proc("the BPF iterator was not loaded".into())),
+        let result = match self {
+            BpfState::Loaded(ts) => ts
+                .read()
+                .map_err(|e| Unavailable(format!("reading the BPF iterator failed: {e}"))),
+            BpfState::Failed(e) => Err(e.clone()),
+            BpfState::Untried => Err(Unavailable("the BPF iterator was not loaded".into())),
+        };
+        if let Err(e) = &result {
+            *self = BpfState::Failed(e.clone());
         }
+        result
     }
 
     /// The loaded iterator, if any.
@@ -164,6 +184,42 @@ impl BpfState {
             _ => None,
         }
     }
+}
+
+/// A cold scan with the iterator: load it (if needed) and take a pass on
+/// one thread while the other cores read every process's stat — the
+/// start-up and the pass are one core's work each, the stat reads are
+/// what the pass does not replace. `Err` leaves the caller to walk `/proc`.
+pub(super) fn cold_bpf(
+    state: &mut BpfState,
+    root: &ProcRoot,
+    pids: &[Pid],
+    want: &HashSet<u64>,
+) -> Result<Vec<Walked>, Unavailable> {
+    let (fds, walked) = std::thread::scope(|scope| {
+        let pass = scope.spawn(|| state.load_and_read());
+        let walked = stat_parallel(root, pids);
+        let fds = pass
+            .join()
+            .unwrap_or_else(|_| Err(Unavailable("the BPF reader panicked".into())));
+        (fds, walked)
+    });
+    let finder = Holders {
+        bpf: None,
+        pass: Some(by_pid(fds?)),
+        total: pids.len(),
+        failed: None,
+    };
+    Ok(finder.attach(walked, want))
+}
+
+/// pid → the socket inodes it has fds on.
+fn by_pid(fds: Vec<SocketFd>) -> HashMap<Pid, Vec<u64>> {
+    let mut pass: HashMap<Pid, Vec<u64>> = HashMap::new();
+    for s in fds {
+        pass.entry(s.pid).or_default().push(s.inode);
+    }
+    pass
 }
 
 /// Finds holders for one scan: walks `/proc`, or reads the iterator once
@@ -216,11 +272,7 @@ impl<'a> Holders<'a> {
             });
             match read {
                 Ok(fds) => {
-                    let mut pass: HashMap<Pid, Vec<u64>> = HashMap::new();
-                    for s in fds {
-                        pass.entry(s.pid).or_default().push(s.inode);
-                    }
-                    self.pass = Some(pass);
+                    self.pass = Some(by_pid(fds));
                     self.bpf = Some(ts);
                     return self.attach(walked, want);
                 }
@@ -307,11 +359,22 @@ mod tests {
     }
 
     #[test]
-    fn proc_method_never_loads_bpf() {
-        let mut st = BpfState::Untried;
-        let r = st.choose(Method::Proc).expect("proc always works");
+    fn proc_method_and_a_known_failure_decide_proc() {
+        let st = BpfState::Untried;
+        let Ok(Decision::Proc(r)) = st.decide(Method::Proc) else {
+            panic!("--method proc must walk /proc");
+        };
         assert_eq!(r.finder, Finder::Proc);
-        assert!(matches!(st, BpfState::Untried));
         assert!(r.to_string().contains("/proc walk"), "{r}");
+
+        let failed = BpfState::Failed(Unavailable("verifier said no".into()));
+        let Ok(Decision::Proc(r)) = failed.decide(Method::Auto) else {
+            panic!("auto falls back after a failure");
+        };
+        assert!(r.reason.contains("verifier said no"), "{r}");
+        assert_eq!(
+            failed.decide(Method::Bpf).err(),
+            Some(Unavailable("verifier said no".into()))
+        );
     }
 }

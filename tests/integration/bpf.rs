@@ -116,17 +116,34 @@ fn holders_bin() -> &'static PathBuf {
 }
 
 /// Run the C fixture and wait (bounded) for `n` READY lines:
-/// (pid, port, role) each. `wrap` runs it under another program.
+/// (pid, port, role) each.
 fn holders_fixture(guard: &mut Guard, args: &[&str], n: usize) -> Vec<(i32, u16, String)> {
     let mut cmd = Command::new(holders_bin());
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        // Its own pipe, not the test's stderr: forked children that outlive
+        // the fixture by a moment (PR_SET_PDEATHSIG) would hold that open.
+        .stderr(Stdio::piped());
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().expect("start bpf_holders");
     let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
     guard.child(child);
+    let err_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&err_text);
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        *sink.lock().expect("stderr text") = text;
+    });
+    let err = move || {
+        // Give the reader a moment to collect what the fixture said.
+        wait_until(Duration::from_millis(500), || {
+            !err_text.lock().expect("stderr text").is_empty()
+        });
+        err_text.lock().expect("stderr text").clone()
+    };
     let (tx, rx) = mpsc::channel::<String>();
     thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -141,8 +158,12 @@ fn holders_fixture(guard: &mut Guard, args: &[&str], n: usize) -> Vec<(i32, u16,
         let left = deadline.saturating_duration_since(Instant::now());
         let line = match rx.recv_timeout(left) {
             Ok(l) => l,
-            Err(RecvTimeoutError::Timeout) => panic!("bpf_holders {args:?}: not ready in time"),
-            Err(RecvTimeoutError::Disconnected) => panic!("bpf_holders {args:?} exited early"),
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("bpf_holders {args:?}: not ready in time; stderr: {}", err())
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("bpf_holders {args:?} exited early; stderr: {}", err())
+            }
         };
         let f: Vec<&str> = line.split_whitespace().collect();
         let ["READY", pid, port, role] = f.as_slice() else {
