@@ -123,8 +123,8 @@ impl TaskSockets {
         Ok(TaskSockets { ebpf })
     }
 
-    /// Walk every task's open files once: each socket fd, deduplicated by
-    /// (pid, fd), in (pid, fd) order.
+    /// Walk every task's open files once: each socket fd once, in
+    /// (pid, fd, inode) order.
     pub fn read(&mut self) -> io::Result<Vec<SocketFd>> {
         let mut file = self.open_iter()?;
         let mut out = Vec::with_capacity(4096);
@@ -149,8 +149,13 @@ impl TaskSockets {
                 Err(e) => return Err(e),
             }
         }
+        // The same (pid, fd, inode) comes once per thread when several
+        // threads share an fd table the kernel does not skip (their leader
+        // exited). Not (pid, fd) alone: a thread with its own table
+        // (unshare(CLONE_FILES)) can have another socket on the same fd
+        // number as its leader.
         out.sort_unstable();
-        out.dedup_by_key(|s| (s.pid, s.fd));
+        out.dedup();
         Ok(out)
     }
 
