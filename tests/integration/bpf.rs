@@ -260,12 +260,26 @@ done
     );
 }
 
+/// A copy of the binary under test that uid 65534 can run, whatever the
+/// checkout's directories allow (a clone under /root is not traversable).
+fn binary_for_nobody() -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("portwarden");
+    std::fs::copy(portwarden_path(), &bin).expect("copy the binary");
+    for (path, mode) in [(dir.path(), 0o755), (bin.as_path(), 0o755)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    (dir, bin)
+}
+
 #[test]
 fn auto_falls_back_to_proc_for_a_non_root_user_and_says_so() {
     let fx = Spec::new("listen").run_as(65534).start();
+    let (_dir, bin) = binary_for_nobody();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(portwarden_path())
+        .arg(&bin)
         .args(["why", &fx.port.to_string()])
         .env("HOME", "/nonexistent")
         .stdin(Stdio::null())
@@ -289,7 +303,7 @@ fn auto_falls_back_to_proc_for_a_non_root_user_and_says_so() {
     // `list --verbose` says the same on stderr.
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(portwarden_path())
+        .arg(&bin)
         .args(["list", "--verbose", &fx.port.to_string()])
         .env("HOME", "/nonexistent")
         .stdin(Stdio::null())
