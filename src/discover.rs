@@ -3,8 +3,11 @@
 //!
 //! The socket table comes from the kernel (sock_diag, filtered to LISTEN and
 //! unconnected UDP before anything is copied); holders come from walking
-//! `/proc/PID/fd` and matching `socket:[inode]` links. No external command is
-//! run, so this works with an empty `PATH` on a slim image.
+//! `/proc/PID/fd` and matching `socket:[inode]` links — or, as root on a
+//! machine with many open files, from one pass of a BPF `task_file`
+//! iterator (see [`Method`] and `discover/method.rs` for which and why). No
+//! external command is run, so this works with an empty `PATH` on a slim
+//! image.
 //!
 //! Processes come and go during a scan. A pid that vanishes between the
 //! `/proc` listing and its fd walk is simply not a holder; a socket whose
@@ -14,9 +17,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::model::{Pid, Process, Proto, Snapshot, Socket};
+use crate::os::bpf::Unavailable;
 use crate::os::procfs::{self, ProcRoot};
 use crate::os::sockdiag::SockDiag;
 use crate::os::{self, Users};
+
+mod method;
+pub use method::{BPF_MIN_FILES, Finder, Method, MethodReport};
 
 /// What to collect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +76,10 @@ pub struct Scanner {
     /// the inode of its `/proc` directory.)
     pub full_every: u32,
     last: ScanKind,
+    /// How holders are found (default [`Method::Auto`]).
+    pub method: Method,
+    bpf: method::BpfState,
+    report: Option<MethodReport>,
 }
 
 /// How the last [`Scanner::scan`] went (for benchmarks and tests).
@@ -101,6 +112,9 @@ impl Default for Scanner {
             hidepid: None,
             full_every: 50,
             last: ScanKind::default(),
+            method: Method::Auto,
+            bpf: method::BpfState::default(),
+            report: None,
         }
     }
 }
@@ -216,6 +230,20 @@ impl Scanner {
         self.last
     }
 
+    /// A scanner that finds holders with `method`.
+    pub fn with_method(method: Method) -> Self {
+        Scanner {
+            method,
+            ..Self::default()
+        }
+    }
+
+    /// Which holder finder the last scan used, and why (`None` before the
+    /// first scan).
+    pub fn last_method(&self) -> Option<&MethodReport> {
+        self.report.as_ref()
+    }
+
     fn diag(&mut self) -> Result<&mut SockDiag> {
         if self.diag.is_none() {
             self.diag = Some(SockDiag::open().map_err(Error::SockDiag)?);
@@ -265,7 +293,13 @@ impl Scanner {
             .collect();
 
         let cache = match self.cache.take() {
-            Some(c) if c.since_full + 1 < self.full_every => incremental(&root, &entries, &want, c),
+            Some(c) if c.since_full + 1 < self.full_every => {
+                let mut finder = method::Holders::new(self.bpf.loaded(), entries.len());
+                let r = incremental(&root, &entries, &want, c, &mut finder);
+                let (used, failed) = (finder.used_bpf(), finder.failed.take());
+                self.note_incremental(used, failed);
+                r
+            }
             _ => None,
         };
         let mut cache = match cache {
@@ -279,7 +313,7 @@ impl Scanner {
             }
             None => {
                 let pids: Vec<Pid> = entries.iter().map(|&(p, _)| p).collect();
-                let walked = walk_parallel(&root, &pids, &want);
+                let walked = self.full_walk(&root, &pids, &want)?;
                 self.last = ScanKind {
                     full: true,
                     fd_walks: walked.len(),
@@ -353,6 +387,66 @@ impl Scanner {
     }
 }
 
+impl Scanner {
+    /// Walk every process with the method [`Scanner::method`] picks.
+    fn full_walk(
+        &mut self,
+        root: &ProcRoot,
+        pids: &[Pid],
+        want: &HashSet<u64>,
+    ) -> Result<Vec<Walked>> {
+        let no_bpf = |e: Unavailable| {
+            Error::Io(
+                "cannot use the BPF iterator (--method bpf)".into(),
+                std::io::Error::other(e.0),
+            )
+        };
+        let why = match self.bpf.decide(self.method).map_err(no_bpf)? {
+            method::Decision::Proc(report) => {
+                self.report = Some(report);
+                return Ok(walk_parallel(root, pids, want));
+            }
+            method::Decision::Bpf(why) => why,
+        };
+        match method::cold_bpf(&mut self.bpf, root, pids, want) {
+            Ok(walked) => {
+                self.report = Some(MethodReport {
+                    finder: Finder::Bpf,
+                    reason: why,
+                });
+                Ok(walked)
+            }
+            Err(e) if self.method == Method::Bpf => Err(no_bpf(e)),
+            Err(e) => {
+                self.report = Some(MethodReport {
+                    finder: Finder::Proc,
+                    reason: format!("the BPF iterator is unavailable: {e}"),
+                });
+                Ok(walk_parallel(root, pids, want))
+            }
+        }
+    }
+
+    /// Record how an incremental scan found new holders.
+    fn note_incremental(&mut self, used_bpf: bool, failed: Option<String>) {
+        if let Some(why) = failed {
+            self.bpf = method::BpfState::Failed(Unavailable(why.clone()));
+            self.report = Some(MethodReport {
+                finder: Finder::Proc,
+                reason: why,
+            });
+        } else if used_bpf {
+            self.report = Some(MethodReport {
+                finder: Finder::Bpf,
+                reason: "incremental refresh: the loaded iterator re-read (cheaper than walking the new processes)".into(),
+            });
+        } else if let Some(r) = &mut self.report {
+            r.finder = Finder::Proc;
+            r.reason = "incremental refresh: only new processes walked in /proc".into();
+        }
+    }
+}
+
 /// Most processes whose details a cap allows per holder for its group and
 /// its descendants. A holder like pid 1 (systemd socket activation) has the
 /// whole machine below it; reading every process's cmdline would turn a
@@ -410,6 +504,7 @@ fn incremental(
     entries: &[(Pid, u64)],
     want: &HashSet<u64>,
     mut c: Cache,
+    finder: &mut method::Holders<'_>,
 ) -> Option<(Cache, usize)> {
     let pids: Vec<Pid> = entries.iter().map(|&(p, _)| p).collect();
     let present: HashSet<Pid> = pids.iter().copied().collect();
@@ -493,7 +588,7 @@ fn incremental(
         .collect();
     // New processes may hold any socket (a prefork master's fresh worker):
     // search them for everything wanted.
-    let walked = walk_parallel(root, &new_pids, want);
+    let walked = finder.walk(root, &new_pids, want);
     let mut walks = walked.len();
     let new_set: HashSet<Pid> = walked.iter().map(|w| w.proc.pid).collect();
     let mut parents: BTreeSet<Pid> = BTreeSet::new();
@@ -514,7 +609,7 @@ fn incremental(
         candidates.retain(|p| !new_set.contains(p) && c.procs.contains_key(p));
         let cands: Vec<Pid> = candidates.into_iter().collect();
         walks += cands.len();
-        for w in walk_parallel(root, &cands, &new_inodes) {
+        for w in finder.walk(root, &cands, &new_inodes) {
             for inode in w.found {
                 c.holders.entry(inode).or_default().insert(w.proc.pid);
             }
@@ -532,7 +627,7 @@ fn incremental(
                 .filter(|p| !new_set.contains(p))
                 .collect();
             walks += rest.len();
-            for w in walk_parallel(root, &rest, &unfound) {
+            for w in finder.walk(root, &rest, &unfound) {
                 for inode in w.found {
                     c.holders.entry(inode).or_default().insert(w.proc.pid);
                 }

@@ -85,6 +85,7 @@ const TARGET_KILL_FREE_MS: f64 = 50.0;
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 mod fixture;
+mod phase_bpf;
 mod phase_kill;
 mod phase_list;
 mod phase_refresh;
@@ -96,6 +97,7 @@ mod teardown;
 mod tools;
 
 use fixture::*;
+use phase_bpf::*;
 use phase_kill::*;
 use phase_list::*;
 use phase_refresh::*;
@@ -125,6 +127,8 @@ pub(crate) enum Phase {
     Kill,
     /// Idle CPU of the TUI under tmux.
     Tui,
+    /// BPF iterator vs /proc walk vs ss at 50 and 400 fds per process (root).
+    Bpf,
 }
 
 /// portwarden's benchmark (issue #5): builds a loopback fixture of N
@@ -365,6 +369,9 @@ pub(crate) fn run(cfg: &Config) -> Result<bool> {
         "fixture torn down in {:.1} s",
         t.elapsed().as_secs_f64()
     ));
+    if cfg.runs_phase(Phase::Bpf) {
+        phase_bpf(cfg, &mut rows, &mut notes)?;
+    }
     notes.push(format!(
         "Whole run: {:.0} s.",
         started.elapsed().as_secs_f64()

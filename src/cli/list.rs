@@ -12,7 +12,13 @@ use portwarden::spec::PortSpec;
 
 /// Run `list`.
 pub fn run(args: &ListArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
-    let snap = portwarden::discover::discover(&args.proto.options(cfg))?;
+    let mut scanner = portwarden::discover::Scanner::with_method(args.method);
+    let snap = scanner.scan(&args.proto.options(cfg))?;
+    if args.verbose
+        && let Some(report) = scanner.last_method()
+    {
+        eprintln!("portwarden: {report}");
+    }
     let ctx = cfg.context();
     let verdicts = classify::classify(&snap, &ctx);
     let sockets: Vec<&Socket> = select(&snap, &args.ports);

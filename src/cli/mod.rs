@@ -244,6 +244,14 @@ pub struct ListArgs {
     /// Machine-readable output (schema 1).
     #[arg(long)]
     pub json: bool,
+    /// How to find holders: auto (the BPF iterator when root, supported
+    /// and worth it; /proc otherwise), bpf (fail if it cannot be used) or
+    /// proc.
+    #[arg(long, default_value = "auto", value_parser = str::parse::<portwarden::discover::Method>)]
+    pub method: portwarden::discover::Method,
+    /// Say on stderr which holder finder ran, and why.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// `portwarden why`.

@@ -8,7 +8,7 @@ use super::kill::format_plan;
 use super::{CliError, Out, WhyArgs, exit};
 use portwarden::classify::{self, Context};
 use portwarden::config::Config;
-use portwarden::discover::{Options, discover};
+use portwarden::discover::{Options, Scanner};
 use portwarden::escape::{escape, escape_trunc};
 use portwarden::kill::{self, Policy};
 use portwarden::model::{Pid, Snapshot};
@@ -17,7 +17,8 @@ use portwarden::timefmt::{age, utc};
 
 /// Run `why`.
 pub fn run(args: &WhyArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
-    let snap = discover(&Options::default())?;
+    let mut scanner = Scanner::new();
+    let snap = scanner.scan(&Options::default())?;
     let ctx = cfg.context();
     let policy = cfg.kill_policy();
     out.write_str(&explain(
@@ -27,6 +28,9 @@ pub fn run(args: &WhyArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> 
         args.port,
         portwarden::timefmt::now(),
     ))?;
+    if let Some(report) = scanner.last_method() {
+        out.write_str(&format!("\n{report}\n"))?;
+    }
     Ok(exit::OK)
 }
 

@@ -2,11 +2,13 @@
 //!
 //! Above this line (classify, kill planning, tree, render) everything is a
 //! pure function of [`crate::model`] data. Below it: netlink `sock_diag` for
-//! the socket table ([`sockdiag`]) and `/proc` for processes ([`procfs`]);
+//! the socket table ([`sockdiag`]), `/proc` for processes ([`procfs`]) and,
+//! as root, a BPF iterator for which process holds which socket ([`bpf`]);
 //! container engines' APIs and state for the containers behind a port
 //! ([`engine`]).
 //! Linux only: sock_diag and pidfds are what make portwarden correct and fast.
 
+pub mod bpf;
 pub mod engine;
 pub mod procfs;
 pub mod procnet;

@@ -11,6 +11,7 @@
 // Tests report failures by panicking; unwrap/expect are the idiom here.
 #![allow(clippy::unwrap_used)]
 
+mod bpf;
 mod containers;
 mod fleet;
 mod hardening;
