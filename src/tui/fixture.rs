@@ -244,7 +244,14 @@ pub fn snapshot() -> Snapshot {
     stuck.accept_queue = Some(129);
     stuck.backlog = Some(128);
     let mut nfs = sock(Proto::Tcp, ANY, 2049, 0, 0, &[]);
-    nfs.unresolved = Some(portwarden::discover::unresolved_reason(&nfs, ME, 0, None));
+    nfs.unresolved = Some(portwarden::discover::unresolved_reason(
+        &nfs,
+        &portwarden::discover::Visibility {
+            euid: ME,
+            ..Default::default()
+        },
+        &[],
+    ));
     let sockets = vec![
         sock(Proto::Tcp, ANY, 80, 800, 0, &[700, 701]),
         nfs,
