@@ -38,6 +38,9 @@ use crate::model::{Pid, Snapshot};
 use crate::os::procfs;
 use crate::spec::PortSpec;
 
+mod converge;
+pub use converge::Convergence;
+
 /// SIGTERM.
 pub const SIGTERM: i32 = 15;
 /// SIGKILL.
@@ -121,7 +124,11 @@ pub struct Target {
 }
 
 /// A holder the policy will not touch; its presence refuses the whole plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// A socket whose holder cannot be seen has no pid and no class: `pid` is 0
+/// here and the JSON says `"pid":null,"class":null` (with `"unresolved":
+/// true`), never an invented process.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The holder (0 when the socket's holder could not be seen at all).
     pub pid: Pid,
@@ -147,9 +154,30 @@ pub struct Plan {
     /// Processes deliberately left alone (pid ≤ 1, self, ancestors, another
     /// user's group member), with the reason.
     pub protected: Vec<(Pid, String)>,
+    /// Process groups taken whole. [`execute`] re-reads them after every
+    /// signal round and signals newcomers (a leader still forking), never
+    /// anything outside them and [`Plan::tree_roots`]' subtrees.
+    pub groups: Vec<Pid>,
+    /// Targets whose descendants are taken (all of them with `--tree`; a
+    /// holder in portwarden's own group otherwise).
+    #[serde(skip)]
+    pub tree_roots: Vec<Pid>,
     /// The policy it was built with.
     #[serde(skip)]
     pub policy: Policy,
+}
+
+impl Serialize for Refusal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let seen = self.pid != 0;
+        let mut st = s.serialize_struct("Refusal", 4)?;
+        st.serialize_field("pid", &seen.then_some(self.pid))?;
+        st.serialize_field("class", &seen.then_some(self.class))?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("unresolved", &!seen)?;
+        st.end()
+    }
 }
 
 fn ser_ports<S: serde::Serializer>(ports: &[PortSpec], s: S) -> Result<S::Ok, S::Error> {
@@ -178,6 +206,7 @@ impl Plan {
 /// Plan the freeing of `ports`: their holders, the holders' groups, and with
 /// [`Policy::tree`] every descendant.
 pub fn plan_ports(snap: &Snapshot, ctx: &Context, ports: &[PortSpec], policy: &Policy) -> Plan {
+    let ports = &dedup_ports(ports);
     let mut holders: BTreeSet<Pid> = BTreeSet::new();
     let mut refusals = Vec::new();
     let mut already_free = Vec::new();
@@ -237,6 +266,25 @@ pub fn plan_pid(snap: &Snapshot, ctx: &Context, pid: Pid, policy: &Policy) -> Pl
     plan
 }
 
+/// The ports once each, in the order first named: `80 80 tcp:80` is `80`
+/// (a port without protocol already covers both).
+pub fn dedup_ports(ports: &[PortSpec]) -> Vec<PortSpec> {
+    let mut out: Vec<PortSpec> = Vec::new();
+    for p in ports {
+        let covered = out
+            .iter()
+            .any(|q| q.port == p.port && (q.proto.is_none() || q.proto == p.proto));
+        if !covered {
+            // A later protocol-less spec covers earlier specific ones.
+            if p.proto.is_none() {
+                out.retain(|q| q.port != p.port);
+            }
+            out.push(*p);
+        }
+    }
+    out
+}
+
 fn protected_reason(ctx: &Context, pid: Pid) -> Option<String> {
     if pid <= 1 {
         Some(format!("pid {pid} is init or the kernel: never signalled"))
@@ -255,6 +303,8 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
     let mut refusals = Vec::new();
     let mut protected: BTreeMap<Pid, String> = BTreeMap::new();
     let mut roles: BTreeMap<Pid, Role> = BTreeMap::new();
+    let mut groups: BTreeSet<Pid> = BTreeSet::new();
+    let mut tree_roots: BTreeSet<Pid> = BTreeSet::new();
     let mut verdicts = BTreeMap::new();
     // One parent → children index for every subtree walked below.
     let kids = snap.child_index();
@@ -333,6 +383,12 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
 
         roles.insert(h, Role::Holder);
         let own_group = p.pgid == ctx.self_pgid;
+        if policy.tree || own_group {
+            tree_roots.insert(h);
+        }
+        if !own_group && p.pgid > 1 {
+            groups.insert(p.pgid);
+        }
         if !own_group {
             for m in snap.group_members(p.pgid) {
                 roles.entry(m).or_insert(Role::Group);
@@ -419,12 +475,17 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
         });
     }
     targets.sort_by_key(|t| (t.role, t.pid));
+    if policy.tree {
+        tree_roots.extend(targets.iter().map(|t| t.pid));
+    }
     Plan {
         ports: Vec::new(),
         already_free: Vec::new(),
         targets,
         refusals,
         protected: protected.into_iter().collect(),
+        groups: groups.into_iter().collect(),
+        tree_roots: tree_roots.into_iter().collect(),
         policy: policy.clone(),
     }
 }
@@ -497,6 +558,10 @@ fn ser_port<S: serde::Serializer>(p: &PortSpec, s: S) -> Result<S::Ok, S::Error>
     s.serialize_str(&p.to_string())
 }
 
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round())
+}
+
 fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_some(&(d.as_secs_f64() * 1000.0).round()),
@@ -519,6 +584,8 @@ pub struct Report {
     pub port_free_after: Option<Duration>,
     /// Ports still held at the end, and by whom.
     pub still_held: Vec<StillHeld>,
+    /// Signal rounds: newcomers to the planned groups found and signalled.
+    pub convergence: Convergence,
 }
 
 impl Report {
@@ -587,11 +654,24 @@ impl Report {
                     if h.by.is_empty() {
                         "an unseen process".to_string()
                     } else {
-                        h.by.join(", ")
+                        name_a_few(&h.by, 3)
                     }
                 );
             }
             let _ = write!(s, "{n} {procs} ended");
+        }
+        let c = &self.convergence;
+        if c.newcomers > 0 || c.bounded {
+            let _ = write!(
+                s,
+                "; {} newcomer(s) joined the planned groups during the kill and were signalled ({} rounds, {} ms)",
+                c.newcomers,
+                c.rounds,
+                c.elapsed.as_millis()
+            );
+        }
+        if c.bounded {
+            let _ = write!(s, "; stopped re-reading the groups at the bound");
         }
         let survivors: Vec<String> = self
             .outcomes
@@ -600,7 +680,7 @@ impl Report {
             .map(|o| format!("pid {} ({})", o.pid, escape(&o.name)))
             .collect();
         if !survivors.is_empty() {
-            let _ = write!(s, "; survived SIGKILL: {}", survivors.join(", "));
+            let _ = write!(s, "; survived SIGKILL: {}", name_a_few(&survivors, 3));
         }
         let failed: Vec<String> = self
             .outcomes
@@ -612,7 +692,7 @@ impl Report {
             })
             .collect();
         if !failed.is_empty() {
-            let _ = write!(s, "; could not signal {}", failed.join(", "));
+            let _ = write!(s, "; could not signal {}", name_a_few(&failed, 3));
         }
         let skipped: Vec<String> = self
             .outcomes
@@ -625,10 +705,23 @@ impl Report {
             })
             .collect();
         if !skipped.is_empty() {
-            let _ = write!(s, "; skipped {}", skipped.join(", "));
+            let _ = write!(s, "; skipped {}", name_a_few(&skipped, 3));
         }
         s
     }
+}
+
+/// The first `few` items, then "and N more, see --json": a line naming
+/// 80 holders would be kilobytes long.
+pub fn name_a_few(items: &[String], few: usize) -> String {
+    if items.len() <= few + 1 {
+        return items.join(", ");
+    }
+    format!(
+        "{} and {} more, see --json",
+        items[..few].join(", "),
+        items.len() - few
+    )
 }
 
 /// A target during execution.
@@ -744,6 +837,123 @@ fn wait_all(
     }
 }
 
+/// How long one signal round waits before re-reading the planned groups.
+const ROUND: Duration = Duration::from_millis(50);
+/// At most this many signal rounds (the grace and [`KILL_GRACE`] bound the
+/// time as well).
+const MAX_ROUNDS: u32 = 400;
+
+fn new_outcome(pid: Pid, name: &str, role: Role) -> Outcome {
+    Outcome {
+        pid,
+        name: name.to_string(),
+        role,
+        signals: Vec::new(),
+        exited_after: None,
+        skipped: None,
+        error: None,
+    }
+}
+
+/// Verify `o.pid` against `start_time`, send `sig`, record the outcome and
+/// (when signalled) the live entry.
+fn signal_one(
+    outcomes: &mut Vec<Outcome>,
+    live: &mut Vec<Live>,
+    mut o: Outcome,
+    start_time: u64,
+    sig: i32,
+    on: &mut dyn FnMut(&Progress),
+) {
+    let idx = outcomes.len();
+    match verify(o.pid, start_time) {
+        Verify::Gone(why) | Verify::Mismatch(why) => o.skipped = Some(why),
+        Verify::Same(fd) => match send(o.pid, fd.as_ref(), start_time, sig) {
+            Ok(()) => {
+                o.signals.push(sig);
+                on(&Progress::Signalled {
+                    pid: o.pid,
+                    signal: sig,
+                });
+                live.push(Live {
+                    idx,
+                    pid: o.pid,
+                    start_time,
+                    fd,
+                });
+            }
+            Err(rustix::io::Errno::SRCH) => o.skipped = Some("already gone".into()),
+            Err(e) => o.error = Some(format!("signal failed: {e}")),
+        },
+    }
+    outcomes.push(o);
+}
+
+/// Wait, re-read the planned groups and subtrees, signal newcomers with
+/// the signal of the moment; escalate to SIGKILL when the grace is over;
+/// stop when nothing is alive and nothing new arrived, or at the bound.
+fn rounds(
+    plan: &Plan,
+    scope: &mut converge::Scope,
+    live: &mut Vec<Live>,
+    outcomes: &mut Vec<Outcome>,
+    start: Instant,
+    on: &mut dyn FnMut(&Progress),
+) -> Convergence {
+    let mut conv = Convergence::default();
+    let mut sig = plan.policy.signal;
+    let mut deadline = start + plan.policy.grace;
+    let mut planned: std::collections::HashSet<Pid> =
+        plan.targets.iter().map(|t| t.pid).collect();
+    loop {
+        let step = if scope.is_empty() {
+            deadline
+        } else {
+            deadline.min(Instant::now() + ROUND)
+        };
+        wait_all(live, outcomes, start, step, on);
+        conv.rounds += 1;
+        let fresh = if scope.is_empty() {
+            Vec::new()
+        } else {
+            scope.newcomers(&planned)
+        };
+        let arrived = !fresh.is_empty();
+        for n in fresh {
+            planned.insert(n.pid);
+            conv.newcomers += 1;
+            let o = new_outcome(n.pid, &n.name, n.role);
+            signal_one(outcomes, live, o, n.start_time, sig, on);
+        }
+        conv.elapsed = start.elapsed();
+        if live.is_empty() && !arrived {
+            return conv;
+        }
+        if Instant::now() >= deadline {
+            if sig == SIGKILL {
+                conv.bounded = true;
+                return conv;
+            }
+            sig = SIGKILL;
+            deadline = Instant::now() + KILL_GRACE;
+            on(&Progress::Escalating);
+            for l in live.iter() {
+                if send(l.pid, l.fd.as_ref(), l.start_time, SIGKILL).is_ok() {
+                    outcomes[l.idx].signals.push(SIGKILL);
+                    on(&Progress::Signalled {
+                        pid: l.pid,
+                        signal: SIGKILL,
+                    });
+                }
+            }
+        }
+        if conv.rounds >= MAX_ROUNDS {
+            conv.bounded = true;
+            return conv;
+        }
+    }
+}
+
 /// Carry out a plan: verify, signal, escalate, confirm. Blocking (up to
 /// grace + 2 s + a short port check); run it off any UI thread.
 ///
@@ -756,6 +966,7 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
         refusals: plan.refusals.clone(),
         port_free_after: None,
         still_held: Vec::new(),
+        convergence: Convergence::default(),
     };
     if plan.is_refused() {
         return report;
@@ -768,65 +979,25 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     let start = Instant::now();
     let mut live = Vec::new();
     for t in &plan.targets {
-        let idx = report.outcomes.len();
-        let mut o = Outcome {
-            pid: t.pid,
-            name: t.name.clone(),
-            role: t.role,
-            signals: Vec::new(),
-            exited_after: None,
-            skipped: None,
-            error: None,
-        };
+        let mut o = new_outcome(t.pid, &t.name, t.role);
         if t.pid <= 1 || t.pid == me || ancestors.contains(&t.pid) {
             o.skipped = Some("protected (init, portwarden or its ancestor)".into());
             report.outcomes.push(o);
             continue;
         }
-        match verify(t.pid, t.start_time) {
-            Verify::Gone(why) | Verify::Mismatch(why) => o.skipped = Some(why),
-            Verify::Same(fd) => match send(t.pid, fd.as_ref(), t.start_time, plan.policy.signal) {
-                Ok(()) => {
-                    o.signals.push(plan.policy.signal);
-                    on(&Progress::Signalled {
-                        pid: t.pid,
-                        signal: plan.policy.signal,
-                    });
-                    live.push(Live {
-                        idx,
-                        pid: t.pid,
-                        start_time: t.start_time,
-                        fd,
-                    });
-                }
-                Err(rustix::io::Errno::SRCH) => o.skipped = Some("already gone".into()),
-                Err(e) => o.error = Some(format!("signal failed: {e}")),
-            },
-        }
-        report.outcomes.push(o);
+        signal_one(
+            &mut report.outcomes,
+            &mut live,
+            o,
+            t.start_time,
+            plan.policy.signal,
+            on,
+        );
     }
-
-    wait_all(
-        &mut live,
-        &mut report.outcomes,
-        start,
-        start + plan.policy.grace,
-        on,
-    );
-    if !live.is_empty() && plan.policy.signal != SIGKILL {
-        on(&Progress::Escalating);
-        for l in &live {
-            if send(l.pid, l.fd.as_ref(), l.start_time, SIGKILL).is_ok() {
-                report.outcomes[l.idx].signals.push(SIGKILL);
-                on(&Progress::Signalled {
-                    pid: l.pid,
-                    signal: SIGKILL,
-                });
-            }
-        }
-        let deadline = Instant::now() + KILL_GRACE;
-        wait_all(&mut live, &mut report.outcomes, start, deadline, on);
-    }
+    // 0 in a PID namespace whose group leader lives outside it.
+    let self_pgid = nix::unistd::getpgrp().as_raw();
+    let mut scope = converge::Scope::new(plan, me, self_pgid, &ancestors);
+    report.convergence = rounds(plan, &mut scope, &mut live, &mut report.outcomes, start, on);
 
     on(&Progress::WaitingForPort);
     confirm_ports(&mut report, start, plan.policy.watch);
@@ -1249,6 +1420,8 @@ mod tests {
             targets: vec![target],
             refusals: Vec::new(),
             protected: Vec::new(),
+            groups: Vec::new(),
+            tree_roots: Vec::new(),
             policy: Policy {
                 signal: SIGKILL,
                 grace: Duration::from_millis(100),
@@ -1301,6 +1474,7 @@ mod tests {
             refusals: Vec::new(),
             port_free_after: Some(Duration::from_millis(152)),
             still_held: Vec::new(),
+            convergence: Convergence::default(),
         };
         assert!(r.success());
         assert_eq!(
