@@ -903,8 +903,7 @@ fn rounds(
     let mut conv = Convergence::default();
     let mut sig = plan.policy.signal;
     let mut deadline = start + plan.policy.grace;
-    let mut planned: std::collections::HashSet<Pid> =
-        plan.targets.iter().map(|t| t.pid).collect();
+    let mut planned: std::collections::HashSet<Pid> = plan.targets.iter().map(|t| t.pid).collect();
     loop {
         let step = if scope.is_empty() {
             deadline
@@ -1173,6 +1172,33 @@ pub fn parse_signal(s: &str) -> std::result::Result<i32, String> {
                 escape(s)
             )
         })
+}
+
+/// Signals whose default action ends a process (Linux, signal(7)): the
+/// only ones that make sense as the first signal of a kill.
+pub const ENDING_SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "XCPU", "XFSZ", "VTALRM", "PROF", "IO", "PWR", "SYS",
+];
+
+/// Whether `sig`'s default action ends a process (STOP, CONT, CHLD, WINCH,
+/// URG, TSTP, TTIN and TTOU stop it, continue it or are ignored).
+pub fn ends_process(sig: i32) -> bool {
+    ENDING_SIGNALS.contains(&signal_name(sig).as_str())
+}
+
+/// [`parse_signal`], refusing a signal that cannot end a process: `kill
+/// --signal STOP` would "succeed" at freeing nothing, then SIGKILL.
+pub fn parse_kill_signal(s: &str) -> std::result::Result<i32, String> {
+    let sig = parse_signal(s)?;
+    if ends_process(sig) {
+        return Ok(sig);
+    }
+    Err(format!(
+        "signal {} cannot end a process (by default it stops, continues or is ignored); use one that can: {}",
+        signal_name(sig),
+        ENDING_SIGNALS.join(", ")
+    ))
 }
 
 /// A signal's name without the `SIG` prefix (`TERM`), or its number.
@@ -1542,6 +1568,41 @@ mod tests {
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("999").is_err());
         assert_eq!(signal_name(15), "TERM");
+    }
+
+    #[test]
+    fn only_signals_that_end_a_process_start_a_kill() {
+        for ok in ["TERM", "INT", "HUP", "KILL", "QUIT", "USR1", "9", "SIGALRM"] {
+            assert!(parse_kill_signal(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "STOP", "CONT", "CHLD", "WINCH", "URG", "TSTP", "TTIN", "TTOU", "19",
+        ] {
+            let e = parse_kill_signal(bad).expect_err(bad);
+            assert!(
+                e.contains("cannot end a process") && e.contains("TERM"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_ports_are_merged() {
+        let p = |proto, port| PortSpec { proto, port };
+        let tcp = Some(crate::model::Proto::Tcp);
+        assert_eq!(
+            dedup_ports(&[p(None, 80), p(None, 80), p(tcp, 80), p(None, 81)]),
+            vec![p(None, 80), p(None, 81)]
+        );
+        assert_eq!(dedup_ports(&[p(tcp, 80), p(None, 80)]), vec![p(None, 80)]);
+    }
+
+    #[test]
+    fn long_lists_name_a_few() {
+        let many: Vec<String> = (0..80).map(|i| format!("pid {i}")).collect();
+        let s = name_a_few(&many, 3);
+        assert_eq!(s, "pid 0, pid 1, pid 2 and 77 more, see --json");
+        assert_eq!(name_a_few(&many[..4], 3), "pid 0, pid 1, pid 2, pid 3");
     }
 }
 

@@ -364,16 +364,16 @@ impl ProcRoot {
             if !leader_exited && same_files(pid, tid) == Some(true) {
                 continue;
             }
-            if kept
-                .iter()
-                .any(|&(k, _)| same_files(k, tid) == Some(true))
-            {
+            if kept.iter().any(|&(k, _)| same_files(k, tid) == Some(true)) {
                 continue;
             }
             let path = format!("{pid}/task/{tid}/fd");
-            let Ok(fd) =
-                rustix::fs::openat(&self.fd, path.as_str(), DIR_FLAGS, rustix::fs::Mode::empty())
-            else {
+            let Ok(fd) = rustix::fs::openat(
+                &self.fd,
+                path.as_str(),
+                DIR_FLAGS,
+                rustix::fs::Mode::empty(),
+            ) else {
                 continue;
             };
             let Ok(st) = rustix::fs::fstat(&fd) else {
