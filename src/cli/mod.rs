@@ -332,7 +332,11 @@ pub fn run_tui(interval: Option<Duration>, no_color: bool) -> color_eyre::Result
         context: Some(cfg.context()),
     };
     crate::tui::run(opts)?;
-    Ok(ExitCode::from(exit::OK))
+    // Ended by SIGTERM/SIGHUP/SIGINT: 128 + n, as shells expect.
+    Ok(match crate::tui::exit_signal() {
+        Some(n) => ExitCode::from(u8::try_from(128 + n).unwrap_or(exit::ERROR)),
+        None => ExitCode::from(exit::OK),
+    })
 }
 
 /// Turn a subcommand's result into an exit code, printing library errors as

@@ -374,6 +374,7 @@ pub fn node_plan() -> Planned {
         signal: 15,
         grace: Duration::from_secs(3),
         forced: false,
+        forcible: false,
     })
 }
 
@@ -414,6 +415,7 @@ pub fn nginx_plan(force: bool) -> Planned {
         signal: 15,
         grace: Duration::from_secs(3),
         forced: force,
+        forcible: !force,
     })
 }
 

@@ -190,7 +190,7 @@ fn key_hints(app: &App) -> String {
         }
         Mode::Tree(_) => " ↑↓ move  x kill group  Esc close  ? help  q quit".into(),
         Mode::Planning(_) => " Esc cancel".into(),
-        Mode::Refused { request, .. } if !request.force => {
+        Mode::Refused { request, planned } if !request.force && planned.view.forcible => {
             " F force (asks again)  Esc close".into()
         }
         Mode::Refused { .. } => " Esc close".into(),
@@ -996,7 +996,7 @@ fn refused(pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView
         }
     }
     lines.push(Line::from(""));
-    if req.force {
+    if req.force || !v.forcible {
         lines.push(Line::from("This cannot be forced. Nothing was signalled."));
         lines.push(Line::from(vec![
             Span::styled("[Esc]", pal.bold()),
@@ -1408,6 +1408,7 @@ mod tests {
             }],
             signal: 15,
             grace: std::time::Duration::from_secs(3),
+            forcible: true,
             ..Default::default()
         });
         feed(&mut app, [ch('x'), Msg::Planned(Box::new(planned))]);
