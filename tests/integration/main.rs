@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod hardening;
+mod hardening2;
 mod kill;
 mod list;
 mod tui;
