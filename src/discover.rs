@@ -660,9 +660,14 @@ pub fn unresolved_reason(s: &Socket, v: &Visibility, vanished: &[Pid]) -> String
         );
     }
     let mut hidden: Vec<String> = Vec::new();
-    if v.denied > 0 {
+    if v.denied > 0 && v.euid != 0 {
         hidden.push(format!(
             "{} process(es) of other users could not be inspected (not root): run as root to see them",
+            v.denied
+        ));
+    } else if v.denied > 0 {
+        hidden.push(format!(
+            "{} process(es) could not be inspected even as root (their fds are protected: a non-dumpable process or a security module)",
             v.denied
         ));
     }

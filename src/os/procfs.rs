@@ -361,10 +361,16 @@ impl ProcRoot {
     pub fn thread_fd_dirs(&self, pid: Pid, leader_exited: bool) -> Vec<FdDir> {
         let mut kept: Vec<(Pid, FdDir)> = Vec::new();
         for tid in tasks(pid).into_iter().filter(|&t| t != pid) {
-            if !leader_exited && same_files(pid, tid) == Some(true) {
-                continue;
+            match same_files(pid, tid) {
+                // Not ours to inspect: neither are its fd links.
+                SameFiles::Denied => return Vec::new(),
+                SameFiles::Same if !leader_exited => continue,
+                _ => {}
             }
-            if kept.iter().any(|&(k, _)| same_files(k, tid) == Some(true)) {
+            if kept
+                .iter()
+                .any(|&(k, _)| same_files(k, tid) == SameFiles::Same)
+            {
                 continue;
             }
             let path = format!("{pid}/task/{tid}/fd");
@@ -426,10 +432,23 @@ impl ProcRoot {
     }
 }
 
-/// Whether two tasks share one fd table (`kcmp(KCMP_FILES)`); `None` when
-/// the kernel cannot say (no `CONFIG_KCMP`, or not permitted).
+/// Whether two tasks share one fd table, as `kcmp(KCMP_FILES)` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameFiles {
+    /// One table.
+    Same,
+    /// Two tables.
+    Different,
+    /// Not permitted (no ptrace access): their fd links cannot be read
+    /// either, so there is nothing to look at.
+    Denied,
+    /// The kernel cannot say (no `CONFIG_KCMP`).
+    Unknown,
+}
+
+/// Compare the fd tables of tasks `a` and `b`.
 #[allow(unsafe_code)]
-pub fn same_files(a: Pid, b: Pid) -> Option<bool> {
+pub fn same_files(a: Pid, b: Pid) -> SameFiles {
     const KCMP_FILES: nix::libc::c_long = 2;
     // SAFETY: kcmp takes five integer arguments and touches no memory of
     // ours; a bad pid is reported as an error, not undefined behaviour.
@@ -443,7 +462,14 @@ pub fn same_files(a: Pid, b: Pid) -> Option<bool> {
             0 as nix::libc::c_long,
         )
     };
-    (r >= 0).then_some(r == 0)
+    match r {
+        0 => SameFiles::Same,
+        r if r > 0 => SameFiles::Different,
+        _ => match nix::errno::Errno::last() {
+            nix::errno::Errno::EPERM | nix::errno::Errno::EACCES => SameFiles::Denied,
+            _ => SameFiles::Unknown,
+        },
+    }
 }
 
 /// `PID` + `suffix` (`/stat`, `/fd`) as a path relative to `/proc`, built
@@ -474,9 +500,16 @@ impl FdDir {
         let mut link = [0u8; 64];
         let mut check = |dir: BorrowedFd<'_>, n: u32, scan: &mut FdScan| -> bool {
             let mut name = [0u8; 10];
-            let Ok(len) = rustix::fs::readlinkat_raw(dir, fd_name(n, &mut name), &mut link[..])
-            else {
-                return false;
+            let len = match rustix::fs::readlinkat_raw(dir, fd_name(n, &mut name), &mut link[..]) {
+                Ok(len) => len,
+                // The directory opened but its links are not ours to read
+                // (a non-dumpable process, a security module): say so
+                // instead of trying every fd.
+                Err(rustix::io::Errno::ACCESS) => {
+                    scan.denied = true;
+                    return false;
+                }
+                Err(_) => return false,
             };
             if let Some(inode) = link.get(..len).and_then(socket_inode)
                 && want.contains(&inode)
@@ -501,7 +534,7 @@ impl FdDir {
             }
             seen += 1;
         }
-        if count > 0 && seen >= count {
+        if (count > 0 && seen >= count) || scan.denied {
             return scan;
         }
 
@@ -528,7 +561,9 @@ impl FdDir {
         }
         if let Ok(fd) = dir.fd() {
             for n in rest {
-                check(fd, n, &mut scan);
+                if !check(fd, n, &mut scan) && scan.denied {
+                    break;
+                }
             }
         }
         scan
