@@ -980,17 +980,18 @@ fn refused(pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView
     ])];
     for r in &v.refusals {
         lines.push(Line::from(""));
-        lines.push(Line::from(vec![
-            Span::raw(if r.pid > 0 {
-                format!("pid {} is ", r.pid)
-            } else {
-                "an invisible holder is ".to_string()
-            }),
-            Span::styled(
-                r.class.as_str(),
-                pal.class(r.class).add_modifier(Modifier::BOLD),
-            ),
-        ]));
+        // A socket whose holder cannot be seen has no class to show.
+        lines.push(Line::from(if r.pid > 0 {
+            vec![
+                Span::raw(format!("pid {} is ", r.pid)),
+                Span::styled(
+                    r.class.as_str(),
+                    pal.class(r.class).add_modifier(Modifier::BOLD),
+                ),
+            ]
+        } else {
+            vec![Span::raw("its holder cannot be seen")]
+        }));
         for part in r.reason.lines() {
             lines.extend(hang(width, "  ", 2, &escape(part), Style::new()));
         }
