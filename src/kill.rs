@@ -466,8 +466,9 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
             pid,
             start_time: p.start_time,
             name: p.name.clone(),
-            command: p.command(),
-            short_command: p.short_command(),
+            // Display fields: bounded (`--only` matched the whole line).
+            command: crate::escape::truncate_cut(&p.command(), procfs::SHOWN_CMDLINE),
+            short_command: crate::escape::truncate_cut(&p.short_command(), procfs::SHOWN_CMDLINE),
             uid: p.uid,
             user: p.user.clone(),
             class: verdict(pid).class,

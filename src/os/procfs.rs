@@ -28,6 +28,40 @@ pub const MAX_CMDLINE: usize = 4 * 1024 * 1024;
 /// Appended to a command line (or any text) that was shortened.
 pub const CUT_MARK: &str = "…(cut)";
 
+/// Most bytes of a command line any output carries (JSON, plan): the whole
+/// line is kept for matching (`--only`, filters), but a megabyte of
+/// arguments is never printed.
+pub const SHOWN_CMDLINE: usize = 64 * 1024;
+
+/// `args` as output shows them: at most [`SHOWN_CMDLINE`] bytes of
+/// arguments plus, when cut, [`CUT_MARK`] at the end of the last one kept
+/// (the mark counts 4 bytes against the budget, as `…` alone did).
+pub fn shown_cmdline(args: &[String]) -> std::borrow::Cow<'_, [String]> {
+    let total: usize = args.iter().map(String::len).sum();
+    if total <= SHOWN_CMDLINE {
+        return std::borrow::Cow::Borrowed(args);
+    }
+    let mut budget = SHOWN_CMDLINE + 4 - CUT_MARK.len();
+    let mut out: Vec<String> = Vec::new();
+    for a in args {
+        if a.len() <= budget {
+            budget -= a.len();
+            out.push(a.clone());
+            continue;
+        }
+        let mut end = budget;
+        while !a.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push(a[..end].to_string());
+        break;
+    }
+    if let Some(last) = out.last_mut() {
+        last.push_str(CUT_MARK);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The fields of `/proc/PID/stat` we use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
@@ -670,6 +704,18 @@ mod tests {
         assert_eq!(split_cmdline(b"", false), Vec::<String>::new());
         assert_eq!(split_cmdline(b"a\0bbb", true), vec!["a", "bbb…(cut)"]);
         assert_eq!(split_cmdline(b"x\xff\0", false), vec!["x\\xff"]);
+    }
+
+    #[test]
+    fn shown_command_lines_are_capped_and_marked() {
+        let short = vec!["node".to_string(), "server.js".to_string()];
+        assert_eq!(shown_cmdline(&short).as_ref(), short.as_slice());
+        let long = vec!["a".repeat(40_000), "b".repeat(40_000), "c".into()];
+        let shown = shown_cmdline(&long);
+        let total: usize = shown.iter().map(String::len).sum();
+        assert_eq!(total, SHOWN_CMDLINE + 4);
+        assert_eq!(shown.len(), 2);
+        assert!(shown[1].ends_with("b…(cut)"));
     }
 
     #[test]

@@ -280,7 +280,12 @@ fn unresolved_socket_in_flight_names_what_was_checked() {
         "no namespace claim that was not checked: {why}"
     );
     if is_root() {
-        assert!(why.contains("searched"), "says what was searched: {why}");
+        // Either every process was searched, or it names the ones whose
+        // fds are protected even from root (a sandbox's pid 1).
+        assert!(
+            why.contains("searched") || why.contains("could not be inspected even as root"),
+            "says what was searched: {why}"
+        );
     }
 
     let (code, out, err) = pw(&["kill", &p, "--yes", "--json"]);
@@ -445,12 +450,13 @@ fn input_command_line_longer_than_64k_matches_and_is_marked_cut() {
     assert!(out.contains("…(cut)"), "{out}");
     let doc = list_json(&[&p]);
     let h = holder(&socket_at(&doc, "tcp", "127.0.0.1", port), pid);
-    assert_eq!(
-        h["cmdline"][6],
-        marker.as_str(),
-        "read whole: {}",
-        h["cmdline"][6]
-    );
+    // Output stays bounded (64 KiB of arguments), the cut marked; the
+    // match above was on the whole line.
+    let args = h["cmdline"].as_array().expect("cmdline");
+    let last = args.last().and_then(Value::as_str).expect("an argument");
+    assert!(last.ends_with("…(cut)"), "last argument: …{}", last.len());
+    let total: usize = args.iter().filter_map(Value::as_str).map(str::len).sum();
+    assert!(total <= 64 * 1024 + 4, "{total}");
 }
 
 // ---------------------------------------------------------------------------
@@ -664,8 +670,14 @@ impl Tui {
         self.parser.lock().unwrap().0.screen().contents()
     }
 
-    fn raw(&self) -> String {
-        String::from_utf8_lossy(&self.parser.lock().unwrap().1).into_owned()
+    /// Bytes written so far.
+    fn raw_len(&self) -> usize {
+        self.parser.lock().unwrap().1.len()
+    }
+
+    /// Everything written after the first `from` bytes, as text.
+    fn raw_since(&self, from: usize) -> String {
+        String::from_utf8_lossy(&self.parser.lock().unwrap().1[from..]).into_owned()
     }
 
     fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
@@ -718,7 +730,7 @@ impl Drop for Tui {
 /// stopped; continue, check raw mode and the alternate screen are back and
 /// the screen was redrawn.
 fn suspend_and_resume(tui: &mut Tui, how: &str) {
-    let before = tui.raw().len();
+    let before = tui.raw_len();
     match how {
         "ctrl-z" => tui.keys("\u{1a}"),
         _ => kill(Pid::from_raw(tui.pid()), Signal::SIGTSTP).expect("SIGTSTP"),
@@ -727,23 +739,25 @@ fn suspend_and_resume(tui: &mut Tui, how: &str) {
         wait_until(READY_TIMEOUT, || proc_state(tui.pid()) == Some('T')),
         "{how}: the TUI stopped"
     );
-    let raw = tui.raw();
+    // What was written before the stop may still be on its way to us.
     assert!(
-        raw[before..].contains("\x1b[?1049l"),
-        "{how}: alternate screen left"
+        wait_until(READY_TIMEOUT, || {
+            let raw = tui.raw_since(before);
+            raw.contains("\x1b[?1049l") && raw.contains("\x1b[?25h")
+        }),
+        "{how}: alternate screen left and cursor shown"
     );
-    assert!(raw[before..].contains("\x1b[?25h"), "{how}: cursor shown");
     assert!(tui.cooked(), "{how}: canonical mode and echo while stopped");
 
-    let before = tui.raw().len();
+    let before = tui.raw_len();
     kill(Pid::from_raw(tui.pid()), Signal::SIGCONT).expect("SIGCONT");
     assert!(
-        wait_until(READY_TIMEOUT, || tui.raw()[before..].contains("PROTO")),
+        wait_until(READY_TIMEOUT, || tui.raw_since(before).contains("PROTO")),
         "{how}: redrawn after SIGCONT; screen:\n{}",
         tui.contents()
     );
     assert!(
-        tui.raw()[before..].contains("\x1b[?1049h"),
+        tui.raw_since(before).contains("\x1b[?1049h"),
         "{how}: alternate screen again"
     );
     assert!(
