@@ -326,6 +326,23 @@ impl Scanner {
             p.user = self.users.name(p.uid);
         }
 
+        self.attach_holders(&mut sockets, &cache, &snap);
+        // A socket with no holder may simply have closed during the walk: a
+        // second look at the (cheap) socket table keeps only the ones that
+        // still exist, so no ghost rows.
+        if sockets.iter().any(|s| s.holders.is_empty()) {
+            let again: HashSet<u64> = self.sockets(opts)?.iter().map(|s| s.inode).collect();
+            sockets.retain(|s| !s.holders.is_empty() || again.contains(&s.inode));
+        }
+        snap.sockets = sockets;
+        cache.procs = snap.processes.clone();
+        self.cache = Some(cache);
+        Ok(snap)
+    }
+
+    /// Give each socket its holders (those still in the process table) or,
+    /// with none, the reason: only what this scan checked.
+    fn attach_holders(&mut self, sockets: &mut [Socket], cache: &Cache, snap: &Snapshot) {
         let mut vis = Visibility {
             euid: rustix::process::geteuid().as_raw(),
             denied: cache.denied,
@@ -349,7 +366,7 @@ impl Scanner {
             let pids: Vec<Pid> = snap.processes.keys().copied().collect();
             (vis.init_pidns, vis.pidns_seen) = procfs::pid_namespaces(&pids);
         }
-        for s in &mut sockets {
+        for s in sockets.iter_mut() {
             // Only holders that still exist in the table (a pid whose stat
             // vanished after its fd walk would be a ghost row).
             let (alive, vanished): (Vec<Pid>, Vec<Pid>) = cache
@@ -366,17 +383,6 @@ impl Scanner {
                 s.unresolved = Some(unresolved_reason(s, &vis, &vanished));
             }
         }
-        // A socket with no holder may simply have closed during the walk: a
-        // second look at the (cheap) socket table keeps only the ones that
-        // still exist, so no ghost rows.
-        if sockets.iter().any(|s| s.holders.is_empty()) {
-            let again: HashSet<u64> = self.sockets(opts)?.iter().map(|s| s.inode).collect();
-            sockets.retain(|s| !s.holders.is_empty() || again.contains(&s.inode));
-        }
-        snap.sockets = sockets;
-        cache.procs = snap.processes.clone();
-        self.cache = Some(cache);
-        Ok(snap)
     }
 }
 
@@ -805,6 +811,63 @@ for line in sys.stdin:
             assert!(std::time::Instant::now() < deadline, "worker did not die");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn unresolved_reasons_name_only_what_was_checked() {
+        let mut s = crate::model::fixture::tcp(8080, &[]);
+        s.uid = 0;
+        let root = Visibility {
+            euid: 0,
+            init_pidns: Some(true),
+            pidns_seen: 1,
+            searched: 120,
+            ..Visibility::default()
+        };
+        let r = unresolved_reason(&s, &root, &[]);
+        assert!(
+            r.contains("all 120 processes") && r.contains("SCM_RIGHTS"),
+            "{r}"
+        );
+        assert!(!r.contains("another PID namespace"), "{r}");
+
+        let r = unresolved_reason(&s, &root, &[4242]);
+        assert!(
+            r.contains("pid 4242") && r.contains("exited during the scan"),
+            "{r}"
+        );
+
+        let contained = Visibility {
+            init_pidns: Some(false),
+            pidns_seen: 2,
+            ..root.clone()
+        };
+        let r = unresolved_reason(&s, &contained, &[]);
+        assert!(
+            r.contains("not the machine's initial one") && r.contains("2 PID"),
+            "{r}"
+        );
+
+        let protected = Visibility {
+            denied: 1,
+            ..root.clone()
+        };
+        let r = unresolved_reason(&s, &protected, &[]);
+        assert!(
+            r.contains("1 process(es) could not be inspected even as root"),
+            "{r}"
+        );
+
+        let user = Visibility {
+            euid: 1000,
+            hidepid: Some("hidepid=2".into()),
+            ..root
+        };
+        let r = unresolved_reason(&s, &user, &[]);
+        assert!(
+            r.contains("uid 0") && r.contains("hidepid=2") && r.contains("root"),
+            "{r}"
+        );
     }
 
     #[test]
