@@ -893,51 +893,86 @@ fn signal_one(
 /// Wait, re-read the planned groups and subtrees, signal newcomers with
 /// the signal of the moment; escalate to SIGKILL when the grace is over;
 /// stop when nothing is alive and nothing new arrived, or at the bound.
+/// What the signal rounds work on.
+struct RoundState {
+    scope: converge::Scope,
+    /// Every pid planned or signalled: never a newcomer.
+    planned: std::collections::HashSet<Pid>,
+    conv: Convergence,
+    live: Vec<Live>,
+}
+
+impl RoundState {
+    /// Read the planned groups and subtrees; signal what is new with `sig`.
+    /// Returns whether anything new arrived.
+    fn signal_newcomers(
+        &mut self,
+        outcomes: &mut Vec<Outcome>,
+        sig: i32,
+        on: &mut dyn FnMut(&Progress),
+    ) -> bool {
+        let fresh = self.fetch();
+        self.signal(fresh, outcomes, sig, on)
+    }
+
+    /// Newcomers to the planned groups and subtrees since the last look.
+    fn fetch(&mut self) -> Vec<converge::Newcomer> {
+        if self.scope.is_empty() {
+            return Vec::new();
+        }
+        self.scope.newcomers(&self.planned)
+    }
+
+    /// Identity-check and signal `fresh` with `sig`; whether there were any.
+    fn signal(
+        &mut self,
+        fresh: Vec<converge::Newcomer>,
+        outcomes: &mut Vec<Outcome>,
+        sig: i32,
+        on: &mut dyn FnMut(&Progress),
+    ) -> bool {
+        let arrived = !fresh.is_empty();
+        for n in fresh {
+            self.planned.insert(n.pid);
+            self.conv.newcomers += 1;
+            let o = new_outcome(n.pid, &n.name, n.role);
+            signal_one(outcomes, &mut self.live, o, n.start_time, sig, on);
+        }
+        arrived
+    }
+}
+
 fn rounds(
     plan: &Plan,
-    scope: &mut converge::Scope,
-    live: &mut Vec<Live>,
+    st: &mut RoundState,
     outcomes: &mut Vec<Outcome>,
     start: Instant,
     on: &mut dyn FnMut(&Progress),
-) -> Convergence {
-    let mut conv = Convergence::default();
+) {
     let mut sig = plan.policy.signal;
     let mut deadline = start + plan.policy.grace;
-    let mut planned: std::collections::HashSet<Pid> = plan.targets.iter().map(|t| t.pid).collect();
     loop {
-        let step = if scope.is_empty() {
+        let step = if st.scope.is_empty() {
             deadline
         } else {
             deadline.min(Instant::now() + ROUND)
         };
-        wait_all(live, outcomes, start, step, on);
-        conv.rounds += 1;
-        let fresh = if scope.is_empty() {
-            Vec::new()
-        } else {
-            scope.newcomers(&planned)
-        };
-        let arrived = !fresh.is_empty();
-        for n in fresh {
-            planned.insert(n.pid);
-            conv.newcomers += 1;
-            let o = new_outcome(n.pid, &n.name, n.role);
-            signal_one(outcomes, live, o, n.start_time, sig, on);
-        }
-        conv.elapsed = start.elapsed();
-        if live.is_empty() && !arrived {
-            return conv;
+        wait_all(&mut st.live, outcomes, start, step, on);
+        st.conv.rounds += 1;
+        let arrived = st.signal_newcomers(outcomes, sig, on);
+        st.conv.elapsed = start.elapsed();
+        if st.live.is_empty() && !arrived {
+            return;
         }
         if Instant::now() >= deadline {
             if sig == SIGKILL {
-                conv.bounded = true;
-                return conv;
+                st.conv.bounded = true;
+                return;
             }
             sig = SIGKILL;
             deadline = Instant::now() + KILL_GRACE;
             on(&Progress::Escalating);
-            for l in live.iter() {
+            for l in st.live.iter() {
                 if send(l.pid, l.fd.as_ref(), l.start_time, SIGKILL).is_ok() {
                     outcomes[l.idx].signals.push(SIGKILL);
                     on(&Progress::Signalled {
@@ -947,9 +982,9 @@ fn rounds(
                 }
             }
         }
-        if conv.rounds >= MAX_ROUNDS {
-            conv.bounded = true;
-            return conv;
+        if st.conv.rounds >= MAX_ROUNDS {
+            st.conv.bounded = true;
+            return;
         }
     }
 }
@@ -976,8 +1011,23 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     let me = std::process::id() as Pid;
     let ancestors = crate::os::ancestors_of(me);
 
+    // 0 in a PID namespace whose group leader lives outside it.
+    let self_pgid = nix::unistd::getpgrp().as_raw();
+    let scope = converge::Scope::new(plan, me, self_pgid, &ancestors);
+    let planned: std::collections::HashSet<Pid> = plan.targets.iter().map(|t| t.pid).collect();
+    let mut st = RoundState {
+        scope,
+        planned,
+        conv: Convergence::default(),
+        live: Vec::new(),
+    };
+    // Read the groups once before the first signal: members forked since
+    // the plan are signalled with it, and later rounds only read pids that
+    // are new since (a listing of /proc), so the port is confirmed free
+    // right after the last exit.
+    let early = st.fetch();
     let start = Instant::now();
-    let mut live = Vec::new();
+    let live = &mut st.live;
     for t in &plan.targets {
         let mut o = new_outcome(t.pid, &t.name, t.role);
         if t.pid <= 1 || t.pid == me || ancestors.contains(&t.pid) {
@@ -987,17 +1037,16 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
         }
         signal_one(
             &mut report.outcomes,
-            &mut live,
+            live,
             o,
             t.start_time,
             plan.policy.signal,
             on,
         );
     }
-    // 0 in a PID namespace whose group leader lives outside it.
-    let self_pgid = nix::unistd::getpgrp().as_raw();
-    let mut scope = converge::Scope::new(plan, me, self_pgid, &ancestors);
-    report.convergence = rounds(plan, &mut scope, &mut live, &mut report.outcomes, start, on);
+    st.signal(early, &mut report.outcomes, plan.policy.signal, on);
+    rounds(plan, &mut st, &mut report.outcomes, start, on);
+    report.convergence = st.conv;
 
     on(&Progress::WaitingForPort);
     confirm_ports(&mut report, start, plan.policy.watch);

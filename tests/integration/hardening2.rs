@@ -222,6 +222,13 @@ fn ended(pid: i32) -> bool {
 fn thread_holder_is_found_and_killed(mode: &str) {
     let mut guard = Guard::new();
     let (pid, port) = start(&mut guard, mode, &[], true);
+    if mode == "exit-main" {
+        // The main thread's stat shows Z once it is gone; the process lives.
+        assert!(
+            wait_until(READY_TIMEOUT, || proc_state(pid) == Some('Z')),
+            "the main thread exited"
+        );
+    }
     let p = port.to_string();
     let doc = list_json(&[&p]);
     let s = socket_at(&doc, "tcp", "127.0.0.1", port);
