@@ -386,6 +386,140 @@ fn group_kill_converges_on_a_leader_forking_every_20ms() {
     );
 }
 
+/// Kills every pid a `forker-setsid` fixture announced (children in
+/// sessions of their own, out of reach of the group guard), by the start
+/// time read when the line arrived; drains the announcements first.
+struct AnnouncedGuard {
+    leader: u32,
+    guard: Guard,
+}
+
+impl Drop for AnnouncedGuard {
+    fn drop(&mut self) {
+        let rx = {
+            let mut all = LINES.lock().unwrap();
+            all.iter()
+                .position(|(p, _)| *p == self.leader)
+                .map(|i| all.remove(i).1)
+        };
+        if let Some(rx) = rx {
+            // Every child prints right after its fork: wait until quiet.
+            while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                if let Ok(pid) = line.parse::<i32>()
+                    && let Some(st) = proc_start_time(pid)
+                {
+                    self.guard.adopt(pid, st);
+                }
+            }
+        }
+        self.guard.cleanup();
+    }
+}
+
+/// A `forker-setsid` leader in its own group, with both guards.
+fn setsid_forker() -> (GroupGuard, AnnouncedGuard, u16) {
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(pwfix())
+        .arg("forker-setsid")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawn forker-setsid");
+    let mut group = GroupGuard {
+        leader: Some(child),
+    };
+    let leader = group.leader.as_mut().expect("leader");
+    let announced = AnnouncedGuard {
+        leader: leader.id(),
+        guard: Guard::new(),
+    };
+    let port = line_of(leader).parse().expect("port");
+    (group, announced, port)
+}
+
+#[test]
+fn group_kill_never_widens_and_tree_kill_converges() {
+    // Children leave the group with setsid: without --tree, those forked
+    // after the plan are outside every planned group and are not touched
+    // (they keep the port: exit 4).
+    let (group, announced, port) = setsid_forker();
+    let p = port.to_string();
+    assert!(
+        wait_until(READY_TIMEOUT, || list_json(&[&p])["sockets"][0]["holders"]
+            .as_array()
+            .is_some_and(|h| h.len() >= 3)),
+        "the leader forks holders"
+    );
+    let (code, out, err) = pw(&["kill", &p, "--yes", "--json", "--grace", "300ms"]);
+    assert_eq!(
+        code, 4,
+        "newcomers outside the planned groups survive
+{out}
+{err}"
+    );
+    let doc: Value = serde_json::from_str(&out).expect("JSON");
+    let outcomes = doc["report"]["outcomes"].as_array().expect("outcomes");
+    // A child caught between its fork and its setsid was in a planned
+    // group then (role "group"); nothing is taken as a descendant.
+    assert!(
+        outcomes.iter().all(|o| o["role"] != "descendant"),
+        "no subtree without --tree: {doc}"
+    );
+    let signalled: Vec<i64> = outcomes.iter().filter_map(|o| o["pid"].as_i64()).collect();
+    let survivors: Vec<i64> = doc["report"]["still_held"][0]["by"]
+        .as_array()
+        .expect("still held by")
+        .iter()
+        .filter_map(|b| {
+            b.as_str()?
+                .strip_prefix("pid ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(!survivors.is_empty(), "{doc}");
+    assert!(
+        survivors.iter().all(|p| !signalled.contains(p)),
+        "processes outside the planned groups were never signalled: {doc}"
+    );
+    drop(announced);
+    drop(group);
+
+    // With --tree they are descendants of a planned holder: converged.
+    let (_group, _announced, port) = setsid_forker();
+    let p = port.to_string();
+    assert!(
+        wait_until(READY_TIMEOUT, || list_json(&[&p])["sockets"][0]["holders"]
+            .as_array()
+            .is_some_and(|h| h.len() >= 3)),
+        "the leader forks holders"
+    );
+    let (code, out, err) = pw(&["kill", &p, "--yes", "--tree", "--json", "--grace", "300ms"]);
+    assert_eq!(
+        code, 0,
+        "converged with --tree
+{out}
+{err}"
+    );
+    let doc: Value = serde_json::from_str(&out).expect("JSON");
+    let conv = &doc["report"]["convergence"];
+    assert!(conv["newcomers"].as_u64().is_some_and(|n| n >= 1), "{conv}");
+    let descendants = doc["report"]["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .filter(|o| o["role"] == "descendant")
+        .count();
+    assert!(
+        descendants >= 1,
+        "newcomers signalled as descendants: {doc}"
+    );
+    assert!(can_bind("tcp", "127.0.0.1", port), "port free");
+}
+
 // ---------------------------------------------------------------------------
 // 4. Bounded input
 
