@@ -893,6 +893,11 @@ fn signal_one(
 /// Wait, re-read the planned groups and subtrees, signal newcomers with
 /// the signal of the moment; escalate to SIGKILL when the grace is over;
 /// stop when nothing is alive and nothing new arrived, or at the bound.
+/// SIGSTOP: freezes a subtree before SIGKILL (see [`RoundState::kill_all`]).
+const SIGSTOP: i32 = 19;
+/// Most rounds of looking for children of frozen processes.
+const FREEZE_ROUNDS: u32 = 20;
+
 /// What the signal rounds work on.
 struct RoundState {
     scope: converge::Scope,
@@ -913,6 +918,36 @@ impl RoundState {
     ) -> bool {
         let fresh = self.fetch();
         self.signal(fresh, outcomes, sig, on)
+    }
+
+    /// SIGKILL every live target. In a subtree kill they are first all
+    /// stopped (SIGSTOP), and what they forked before stopping is taken in
+    /// and stopped too, so no child is forked between the last look and its
+    /// parent's death (it would be reparented and lost to the tree).
+    fn kill_all(&mut self, outcomes: &mut Vec<Outcome>, on: &mut dyn FnMut(&Progress)) {
+        if self.scope.has_tree() {
+            self.send_all(SIGSTOP, outcomes, on);
+            for _ in 0..FREEZE_ROUNDS {
+                let fresh = self.fetch();
+                if !self.signal(fresh, outcomes, SIGSTOP, on) {
+                    break;
+                }
+            }
+        }
+        self.send_all(SIGKILL, outcomes, on);
+    }
+
+    /// `sig` to every live target (identity pinned by its pidfd).
+    fn send_all(&self, sig: i32, outcomes: &mut [Outcome], on: &mut dyn FnMut(&Progress)) {
+        for l in &self.live {
+            if send(l.pid, l.fd.as_ref(), l.start_time, sig).is_ok() {
+                outcomes[l.idx].signals.push(sig);
+                on(&Progress::Signalled {
+                    pid: l.pid,
+                    signal: sig,
+                });
+            }
+        }
     }
 
     /// Newcomers to the planned groups and subtrees since the last look.
@@ -972,15 +1007,7 @@ fn rounds(
             sig = SIGKILL;
             deadline = Instant::now() + KILL_GRACE;
             on(&Progress::Escalating);
-            for l in st.live.iter() {
-                if send(l.pid, l.fd.as_ref(), l.start_time, SIGKILL).is_ok() {
-                    outcomes[l.idx].signals.push(SIGKILL);
-                    on(&Progress::Signalled {
-                        pid: l.pid,
-                        signal: SIGKILL,
-                    });
-                }
-            }
+            st.kill_all(outcomes, on);
         }
         if st.conv.rounds >= MAX_ROUNDS {
             st.conv.bounded = true;
@@ -1026,6 +1053,13 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     // are new since (a listing of /proc), so the port is confirmed free
     // right after the last exit.
     let early = st.fetch();
+    // A first SIGKILL in a subtree kill is a stop, then `kill_all`.
+    let freeze_first = plan.policy.signal == SIGKILL && st.scope.has_tree();
+    let first = if freeze_first {
+        SIGSTOP
+    } else {
+        plan.policy.signal
+    };
     let start = Instant::now();
     let live = &mut st.live;
     for t in &plan.targets {
@@ -1035,16 +1069,12 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
             report.outcomes.push(o);
             continue;
         }
-        signal_one(
-            &mut report.outcomes,
-            live,
-            o,
-            t.start_time,
-            plan.policy.signal,
-            on,
-        );
+        signal_one(&mut report.outcomes, live, o, t.start_time, first, on);
     }
-    st.signal(early, &mut report.outcomes, plan.policy.signal, on);
+    st.signal(early, &mut report.outcomes, first, on);
+    if freeze_first {
+        st.kill_all(&mut report.outcomes, on);
+    }
     rounds(plan, &mut st, &mut report.outcomes, start, on);
     report.convergence = st.conv;
 

@@ -89,6 +89,13 @@ impl Scope {
         self.groups.is_empty() && self.roots.is_empty()
     }
 
+    /// Subtrees are in scope: a child forked just before its parent's
+    /// death is reparented at once and no longer looks like a descendant,
+    /// so parents are stopped before they are killed.
+    pub fn has_tree(&self) -> bool {
+        !self.roots.is_empty()
+    }
+
     /// Processes now in scope that were neither planned nor decided on
     /// before.
     pub fn newcomers(&mut self, planned: &HashSet<Pid>) -> Vec<Newcomer> {

@@ -387,32 +387,66 @@ fn group_kill_converges_on_a_leader_forking_every_20ms() {
 }
 
 /// Kills every pid a `forker-setsid` fixture announced (children in
-/// sessions of their own, out of reach of the group guard), by the start
-/// time read when the line arrived; drains the announcements first.
+/// sessions of their own, out of reach of the group guard). A collector
+/// thread reads each pid's start time the moment its line arrives, so a
+/// pid that died and was reused meanwhile is never signalled.
 struct AnnouncedGuard {
-    leader: u32,
+    seen: Arc<Mutex<Vec<(i32, u64)>>>,
+    done: mpsc::Receiver<()>,
     guard: Guard,
+}
+
+impl AnnouncedGuard {
+    /// Start collecting the announcements of fixture `leader`.
+    fn collect(leader: u32) -> AnnouncedGuard {
+        let rx = {
+            let mut all = LINES.lock().unwrap();
+            let i = all
+                .iter()
+                .position(|(p, _)| *p == leader)
+                .expect("a reader");
+            all.remove(i).1
+        };
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (done_tx, done) = mpsc::channel();
+        let s = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            // Ends when every writer (leader and children) is gone.
+            while let Ok(line) = rx.recv() {
+                if let Ok(pid) = line.parse::<i32>()
+                    && let Some(st) = proc_start_time(pid)
+                {
+                    s.lock().unwrap().push((pid, st));
+                }
+            }
+            let _ = done_tx.send(());
+        });
+        AnnouncedGuard {
+            seen,
+            done,
+            guard: Guard::new(),
+        }
+    }
+
+    fn kill_announced(&mut self) {
+        for &(pid, st) in self.seen.lock().unwrap().iter() {
+            self.guard.adopt(pid, st);
+        }
+        self.guard.cleanup();
+    }
 }
 
 impl Drop for AnnouncedGuard {
     fn drop(&mut self) {
-        let rx = {
-            let mut all = LINES.lock().unwrap();
-            all.iter()
-                .position(|(p, _)| *p == self.leader)
-                .map(|i| all.remove(i).1)
-        };
-        if let Some(rx) = rx {
-            // Every child prints right after its fork: wait until quiet.
-            while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-                if let Ok(pid) = line.parse::<i32>()
-                    && let Some(st) = proc_start_time(pid)
-                {
-                    self.guard.adopt(pid, st);
-                }
+        // Kill what is known, then what was announced meanwhile, until the
+        // output closes (every child is dead) or a bound.
+        for _ in 0..50 {
+            self.kill_announced();
+            if self.done.recv_timeout(POLL).is_ok() {
+                break;
             }
         }
-        self.guard.cleanup();
+        self.kill_announced();
     }
 }
 
@@ -430,11 +464,8 @@ fn setsid_forker() -> (GroupGuard, AnnouncedGuard, u16) {
         leader: Some(child),
     };
     let leader = group.leader.as_mut().expect("leader");
-    let announced = AnnouncedGuard {
-        leader: leader.id(),
-        guard: Guard::new(),
-    };
     let port = line_of(leader).parse().expect("port");
+    let announced = AnnouncedGuard::collect(leader.id());
     (group, announced, port)
 }
 
