@@ -311,6 +311,44 @@ fn unresolved_socket_in_flight_names_what_was_checked() {
     assert!(!ended(pid), "nothing was signalled");
 }
 
+#[test]
+fn unresolved_socket_from_another_pid_namespace_counts_what_it_sees() {
+    if !is_root() {
+        skip(
+            "unresolved_socket_from_another_pid_namespace_counts_what_it_sees",
+            "needs root for a PID namespace",
+        );
+        return;
+    }
+    let mut guard = Guard::new();
+    let (_, port) = start(&mut guard, "listen", &[], true);
+    let pw_path = portwarden_path().to_str().expect("UTF-8 path").to_string();
+    let p = port.to_string();
+    let mut c = assert_cmd::Command::new("unshare");
+    c.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "setsid",
+        &pw_path,
+        "list",
+        "--json",
+        &p,
+    ])
+    .write_stdin(Vec::<u8>::new())
+    .env("XDG_CONFIG_HOME", "/nonexistent-portwarden-test")
+    .timeout(Duration::from_secs(30));
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).expect("JSON");
+    let s = socket_at(&doc, "tcp", "127.0.0.1", port);
+    let why = s["unresolved"].as_str().expect("a reason");
+    assert!(
+        why.contains("not the machine's initial one") && why.contains("1 PID namespace(s) visible"),
+        "says where it runs and what it sees: {why}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 3. A group kill converges
 
