@@ -815,6 +815,18 @@ fn why_says_a_holder_is_stopped() {
     let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
 }
 
+#[test]
+fn why_says_a_holder_is_traced() {
+    let mut guard = Guard::new();
+    let (_, port) = start(&mut guard, "traced", &[], true);
+    let (code, out, _) = pw(&["why", &port.to_string()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("traced (t)") && out.contains("tracer"),
+        "{out}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 6 and 8. The TUI in a pseudo-terminal
 
