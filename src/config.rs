@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::classify::Context;
-use crate::kill::{Policy, parse_signal};
+use crate::kill::{Policy, parse_kill_signal};
 use crate::model::Proto;
 use crate::spec::parse_duration;
 
@@ -104,9 +104,18 @@ pub fn load() -> Result<Config, String> {
     }
 }
 
+/// Largest config file read: far more than any real one, small enough that
+/// a file pointing at `/dev/zero` cannot grow memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
 /// Load the config at `path`; a missing file gives the defaults.
+///
+/// Only a regular file is read: the open never blocks (`O_NONBLOCK`, so a
+/// FIFO cannot hang us), the file type is checked on the open descriptor
+/// (a symlink to `/dev/zero` or `/dev/urandom` is refused, not read), and
+/// at most [`MAX_CONFIG_BYTES`] are read.
 pub fn load_from(path: &Path) -> Result<Config, String> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_bounded(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -121,6 +130,46 @@ pub fn load_from(path: &Path) -> Result<Config, String> {
         Err(e) => return Err(format!("cannot read config {}: {e}", path.display())),
     };
     parse(&text, path)
+}
+
+/// The text of a regular file of at most [`MAX_CONFIG_BYTES`], opened
+/// without blocking.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    let ft = f.metadata()?.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(std::io::Error::other(format!(
+            "it is {kind}, not a regular file"
+        )));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} KiB",
+            MAX_CONFIG_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::other(format!("it is not UTF-8 text ({e})")))
 }
 
 /// Parse config text; errors name the file, line and key.
@@ -170,7 +219,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
                 ));
             }
         };
-        cfg.signal = Some(parse_signal(&s).map_err(|e| bad("signal", e))?);
+        cfg.signal = Some(parse_kill_signal(&s).map_err(|e| bad("signal", e))?);
     }
     if let Some(t) = raw.theme {
         cfg.color = match t.as_str() {
@@ -290,6 +339,19 @@ managed_cgroups = ["ci-job"]
         assert_eq!((pol.signal, pol.grace), (2, Duration::from_secs(1)));
         assert!(pol.allow_live && !pol.force && !pol.tree);
         assert_eq!(Config::default().kill_policy().signal, crate::kill::SIGTERM);
+    }
+
+    #[test]
+    fn only_a_bounded_regular_file_is_read() {
+        for dev in ["/dev/zero", "/dev/urandom", "/dev/null", "/"] {
+            let e = load_from(Path::new(dev)).expect_err(dev);
+            assert!(e.contains(dev) && e.contains("not a regular file"), "{e}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; 2 * 1024 * 1024]).expect("write");
+        let e = load_from(&big).expect_err("too big");
+        assert!(e.contains("larger than 1024 KiB"), "{e}");
     }
 
     #[test]

@@ -140,6 +140,9 @@ fn walk_one(root: &ProcRoot, pid: Pid, want: &HashSet<u64>, buf: &mut [u8]) -> O
     }
     let (uid, fds) = match root.fd_dir(pid) {
         Ok(dir) if want.is_empty() => (dir.uid, procfs::FdScan::default()),
+        // A main thread that exited leaves an empty table; its threads'
+        // tables are read below.
+        Ok(dir) if st.main_exited => (dir.uid, procfs::FdScan::default()),
         Ok(dir) => (dir.uid, dir.socket_fds(want)),
         Err(procfs::FdDirError::Denied) => (
             root.uid(pid)?,
@@ -150,9 +153,22 @@ fn walk_one(root: &ProcRoot, pid: Pid, want: &HashSet<u64>, buf: &mut [u8]) -> O
         ),
         Err(procfs::FdDirError::Gone) => return None,
     };
+    let mut found = fds.found;
+    if st.num_threads > 1 && !want.is_empty() && !fds.denied {
+        // Sockets held only in a thread's own fd table (the main thread
+        // exited, or a thread unshared its table): `ss -p` and lsof miss
+        // these. Single-threaded processes, the common case, skip this.
+        for dir in root.thread_fd_dirs(pid, st.main_exited) {
+            for inode in dir.socket_fds(want).found {
+                if !found.contains(&inode) {
+                    found.push(inode);
+                }
+            }
+        }
+    }
     Some(Walked {
         proc: process_from_stat(st, uid),
-        found: fds.found,
+        found,
         denied: fds.denied,
     })
 }
@@ -345,31 +361,7 @@ impl Scanner {
             p.user = self.users.name(p.uid);
         }
 
-        let me = rustix::process::geteuid().as_raw();
-        // mountinfo is only worth reading when a reason needs it, and only
-        // once per scanner: /proc's mount options do not change under us.
-        let hidepid = if cache.holders.values().any(BTreeSet::is_empty) {
-            self.hidepid.get_or_insert_with(procfs::hidepid).clone()
-        } else {
-            None
-        };
-        for s in &mut sockets {
-            // Only holders that still exist in the table (a pid whose stat
-            // vanished after its fd walk would be a ghost row).
-            s.holders = cache
-                .holders
-                .get(&s.inode)
-                .map(|h| {
-                    h.iter()
-                        .copied()
-                        .filter(|p| snap.processes.contains_key(p))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if s.holders.is_empty() {
-                s.unresolved = Some(unresolved_reason(s, me, cache.denied, hidepid.as_deref()));
-            }
-        }
+        self.attach_holders(&mut sockets, &cache, &snap);
         // A socket with no holder may simply have closed during the walk: a
         // second look at the (cheap) socket table keeps only the ones that
         // still exist, so no ghost rows.
@@ -384,6 +376,51 @@ impl Scanner {
         cache.procs = snap.processes.clone();
         self.cache = Some(cache);
         Ok(snap)
+    }
+
+    /// Give each socket its holders (those still in the process table) or,
+    /// with none, the reason: only what this scan checked.
+    fn attach_holders(&mut self, sockets: &mut [Socket], cache: &Cache, snap: &Snapshot) {
+        let mut vis = Visibility {
+            euid: rustix::process::geteuid().as_raw(),
+            denied: cache.denied,
+            searched: snap.processes.len(),
+            ..Visibility::default()
+        };
+        // mountinfo is only worth reading when a reason needs it, and only
+        // once per scanner: /proc's mount options do not change under us.
+        // PID namespaces likewise, but they come and go: read per scan,
+        // only when a socket is unresolved.
+        if cache.holders.values().any(BTreeSet::is_empty) {
+            vis.hidepid = self.hidepid.get_or_insert_with(procfs::hidepid).clone();
+        }
+        // Another user's socket is explained by the uid alone.
+        let own_unresolved = sockets.iter().any(|s| {
+            s.inode != 0
+                && (vis.euid == 0 || s.uid == vis.euid)
+                && cache.holders.get(&s.inode).is_none_or(BTreeSet::is_empty)
+        });
+        if own_unresolved {
+            let pids: Vec<Pid> = snap.processes.keys().copied().collect();
+            (vis.init_pidns, vis.pidns_seen) = procfs::pid_namespaces(&pids);
+        }
+        for s in sockets.iter_mut() {
+            // Only holders that still exist in the table (a pid whose stat
+            // vanished after its fd walk would be a ghost row).
+            let (alive, vanished): (Vec<Pid>, Vec<Pid>) = cache
+                .holders
+                .get(&s.inode)
+                .map(|h| {
+                    h.iter()
+                        .copied()
+                        .partition(|p| snap.processes.contains_key(p))
+                })
+                .unwrap_or_default();
+            s.holders = alive;
+            if s.holders.is_empty() {
+                s.unresolved = Some(unresolved_reason(s, &vis, &vanished));
+            }
+        }
     }
 }
 
@@ -685,28 +722,94 @@ pub fn sort_sockets(v: &mut [Socket]) {
     });
 }
 
-/// Say what would reveal a socket's holder.
-pub fn unresolved_reason(s: &Socket, euid: u32, denied: usize, hidepid: Option<&str>) -> String {
+/// What a scan checked about visibility, for [`unresolved_reason`]: each
+/// reason names only what was actually found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Visibility {
+    /// Effective uid of the scanner (0 = root: nothing is hidden by
+    /// permissions).
+    pub euid: u32,
+    /// Processes whose fds could not be read (permission denied).
+    pub denied: usize,
+    /// The `hidepid=` option of `/proc`, when set.
+    pub hidepid: Option<String>,
+    /// Whether the scanner runs in the machine's initial PID namespace
+    /// (then every process is in its `/proc`); `None` when unknown.
+    pub init_pidns: Option<bool>,
+    /// Distinct PID namespaces among the processes this `/proc` shows.
+    pub pidns_seen: usize,
+    /// Processes searched (each with its threads' own fd tables).
+    pub searched: usize,
+}
+
+/// Say why a socket has no visible holder — only what was checked — and
+/// what would reveal it. `vanished` are pids that held it during the fd
+/// walk but were gone when the process table was read.
+pub fn unresolved_reason(s: &Socket, v: &Visibility, vanished: &[Pid]) -> String {
     if s.inode == 0 {
         return "held by the kernel itself (no process has it open, e.g. nfsd or a socket being torn down)".to_string();
     }
-    if euid != 0 && s.uid != euid {
-        let how = match hidepid {
+    if let Some(pid) = vanished.first() {
+        return format!(
+            "its holder (pid {pid}) exited during the scan and the socket was still open when the table was read again; look again"
+        );
+    }
+    if v.euid != 0 && s.uid != v.euid {
+        let how = match &v.hidepid {
             Some(h) => format!("/proc is mounted with {h}, "),
             None => String::new(),
         };
         return format!(
-            "owned by uid {}; {how}its holder is not visible to uid {euid}: run as root (sudo portwarden …) to see it",
-            s.uid
+            "owned by uid {}; {how}its holder is not visible to uid {}: run as root (sudo portwarden …) to see it",
+            s.uid, v.euid
         );
     }
-    if denied > 0 {
+    let mut hidden: Vec<String> = Vec::new();
+    if v.denied > 0 && v.euid != 0 {
+        hidden.push(format!(
+            "{} process(es) of other users could not be inspected (not root): run as root to see them",
+            v.denied
+        ));
+    } else if v.denied > 0 {
+        hidden.push(format!(
+            "{} process(es) could not be inspected even as root (their fds are protected: a non-dumpable process or a security module)",
+            v.denied
+        ));
+    }
+    if v.euid != 0
+        && let Some(h) = &v.hidepid
+    {
+        hidden.push(format!(
+            "/proc is mounted with {h}: other users' processes are hidden"
+        ));
+    }
+    if v.init_pidns == Some(false) {
+        hidden.push(format!(
+            "portwarden runs in a PID namespace that is not the machine's initial one ({} PID namespace(s) visible here): a holder outside it (the host, or a container sharing this network) cannot be seen; run it in the initial namespace",
+            v.pidns_seen.max(1)
+        ));
+    }
+    let flight = "held only in flight (passed in an SCM_RIGHTS message that was not yet received) or by the kernel";
+    if hidden.is_empty() {
+        let ns = if v.pidns_seen > 1 {
+            format!(
+                " in all {} PID namespaces (the initial one shows every process)",
+                v.pidns_seen
+            )
+        } else if v.init_pidns == Some(true) {
+            " (this is the initial PID namespace: every process is visible)".to_string()
+        } else {
+            String::new()
+        };
         return format!(
-            "no visible process holds it; {} could not be inspected (permission denied): run as root to see them",
-            crate::escape::count(denied, "process", "processes")
+            "no process holds it: all {} processes{ns}, threads included, were searched, and it is still open: it is {flight}",
+            v.searched
         );
     }
-    "no visible process holds it: its holder is in another PID namespace (a container sharing this network), or exited during the scan".to_string()
+    format!(
+        "no visible process holds it; {}; or it is {flight}",
+        hidden.join("; ")
+    )
 }
 
 #[cfg(test)]
@@ -807,6 +910,63 @@ for line in sys.stdin:
             assert!(std::time::Instant::now() < deadline, "worker did not die");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn unresolved_reasons_name_only_what_was_checked() {
+        let mut s = crate::model::fixture::tcp(8080, &[]);
+        s.uid = 0;
+        let root = Visibility {
+            euid: 0,
+            init_pidns: Some(true),
+            pidns_seen: 1,
+            searched: 120,
+            ..Visibility::default()
+        };
+        let r = unresolved_reason(&s, &root, &[]);
+        assert!(
+            r.contains("all 120 processes") && r.contains("SCM_RIGHTS"),
+            "{r}"
+        );
+        assert!(!r.contains("another PID namespace"), "{r}");
+
+        let r = unresolved_reason(&s, &root, &[4242]);
+        assert!(
+            r.contains("pid 4242") && r.contains("exited during the scan"),
+            "{r}"
+        );
+
+        let contained = Visibility {
+            init_pidns: Some(false),
+            pidns_seen: 2,
+            ..root.clone()
+        };
+        let r = unresolved_reason(&s, &contained, &[]);
+        assert!(
+            r.contains("not the machine's initial one") && r.contains("2 PID"),
+            "{r}"
+        );
+
+        let protected = Visibility {
+            denied: 1,
+            ..root.clone()
+        };
+        let r = unresolved_reason(&s, &protected, &[]);
+        assert!(
+            r.contains("1 process(es) could not be inspected even as root"),
+            "{r}"
+        );
+
+        let user = Visibility {
+            euid: 1000,
+            hidepid: Some("hidepid=2".into()),
+            ..root
+        };
+        let r = unresolved_reason(&s, &user, &[]);
+        assert!(
+            r.contains("uid 0") && r.contains("hidepid=2") && r.contains("root"),
+            "{r}"
+        );
     }
 
     #[test]

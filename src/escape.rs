@@ -90,6 +90,21 @@ pub fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// Marks text shown shortened where the reader might take it for whole (a
+/// command line in `why`, a plan, piped `list`).
+pub const CUT: &str = "…(cut)";
+
+/// Cut already-safe text to at most `max` characters, ending with
+/// [`CUT`] when cut (`…` alone when `max` is too small for the mark).
+pub fn truncate_cut(s: &str, max: usize) -> String {
+    let mark = CUT.chars().count();
+    if max <= mark || s.chars().nth(max).is_none() {
+        return truncate(s, max);
+    }
+    let keep: String = s.chars().take(max - mark).collect();
+    keep + CUT
+}
+
 /// Decode bytes read from `/proc` into a `String`: valid UTF-8 as is, each
 /// invalid byte as the four characters `\xNN`. Lossy for the (rare) name
 /// that literally contains `\xNN`, but never lossy in what a person sees.
@@ -172,6 +187,9 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
         assert_eq!(escape_trunc("\u{1b}[2Jxxxxxxxx", 6), "\\e[2J…");
+        assert_eq!(truncate_cut("abcdefghijkl", 10), "abcd…(cut)");
+        assert_eq!(truncate_cut("abcdefghij", 10), "abcdefghij");
+        assert_eq!(truncate_cut("abcdefghij", 3), "ab…");
     }
 }
 

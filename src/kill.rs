@@ -39,6 +39,9 @@ use crate::model::{Pid, Snapshot};
 use crate::os::procfs;
 use crate::spec::PortSpec;
 
+mod converge;
+pub use converge::Convergence;
+
 /// SIGTERM.
 pub const SIGTERM: i32 = 15;
 /// SIGKILL.
@@ -122,7 +125,11 @@ pub struct Target {
 }
 
 /// A holder the policy will not touch; its presence refuses the whole plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// A socket whose holder cannot be seen has no pid and no class: `pid` is 0
+/// here and the JSON says `"pid":null,"class":null` (with `"unresolved":
+/// true`), never an invented process.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The holder (0 when the socket's holder could not be seen at all).
     pub pid: Pid,
@@ -151,9 +158,30 @@ pub struct Plan {
     /// Containers to stop through their engine's API (`--force` on a
     /// container's forwarder or process): never done by signalling.
     pub containers: Vec<ContainerStop>,
+    /// Process groups taken whole. [`execute`] re-reads them after every
+    /// signal round and signals newcomers (a leader still forking), never
+    /// anything outside them and [`Plan::tree_roots`]' subtrees.
+    pub groups: Vec<Pid>,
+    /// Targets whose descendants are taken (all of them with `--tree`; a
+    /// holder in portwarden's own group otherwise).
+    #[serde(skip)]
+    pub tree_roots: Vec<Pid>,
     /// The policy it was built with.
     #[serde(skip)]
     pub policy: Policy,
+}
+
+impl Serialize for Refusal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let seen = self.pid != 0;
+        let mut st = s.serialize_struct("Refusal", 4)?;
+        st.serialize_field("pid", &seen.then_some(self.pid))?;
+        st.serialize_field("class", &seen.then_some(self.class))?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("unresolved", &!seen)?;
+        st.end()
+    }
 }
 
 fn ser_ports<S: serde::Serializer>(ports: &[PortSpec], s: S) -> Result<S::Ok, S::Error> {
@@ -183,6 +211,7 @@ impl Plan {
 /// Plan the freeing of `ports`: their holders, the holders' groups, and with
 /// [`Policy::tree`] every descendant.
 pub fn plan_ports(snap: &Snapshot, ctx: &Context, ports: &[PortSpec], policy: &Policy) -> Plan {
+    let ports = &dedup_ports(ports);
     let mut holders: BTreeSet<Pid> = BTreeSet::new();
     let mut refusals = Vec::new();
     let mut already_free = Vec::new();
@@ -242,6 +271,25 @@ pub fn plan_pid(snap: &Snapshot, ctx: &Context, pid: Pid, policy: &Policy) -> Pl
     plan
 }
 
+/// The ports once each, in the order first named: `80 80 tcp:80` is `80`
+/// (a port without protocol already covers both).
+pub fn dedup_ports(ports: &[PortSpec]) -> Vec<PortSpec> {
+    let mut out: Vec<PortSpec> = Vec::new();
+    for p in ports {
+        let covered = out
+            .iter()
+            .any(|q| q.port == p.port && (q.proto.is_none() || q.proto == p.proto));
+        if !covered {
+            // A later protocol-less spec covers earlier specific ones.
+            if p.proto.is_none() {
+                out.retain(|q| q.port != p.port);
+            }
+            out.push(*p);
+        }
+    }
+    out
+}
+
 fn protected_reason(ctx: &Context, pid: Pid) -> Option<String> {
     if pid <= 1 {
         Some(format!("pid {pid} is init or the kernel: never signalled"))
@@ -260,6 +308,8 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
     let mut refusals = Vec::new();
     let mut protected: BTreeMap<Pid, String> = BTreeMap::new();
     let mut roles: BTreeMap<Pid, Role> = BTreeMap::new();
+    let mut groups: BTreeSet<Pid> = BTreeSet::new();
+    let mut tree_roots: BTreeSet<Pid> = BTreeSet::new();
     let mut verdicts = BTreeMap::new();
     // One parent → children index for every subtree walked below.
     let kids = snap.child_index();
@@ -347,6 +397,12 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
 
         roles.insert(h, Role::Holder);
         let own_group = p.pgid == ctx.self_pgid;
+        if policy.tree || own_group {
+            tree_roots.insert(h);
+        }
+        if !own_group && p.pgid > 1 {
+            groups.insert(p.pgid);
+        }
         if !own_group {
             for m in snap.group_members(p.pgid) {
                 roles.entry(m).or_insert(Role::Group);
@@ -424,8 +480,9 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
             pid,
             start_time: p.start_time,
             name: p.name.clone(),
-            command: p.command(),
-            short_command: p.short_command(),
+            // Display fields: bounded (`--only` matched the whole line).
+            command: crate::escape::truncate_cut(&p.command(), procfs::SHOWN_CMDLINE),
+            short_command: crate::escape::truncate_cut(&p.short_command(), procfs::SHOWN_CMDLINE),
             uid: p.uid,
             user: p.user.clone(),
             class: verdict(pid).class,
@@ -433,6 +490,9 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
         });
     }
     targets.sort_by_key(|t| (t.role, t.pid));
+    if policy.tree {
+        tree_roots.extend(targets.iter().map(|t| t.pid));
+    }
     Plan {
         ports: Vec::new(),
         already_free: Vec::new(),
@@ -440,6 +500,8 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
         refusals,
         protected: protected.into_iter().collect(),
         containers,
+        groups: groups.into_iter().collect(),
+        tree_roots: tree_roots.into_iter().collect(),
         policy: policy.clone(),
     }
 }
@@ -584,6 +646,10 @@ fn ser_port<S: serde::Serializer>(p: &PortSpec, s: S) -> Result<S::Ok, S::Error>
     s.serialize_str(&p.to_string())
 }
 
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round())
+}
+
 fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_some(&(d.as_secs_f64() * 1000.0).round()),
@@ -606,6 +672,8 @@ pub struct Report {
     pub port_free_after: Option<Duration>,
     /// Ports still held at the end, and by whom.
     pub still_held: Vec<StillHeld>,
+    /// Signal rounds: newcomers to the planned groups found and signalled.
+    pub convergence: Convergence,
     /// Containers stopped (or not) through their engine's API.
     pub containers: Vec<ContainerOutcome>,
 }
@@ -689,13 +757,26 @@ impl Report {
                     if h.by.is_empty() {
                         "an unseen process".to_string()
                     } else {
-                        h.by.join(", ")
+                        name_a_few(&h.by, 3)
                     }
                 );
             }
             let _ = write!(s, "{}", self.ended_phrase(n, procs));
         }
         s.push_str(&self.container_failures());
+        let c = &self.convergence;
+        if c.newcomers > 0 || c.bounded {
+            let _ = write!(
+                s,
+                "; {} newcomer(s) joined the planned groups during the kill and were signalled ({} rounds, {} ms)",
+                c.newcomers,
+                c.rounds,
+                c.elapsed.as_millis()
+            );
+        }
+        if c.bounded {
+            let _ = write!(s, "; stopped re-reading the groups at the bound");
+        }
         let survivors: Vec<String> = self
             .outcomes
             .iter()
@@ -703,7 +784,7 @@ impl Report {
             .map(|o| format!("pid {} ({})", o.pid, escape(&o.name)))
             .collect();
         if !survivors.is_empty() {
-            let _ = write!(s, "; survived SIGKILL: {}", survivors.join(", "));
+            let _ = write!(s, "; survived SIGKILL: {}", name_a_few(&survivors, 3));
         }
         let failed: Vec<String> = self
             .outcomes
@@ -715,7 +796,7 @@ impl Report {
             })
             .collect();
         if !failed.is_empty() {
-            let _ = write!(s, "; could not signal {}", failed.join(", "));
+            let _ = write!(s, "; could not signal {}", name_a_few(&failed, 3));
         }
         let skipped: Vec<String> = self
             .outcomes
@@ -728,7 +809,7 @@ impl Report {
             })
             .collect();
         if !skipped.is_empty() {
-            let _ = write!(s, "; skipped {}", skipped.join(", "));
+            let _ = write!(s, "; skipped {}", name_a_few(&skipped, 3));
         }
         s
     }
@@ -770,6 +851,19 @@ impl Report {
         }
         parts.join(", ")
     }
+}
+
+/// The first `few` items, then "and N more, see --json": a line naming
+/// 80 holders would be kilobytes long.
+pub fn name_a_few(items: &[String], few: usize) -> String {
+    if items.len() <= few + 1 {
+        return items.join(", ");
+    }
+    format!(
+        "{} and {} more, see --json",
+        items[..few].join(", "),
+        items.len() - few
+    )
 }
 
 /// A target during execution.
@@ -885,6 +979,184 @@ fn wait_all(
     }
 }
 
+/// How long one signal round waits before re-reading the planned groups.
+const ROUND: Duration = Duration::from_millis(50);
+/// At most this many signal rounds (the grace and [`KILL_GRACE`] bound the
+/// time as well).
+const MAX_ROUNDS: u32 = 400;
+
+fn new_outcome(pid: Pid, name: &str, role: Role) -> Outcome {
+    Outcome {
+        pid,
+        name: name.to_string(),
+        role,
+        signals: Vec::new(),
+        exited_after: None,
+        skipped: None,
+        error: None,
+    }
+}
+
+/// Verify `o.pid` against `start_time`, send `sig`, record the outcome and
+/// (when signalled) the live entry.
+fn signal_one(
+    outcomes: &mut Vec<Outcome>,
+    live: &mut Vec<Live>,
+    mut o: Outcome,
+    start_time: u64,
+    sig: i32,
+    on: &mut dyn FnMut(&Progress),
+) {
+    let idx = outcomes.len();
+    match verify(o.pid, start_time) {
+        Verify::Gone(why) | Verify::Mismatch(why) => o.skipped = Some(why),
+        Verify::Same(fd) => match send(o.pid, fd.as_ref(), start_time, sig) {
+            Ok(()) => {
+                o.signals.push(sig);
+                on(&Progress::Signalled {
+                    pid: o.pid,
+                    signal: sig,
+                });
+                live.push(Live {
+                    idx,
+                    pid: o.pid,
+                    start_time,
+                    fd,
+                });
+            }
+            Err(rustix::io::Errno::SRCH) => o.skipped = Some("already gone".into()),
+            Err(e) => o.error = Some(format!("signal failed: {e}")),
+        },
+    }
+    outcomes.push(o);
+}
+
+/// Wait, re-read the planned groups and subtrees, signal newcomers with
+/// the signal of the moment; escalate to SIGKILL when the grace is over;
+/// stop when nothing is alive and nothing new arrived, or at the bound.
+/// SIGSTOP: freezes a subtree before SIGKILL (see [`RoundState::kill_all`]).
+const SIGSTOP: i32 = 19;
+/// Most rounds of looking for children of frozen processes.
+const FREEZE_ROUNDS: u32 = 20;
+
+/// What the signal rounds work on.
+struct RoundState {
+    scope: converge::Scope,
+    /// Every pid planned or signalled: never a newcomer.
+    planned: std::collections::HashSet<Pid>,
+    conv: Convergence,
+    live: Vec<Live>,
+}
+
+impl RoundState {
+    /// Read the planned groups and subtrees; signal what is new with `sig`.
+    /// Returns whether anything new arrived.
+    fn signal_newcomers(
+        &mut self,
+        outcomes: &mut Vec<Outcome>,
+        sig: i32,
+        on: &mut dyn FnMut(&Progress),
+    ) -> bool {
+        let fresh = self.fetch();
+        self.signal(fresh, outcomes, sig, on)
+    }
+
+    /// SIGKILL every live target. In a subtree kill they are first all
+    /// stopped (SIGSTOP), and what they forked before stopping is taken in
+    /// and stopped too, so no child is forked between the last look and its
+    /// parent's death (it would be reparented and lost to the tree).
+    fn kill_all(&mut self, outcomes: &mut Vec<Outcome>, on: &mut dyn FnMut(&Progress)) {
+        if self.scope.has_tree() {
+            self.send_all(SIGSTOP, outcomes, on);
+            for _ in 0..FREEZE_ROUNDS {
+                let fresh = self.fetch();
+                if !self.signal(fresh, outcomes, SIGSTOP, on) {
+                    break;
+                }
+            }
+        }
+        self.send_all(SIGKILL, outcomes, on);
+    }
+
+    /// `sig` to every live target (identity pinned by its pidfd).
+    fn send_all(&self, sig: i32, outcomes: &mut [Outcome], on: &mut dyn FnMut(&Progress)) {
+        for l in &self.live {
+            if send(l.pid, l.fd.as_ref(), l.start_time, sig).is_ok() {
+                outcomes[l.idx].signals.push(sig);
+                on(&Progress::Signalled {
+                    pid: l.pid,
+                    signal: sig,
+                });
+            }
+        }
+    }
+
+    /// Newcomers to the planned groups and subtrees since the last look.
+    fn fetch(&mut self) -> Vec<converge::Newcomer> {
+        if self.scope.is_empty() {
+            return Vec::new();
+        }
+        self.scope.newcomers(&self.planned)
+    }
+
+    /// Identity-check and signal `fresh` with `sig`; whether there were any.
+    fn signal(
+        &mut self,
+        fresh: Vec<converge::Newcomer>,
+        outcomes: &mut Vec<Outcome>,
+        sig: i32,
+        on: &mut dyn FnMut(&Progress),
+    ) -> bool {
+        let arrived = !fresh.is_empty();
+        for n in fresh {
+            self.planned.insert(n.pid);
+            self.conv.newcomers += 1;
+            let o = new_outcome(n.pid, &n.name, n.role);
+            signal_one(outcomes, &mut self.live, o, n.start_time, sig, on);
+        }
+        arrived
+    }
+}
+
+fn rounds(
+    plan: &Plan,
+    st: &mut RoundState,
+    outcomes: &mut Vec<Outcome>,
+    start: Instant,
+    on: &mut dyn FnMut(&Progress),
+) {
+    let mut sig = plan.policy.signal;
+    let mut deadline = start + plan.policy.grace;
+    loop {
+        let step = if st.scope.is_empty() {
+            deadline
+        } else {
+            deadline.min(Instant::now() + ROUND)
+        };
+        wait_all(&mut st.live, outcomes, start, step, on);
+        st.conv.rounds += 1;
+        let arrived = st.signal_newcomers(outcomes, sig, on);
+        st.conv.elapsed = start.elapsed();
+        if st.live.is_empty() && !arrived {
+            return;
+        }
+        if Instant::now() >= deadline {
+            if sig == SIGKILL {
+                st.conv.bounded = true;
+                return;
+            }
+            sig = SIGKILL;
+            deadline = Instant::now() + KILL_GRACE;
+            on(&Progress::Escalating);
+            st.kill_all(outcomes, on);
+        }
+        if st.conv.rounds >= MAX_ROUNDS {
+            st.conv.bounded = true;
+            return;
+        }
+    }
+}
+
 /// Carry out a plan: verify, signal, escalate, confirm. Blocking (up to
 /// grace + 2 s + a short port check); run it off any UI thread.
 ///
@@ -898,6 +1170,7 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
         port_free_after: None,
         still_held: Vec::new(),
         containers: Vec::new(),
+        convergence: Convergence::default(),
     };
     if plan.is_refused() {
         return report;
@@ -921,67 +1194,47 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     let me = std::process::id() as Pid;
     let ancestors = crate::os::ancestors_of(me);
 
-    let mut live = Vec::new();
+    // 0 in a PID namespace whose group leader lives outside it.
+    let self_pgid = nix::unistd::getpgrp().as_raw();
+    let scope = converge::Scope::new(plan, me, self_pgid, &ancestors);
+    let planned: std::collections::HashSet<Pid> = plan.targets.iter().map(|t| t.pid).collect();
+    let mut st = RoundState {
+        scope,
+        planned,
+        conv: Convergence::default(),
+        live: Vec::new(),
+    };
+    // Read the groups once before the first signal: members forked since
+    // the plan are signalled with it, and later rounds only read pids that
+    // are new since (a listing of /proc), so the port is confirmed free
+    // right after the last exit.
+    let early = st.fetch();
+    // A first SIGKILL in a subtree kill is a stop, then `kill_all`.
+    let freeze_first = plan.policy.signal == SIGKILL && st.scope.has_tree();
+    let first = if freeze_first {
+        SIGSTOP
+    } else {
+        plan.policy.signal
+    };
+    // Convergence is bounded from the first signal; `start` (before any
+    // container stop) is what "free after" is measured from.
+    let signalled = Instant::now();
+    let live = &mut st.live;
     for t in &plan.targets {
-        let idx = report.outcomes.len();
-        let mut o = Outcome {
-            pid: t.pid,
-            name: t.name.clone(),
-            role: t.role,
-            signals: Vec::new(),
-            exited_after: None,
-            skipped: None,
-            error: None,
-        };
+        let mut o = new_outcome(t.pid, &t.name, t.role);
         if t.pid <= 1 || t.pid == me || ancestors.contains(&t.pid) {
             o.skipped = Some("protected (init, portwarden or its ancestor)".into());
             report.outcomes.push(o);
             continue;
         }
-        match verify(t.pid, t.start_time) {
-            Verify::Gone(why) | Verify::Mismatch(why) => o.skipped = Some(why),
-            Verify::Same(fd) => match send(t.pid, fd.as_ref(), t.start_time, plan.policy.signal) {
-                Ok(()) => {
-                    o.signals.push(plan.policy.signal);
-                    on(&Progress::Signalled {
-                        pid: t.pid,
-                        signal: plan.policy.signal,
-                    });
-                    live.push(Live {
-                        idx,
-                        pid: t.pid,
-                        start_time: t.start_time,
-                        fd,
-                    });
-                }
-                Err(rustix::io::Errno::SRCH) => o.skipped = Some("already gone".into()),
-                Err(e) => o.error = Some(format!("signal failed: {e}")),
-            },
-        }
-        report.outcomes.push(o);
+        signal_one(&mut report.outcomes, live, o, t.start_time, first, on);
     }
-
-    wait_all(
-        &mut live,
-        &mut report.outcomes,
-        start,
-        start + plan.policy.grace,
-        on,
-    );
-    if !live.is_empty() && plan.policy.signal != SIGKILL {
-        on(&Progress::Escalating);
-        for l in &live {
-            if send(l.pid, l.fd.as_ref(), l.start_time, SIGKILL).is_ok() {
-                report.outcomes[l.idx].signals.push(SIGKILL);
-                on(&Progress::Signalled {
-                    pid: l.pid,
-                    signal: SIGKILL,
-                });
-            }
-        }
-        let deadline = Instant::now() + KILL_GRACE;
-        wait_all(&mut live, &mut report.outcomes, start, deadline, on);
+    st.signal(early, &mut report.outcomes, first, on);
+    if freeze_first {
+        st.kill_all(&mut report.outcomes, on);
     }
+    rounds(plan, &mut st, &mut report.outcomes, signalled, on);
+    report.convergence = st.conv;
 
     on(&Progress::WaitingForPort);
     confirm_ports(&mut report, start, plan.policy.watch);
@@ -1157,6 +1410,33 @@ pub fn parse_signal(s: &str) -> std::result::Result<i32, String> {
                 escape(s)
             )
         })
+}
+
+/// Signals whose default action ends a process (Linux, signal(7)): the
+/// only ones that make sense as the first signal of a kill.
+pub const ENDING_SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "XCPU", "XFSZ", "VTALRM", "PROF", "IO", "PWR", "SYS",
+];
+
+/// Whether `sig`'s default action ends a process (STOP, CONT, CHLD, WINCH,
+/// URG, TSTP, TTIN and TTOU stop it, continue it or are ignored).
+pub fn ends_process(sig: i32) -> bool {
+    ENDING_SIGNALS.contains(&signal_name(sig).as_str())
+}
+
+/// [`parse_signal`], refusing a signal that cannot end a process: `kill
+/// --signal STOP` would "succeed" at freeing nothing, then SIGKILL.
+pub fn parse_kill_signal(s: &str) -> std::result::Result<i32, String> {
+    let sig = parse_signal(s)?;
+    if ends_process(sig) {
+        return Ok(sig);
+    }
+    Err(format!(
+        "signal {} cannot end a process (by default it stops, continues or is ignored); use one that can: {}",
+        signal_name(sig),
+        ENDING_SIGNALS.join(", ")
+    ))
 }
 
 /// A signal's name without the `SIG` prefix (`TERM`), or its number.
@@ -1391,6 +1671,7 @@ mod tests {
                 stopped_after: Some(Duration::from_millis(3100)),
                 error: None,
             }],
+            convergence: Convergence::default(),
         };
         assert!(r.success());
         assert_eq!(
@@ -1530,6 +1811,8 @@ mod tests {
             refusals: Vec::new(),
             protected: Vec::new(),
             containers: Vec::new(),
+            groups: Vec::new(),
+            tree_roots: Vec::new(),
             policy: Policy {
                 signal: SIGKILL,
                 grace: Duration::from_millis(100),
@@ -1583,6 +1866,7 @@ mod tests {
             port_free_after: Some(Duration::from_millis(152)),
             still_held: Vec::new(),
             containers: Vec::new(),
+            convergence: Convergence::default(),
         };
         assert!(r.success());
         assert_eq!(
@@ -1650,6 +1934,41 @@ mod tests {
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("999").is_err());
         assert_eq!(signal_name(15), "TERM");
+    }
+
+    #[test]
+    fn only_signals_that_end_a_process_start_a_kill() {
+        for ok in ["TERM", "INT", "HUP", "KILL", "QUIT", "USR1", "9", "SIGALRM"] {
+            assert!(parse_kill_signal(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "STOP", "CONT", "CHLD", "WINCH", "URG", "TSTP", "TTIN", "TTOU", "19",
+        ] {
+            let e = parse_kill_signal(bad).expect_err(bad);
+            assert!(
+                e.contains("cannot end a process") && e.contains("TERM"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_ports_are_merged() {
+        let p = |proto, port| PortSpec { proto, port };
+        let tcp = Some(crate::model::Proto::Tcp);
+        assert_eq!(
+            dedup_ports(&[p(None, 80), p(None, 80), p(tcp, 80), p(None, 81)]),
+            vec![p(None, 80), p(None, 81)]
+        );
+        assert_eq!(dedup_ports(&[p(tcp, 80), p(None, 80)]), vec![p(None, 80)]);
+    }
+
+    #[test]
+    fn long_lists_name_a_few() {
+        let many: Vec<String> = (0..80).map(|i| format!("pid {i}")).collect();
+        let s = name_a_few(&many, 3);
+        assert_eq!(s, "pid 0, pid 1, pid 2 and 77 more, see --json");
+        assert_eq!(name_a_few(&many[..4], 3), "pid 0, pid 1, pid 2, pid 3");
     }
 }
 

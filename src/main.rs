@@ -61,7 +61,11 @@ fn usage_error(e: clap::Error) -> ExitCode {
             {
                 msg = format!("{msg} {next}");
             }
-            eprintln!("portwarden: {msg} (see --help)");
+            // clap quotes the offending argument as given: escape it.
+            eprintln!(
+                "portwarden: {} (see --help)",
+                portwarden::escape::escape(&msg)
+            );
             ExitCode::from(cli::exit::USAGE)
         }
     }

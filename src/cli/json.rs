@@ -66,8 +66,8 @@ pub struct JsonHolder<'a> {
     pub user: Option<&'a str>,
     /// `comm`.
     pub name: &'a str,
-    /// Arguments.
-    pub cmdline: &'a [String],
+    /// Arguments (at most 64 KiB of them, the cut marked `…(cut)`).
+    pub cmdline: std::borrow::Cow<'a, [String]>,
     /// Executable path.
     pub exe: Option<&'a str>,
     /// Start time, clock ticks since boot (identity with `pid`).
@@ -130,7 +130,7 @@ pub fn holder<'a>(p: &'a Process, v: &'a Verdict) -> JsonHolder<'a> {
         uid: p.uid,
         user: p.user.as_deref(),
         name: &p.name,
-        cmdline: &p.cmdline,
+        cmdline: portwarden::os::procfs::shown_cmdline(&p.cmdline),
         exe: p.exe.as_deref(),
         start_time: p.start_time,
         tty: p.tty(),

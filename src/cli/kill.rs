@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{CliError, KillArgs, Out, WaitArgs, exit, interactive};
 use portwarden::config::Config;
 use portwarden::discover::{Options, discover};
-use portwarden::escape::{escape, truncate};
+use portwarden::escape::{escape, truncate, truncate_cut};
 use portwarden::kill::{self, Condition, Plan, Policy, Progress, Report, signal_name};
 
 #[derive(Serialize)]
@@ -140,7 +140,7 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
     if args.json {
         return json(out, Some(&report), code);
     }
-    out.line(&report.summary())?;
+    out.line(&escape(&report.summary()))?;
     Ok(code)
 }
 
@@ -229,7 +229,7 @@ pub fn format_plan(plan: &Plan) -> String {
                 format!("{:?}", t.role).to_lowercase(),
                 truncate(&escape(&user), 10),
                 t.class.as_str(),
-                truncate(&escape(&t.short_command), 200)
+                truncate_cut(&escape(&t.short_command), 200)
             ));
         }
     }

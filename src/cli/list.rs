@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{CliError, ListArgs, Out, exit, json};
 use portwarden::classify::{self, Verdict};
 use portwarden::config::Config;
-use portwarden::escape::{escape, truncate};
+use portwarden::escape::{escape, truncate, truncate_cut};
 use portwarden::model::{Pid, Snapshot, Socket};
 use portwarden::spec::PortSpec;
 
@@ -142,7 +142,7 @@ pub fn render_table(rows: &[[String; 7]], width: Option<usize>) -> Vec<String> {
             Some(room) => line.push_str(&truncate(r[6], room)),
             // Not a terminal: no width to fit, but a 64 KiB command line
             // is no use in a table either (JSON keeps it whole).
-            None => line.push_str(&truncate(r[6], MAX_PIPED_COMMAND)),
+            None => line.push_str(&truncate_cut(r[6], MAX_PIPED_COMMAND)),
         }
         line.trim_end().to_string()
     };

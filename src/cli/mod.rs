@@ -20,6 +20,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use portwarden::config::Config;
+use portwarden::escape::escape;
 
 use portwarden::spec::{PortSpec, parse_duration};
 
@@ -276,7 +277,7 @@ pub struct KillArgs {
     pub dry_run: bool,
     /// First signal to send (TERM, INT, HUP, KILL, … or a number)
     /// [default: TERM, or `signal` in the config file].
-    #[arg(long, short = 's', value_parser = portwarden::kill::parse_signal)]
+    #[arg(long, short = 's', value_parser = portwarden::kill::parse_kill_signal)]
     pub signal: Option<i32>,
     /// How long to wait after the first signal before SIGKILL (500ms, 3s,
     /// 1m) [default: 3s, or `grace` in the config file].
@@ -343,7 +344,7 @@ pub struct WaitArgs {
 fn load_config() -> Result<Config, CliError> {
     let cfg = portwarden::config::load().map_err(CliError::Config)?;
     for w in &cfg.warnings {
-        eprintln!("portwarden: warning: {w}");
+        eprintln!("portwarden: warning: {}", escape(w));
     }
     Ok(cfg)
 }
@@ -362,7 +363,9 @@ pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
         Command::Config(a) => {
             if a.path {
                 match portwarden::config::default_path() {
-                    Some(p) => out.line(&p.display().to_string()).map(|()| exit::OK),
+                    Some(p) => out
+                        .line(&escape(&p.display().to_string()))
+                        .map(|()| exit::OK),
                     None => {
                         eprintln!("portwarden: neither XDG_CONFIG_HOME nor HOME is set");
                         Ok(exit::ERROR)
@@ -447,7 +450,11 @@ pub fn run_tui(interval: Option<Duration>, no_color: bool) -> color_eyre::Result
         context: Some(cfg.context()),
     };
     crate::tui::run(opts)?;
-    Ok(ExitCode::from(exit::OK))
+    // Ended by SIGTERM/SIGHUP/SIGINT: 128 + n, as shells expect.
+    Ok(match crate::tui::exit_signal() {
+        Some(n) => ExitCode::from(u8::try_from(128 + n).unwrap_or(exit::ERROR)),
+        None => ExitCode::from(exit::OK),
+    })
 }
 
 /// Turn a subcommand's result into an exit code, printing library errors as
@@ -462,11 +469,13 @@ pub(crate) fn finish(code: Result<u8, CliError>, out: &mut Out) -> ExitCode {
             ExitCode::from(exit::ERROR)
         }
         Err(CliError::Lib(e)) => {
-            eprintln!("portwarden: {e}");
+            eprintln!("portwarden: {}", escape(&e.to_string()));
             ExitCode::from(exit::ERROR)
         }
+        // A config error quotes the file's own text (an unknown key) and
+        // its path (from the environment): both outside input.
         Err(CliError::Config(e)) => {
-            eprintln!("portwarden: {e}");
+            eprintln!("portwarden: {}", escape(&e));
             ExitCode::from(exit::USAGE)
         }
     }

@@ -9,7 +9,7 @@ use super::{CliError, Out, WhyArgs, exit};
 use portwarden::classify::{self, Context};
 use portwarden::config::Config;
 use portwarden::discover::{Options, Scanner};
-use portwarden::escape::{escape, escape_trunc};
+use portwarden::escape::{escape, truncate_cut};
 use portwarden::kill::{self, Policy};
 use portwarden::model::{Pid, Snapshot};
 use portwarden::spec::PortSpec;
@@ -115,9 +115,24 @@ fn holder(s: &mut String, snap: &Snapshot, ctx: &Context, pid: Pid, now: u64) {
     let _ = writeln!(
         s,
         "  held by pid {pid}: {}",
-        escape_trunc(&p.command(), 300)
+        truncate_cut(&escape(&p.command()), 300)
     );
     let _ = writeln!(s, "    class: {}", v.class);
+    match p.state {
+        'T' => {
+            let _ = writeln!(
+                s,
+                "    state: stopped (T): a SIGTERM it handles waits until it is continued (SIGCONT); kill escalates to SIGKILL after the grace"
+            );
+        }
+        't' => {
+            let _ = writeln!(
+                s,
+                "    state: traced (t), stopped by a debugger: a SIGTERM waits for the tracer; kill escalates to SIGKILL after the grace"
+            );
+        }
+        _ => {}
+    }
     for r in &v.reasons {
         let _ = writeln!(s, "      - {}", escape(r));
     }

@@ -18,9 +18,49 @@ use crate::model::{Pid, Process};
 /// process tables build a [`crate::model::Snapshot`] by hand instead.
 pub const PROC: &str = "/proc";
 
-/// Longest command line we keep, in bytes. Some processes carry megabytes
-/// of arguments; no screen or JSON consumer needs more than this.
-pub const MAX_CMDLINE: usize = 64 * 1024;
+/// Longest command line we keep, in bytes. Linux caps `execve` arguments at
+/// a quarter of the stack limit (2 MiB by default), so a real command line
+/// is read whole and `--only` matches a pattern anywhere in it; only a
+/// process run with a huge stack limit can pass this, and then the cut is
+/// marked ([`CUT_MARK`]), never silent.
+pub const MAX_CMDLINE: usize = 4 * 1024 * 1024;
+
+/// Appended to a command line (or any text) that was shortened.
+pub const CUT_MARK: &str = "…(cut)";
+
+/// Most bytes of a command line any output carries (JSON, plan): the whole
+/// line is kept for matching (`--only`, filters), but a megabyte of
+/// arguments is never printed.
+pub const SHOWN_CMDLINE: usize = 64 * 1024;
+
+/// `args` as output shows them: at most [`SHOWN_CMDLINE`] bytes of
+/// arguments plus, when cut, [`CUT_MARK`] at the end of the last one kept
+/// (the mark counts 4 bytes against the budget, as `…` alone did).
+pub fn shown_cmdline(args: &[String]) -> std::borrow::Cow<'_, [String]> {
+    let total: usize = args.iter().map(String::len).sum();
+    if total <= SHOWN_CMDLINE {
+        return std::borrow::Cow::Borrowed(args);
+    }
+    let mut budget = SHOWN_CMDLINE + 4 - CUT_MARK.len();
+    let mut out: Vec<String> = Vec::new();
+    for a in args {
+        if a.len() <= budget {
+            budget -= a.len();
+            out.push(a.clone());
+            continue;
+        }
+        let mut end = budget;
+        while !a.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push(a[..end].to_string());
+        break;
+    }
+    if let Some(last) = out.last_mut() {
+        last.push_str(CUT_MARK);
+    }
+    std::borrow::Cow::Owned(out)
+}
 
 /// The fields of `/proc/PID/stat` we use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,12 +83,24 @@ pub struct Stat {
     pub flags: u32,
     /// Start time, clock ticks since boot.
     pub start_time: u64,
+    /// Threads in the process (field 20). A leader in state `Z` with more
+    /// than one thread has only `pthread_exit`ed: the process lives on.
+    pub num_threads: u32,
+    /// Set by [`effective_state`]: the main thread exited, `state` is a
+    /// live thread's.
+    pub main_exited: bool,
 }
 
 impl Stat {
     /// Kernel threads hold no file descriptors.
     pub fn is_kernel_thread(&self) -> bool {
         self.flags & 0x0020_0000 != 0
+    }
+
+    /// The main thread exited (`pthread_exit`) while other threads live:
+    /// `/proc/PID/fd`, `cmdline` and `exe` are empty, the process is not.
+    pub fn leader_exited(&self) -> bool {
+        self.state == 'Z' && self.num_threads > 1
     }
 }
 
@@ -79,14 +131,49 @@ pub fn parse_stat(bytes: &[u8]) -> Option<Stat> {
         sid: num(6)? as Pid,
         tty_nr: num(7)? as u32,
         flags: num(9)? as u32,
+        num_threads: num(20).unwrap_or(1) as u32,
+        main_exited: false,
         start_time: num(22)? as u64,
     })
 }
 
-/// Read and parse `/proc/PID/stat`.
+/// Read and parse `/proc/PID/stat`. The state is the process's, not only
+/// its main thread's: see [`effective_state`].
 pub fn stat(pid: Pid) -> Option<Stat> {
     let bytes = fs::read(format!("{PROC}/{pid}/stat")).ok()?;
-    parse_stat(&bytes)
+    parse_stat(&bytes).map(|st| effective_state(st, pid))
+}
+
+/// A process whose main thread exited while others live shows `Z` in its
+/// stat (the leader's state) though it runs and holds fds: report the state
+/// of a live thread instead, so nothing treats it as dead. Costs a task
+/// listing only in that rare case.
+pub fn effective_state(mut st: Stat, pid: Pid) -> Stat {
+    if st.leader_exited()
+        && let Some(state) = tasks(pid)
+            .into_iter()
+            .filter(|&t| t != pid)
+            .filter_map(|t| fs::read(format!("{PROC}/{pid}/task/{t}/stat")).ok())
+            .filter_map(|b| parse_stat(&b))
+            .map(|t| t.state)
+            .find(|s| !matches!(s, 'Z' | 'X'))
+    {
+        st.state = state;
+        st.main_exited = true;
+    }
+    st
+}
+
+/// Thread ids of `pid` (`/proc/PID/task`), ascending; empty when gone.
+pub fn tasks(pid: Pid) -> Vec<Pid> {
+    let Ok(dir) = fs::read_dir(format!("{PROC}/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Pid> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 /// Start time (clock ticks since boot) of `pid`, or `None` if it is gone.
@@ -112,8 +199,16 @@ pub fn socket_inode(link: &[u8]) -> Option<u64> {
 /// Fill the costly fields of a process: cmdline, exe, cgroup and the exact
 /// effective uid from `status`. Missing pieces stay empty.
 pub fn fill_details(p: &mut Process) {
-    let base = format!("{PROC}/{}", p.pid);
+    let mut base = format!("{PROC}/{}", p.pid);
     p.cmdline = read_cmdline(Path::new(&format!("{base}/cmdline")));
+    if p.cmdline.is_empty() && fs::read_link(format!("{base}/exe")).is_err() {
+        // A main thread that exited has no memory map of its own: a live
+        // thread's view shows the same program.
+        if let Some(t) = tasks(p.pid).into_iter().find(|&t| t != p.pid) {
+            base = format!("{PROC}/{}/task/{t}", p.pid);
+            p.cmdline = read_cmdline(Path::new(&format!("{base}/cmdline")));
+        }
+    }
     p.exe = fs::read_link(format!("{base}/exe"))
         .ok()
         .map(|l| decode(l.as_os_str().as_encoded_bytes()));
@@ -149,7 +244,8 @@ fn read_cmdline(path: &Path) -> Vec<String> {
     split_cmdline(&bytes, cut)
 }
 
-/// Split NUL-separated arguments; mark a truncated last argument with `…`.
+/// Split NUL-separated arguments; mark a truncated last argument with
+/// [`CUT_MARK`].
 pub fn split_cmdline(bytes: &[u8], truncated: bool) -> Vec<String> {
     let trimmed = bytes.strip_suffix(b"\0").unwrap_or(bytes);
     if trimmed.is_empty() {
@@ -157,7 +253,7 @@ pub fn split_cmdline(bytes: &[u8], truncated: bool) -> Vec<String> {
     }
     let mut args: Vec<String> = trimmed.split(|&b| b == 0).map(decode).collect();
     if truncated && let Some(last) = args.last_mut() {
-        last.push('…');
+        last.push_str(CUT_MARK);
     }
     args
 }
@@ -185,6 +281,28 @@ pub fn hidepid() -> Option<String> {
             .find(|o| o.starts_with("hidepid=") && *o != "hidepid=0" && *o != "hidepid=off")
             .map(str::to_string)
     })
+}
+
+/// Inode of the machine's initial PID namespace (`PROC_PID_INIT_INO`): a
+/// fixed number in every kernel since 3.8.
+pub const INIT_PID_NS_INO: u64 = 0xEFFF_FFFC;
+
+/// Whether this process is in the initial PID namespace (`None` when
+/// `/proc/self/ns/pid` cannot be read), and how many distinct PID
+/// namespaces the processes `pids` are in (those whose link is readable).
+pub fn pid_namespaces(pids: &[Pid]) -> (Option<bool>, usize) {
+    let ino = |path: String| -> Option<u64> {
+        let l = fs::read_link(path).ok()?;
+        let l = l.to_str()?;
+        l.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
+    };
+    let own = ino(format!("{PROC}/self/ns/pid"));
+    let distinct: HashSet<u64> = pids
+        .iter()
+        .filter_map(|p| ino(format!("{PROC}/{p}/ns/pid")))
+        .chain(own)
+        .collect();
+    (own.map(|i| i == INIT_PID_NS_INO), distinct.len())
 }
 
 /// `/proc` held open as a directory fd, so per-process lookups are one path
@@ -264,7 +382,53 @@ impl ProcRoot {
         )
         .ok()?;
         let n = rustix::io::read(&f, &mut *buf).ok()?;
-        parse_stat(buf.get(..n)?)
+        parse_stat(buf.get(..n)?).map(|st| effective_state(st, pid))
+    }
+
+    /// The fd tables of `pid`'s threads that `/proc/PID/fd` does not show:
+    /// every live thread's when the main thread exited (its table is gone),
+    /// else those of threads that left the shared table with
+    /// `unshare(CLONE_FILES)`. One table per distinct `files_struct`
+    /// (compared with `kcmp`); where `kcmp` is unavailable every thread's
+    /// table is read — slower, never blind. Call only for processes with
+    /// more than one thread: the common single-threaded case costs nothing.
+    pub fn thread_fd_dirs(&self, pid: Pid, leader_exited: bool) -> Vec<FdDir> {
+        let mut kept: Vec<(Pid, FdDir)> = Vec::new();
+        for tid in tasks(pid).into_iter().filter(|&t| t != pid) {
+            match same_files(pid, tid) {
+                // Not ours to inspect: neither are its fd links.
+                SameFiles::Denied => return Vec::new(),
+                SameFiles::Same if !leader_exited => continue,
+                _ => {}
+            }
+            if kept
+                .iter()
+                .any(|&(k, _)| same_files(k, tid) == SameFiles::Same)
+            {
+                continue;
+            }
+            let path = format!("{pid}/task/{tid}/fd");
+            let Ok(fd) = rustix::fs::openat(
+                &self.fd,
+                path.as_str(),
+                DIR_FLAGS,
+                rustix::fs::Mode::empty(),
+            ) else {
+                continue;
+            };
+            let Ok(st) = rustix::fs::fstat(&fd) else {
+                continue;
+            };
+            kept.push((
+                tid,
+                FdDir {
+                    fd,
+                    uid: st.st_uid,
+                    count: usize::try_from(st.st_size).unwrap_or(0),
+                },
+            ));
+        }
+        kept.into_iter().map(|(_, d)| d).collect()
     }
 
     /// Owner (effective uid) of `/proc/PID`: one statx. Only needed when
@@ -302,6 +466,46 @@ impl ProcRoot {
     }
 }
 
+/// Whether two tasks share one fd table, as `kcmp(KCMP_FILES)` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameFiles {
+    /// One table.
+    Same,
+    /// Two tables.
+    Different,
+    /// Not permitted (no ptrace access): their fd links cannot be read
+    /// either, so there is nothing to look at.
+    Denied,
+    /// The kernel cannot say (no `CONFIG_KCMP`).
+    Unknown,
+}
+
+/// Compare the fd tables of tasks `a` and `b`.
+#[allow(unsafe_code)]
+pub fn same_files(a: Pid, b: Pid) -> SameFiles {
+    const KCMP_FILES: nix::libc::c_long = 2;
+    // SAFETY: kcmp takes five integer arguments and touches no memory of
+    // ours; a bad pid is reported as an error, not undefined behaviour.
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_kcmp,
+            nix::libc::c_long::from(a),
+            nix::libc::c_long::from(b),
+            KCMP_FILES,
+            0 as nix::libc::c_long,
+            0 as nix::libc::c_long,
+        )
+    };
+    match r {
+        0 => SameFiles::Same,
+        r if r > 0 => SameFiles::Different,
+        _ => match nix::errno::Errno::last() {
+            nix::errno::Errno::EPERM | nix::errno::Errno::EACCES => SameFiles::Denied,
+            _ => SameFiles::Unknown,
+        },
+    }
+}
+
 /// `PID` + `suffix` (`/stat`, `/fd`) as a path relative to `/proc`, built
 /// on the stack: a scan makes thousands of these.
 fn pid_path<'a>(pid: Pid, suffix: &[u8], buf: &'a mut [u8; 24]) -> &'a str {
@@ -330,9 +534,16 @@ impl FdDir {
         let mut link = [0u8; 64];
         let mut check = |dir: BorrowedFd<'_>, n: u32, scan: &mut FdScan| -> bool {
             let mut name = [0u8; 10];
-            let Ok(len) = rustix::fs::readlinkat_raw(dir, fd_name(n, &mut name), &mut link[..])
-            else {
-                return false;
+            let len = match rustix::fs::readlinkat_raw(dir, fd_name(n, &mut name), &mut link[..]) {
+                Ok(len) => len,
+                // The directory opened but its links are not ours to read
+                // (a non-dumpable process, a security module): say so
+                // instead of trying every fd.
+                Err(rustix::io::Errno::ACCESS) => {
+                    scan.denied = true;
+                    return false;
+                }
+                Err(_) => return false,
             };
             if let Some(inode) = link.get(..len).and_then(socket_inode)
                 && want.contains(&inode)
@@ -357,7 +568,7 @@ impl FdDir {
             }
             seen += 1;
         }
-        if count > 0 && seen >= count {
+        if (count > 0 && seen >= count) || scan.denied {
             return scan;
         }
 
@@ -384,7 +595,9 @@ impl FdDir {
         }
         if let Ok(fd) = dir.fd() {
             for n in rest {
-                check(fd, n, &mut scan);
+                if !check(fd, n, &mut scan) && scan.denied {
+                    break;
+                }
             }
         }
         scan
@@ -489,8 +702,20 @@ mod tests {
             vec!["node", "server.js"]
         );
         assert_eq!(split_cmdline(b"", false), Vec::<String>::new());
-        assert_eq!(split_cmdline(b"a\0bbb", true), vec!["a", "bbb…"]);
+        assert_eq!(split_cmdline(b"a\0bbb", true), vec!["a", "bbb…(cut)"]);
         assert_eq!(split_cmdline(b"x\xff\0", false), vec!["x\\xff"]);
+    }
+
+    #[test]
+    fn shown_command_lines_are_capped_and_marked() {
+        let short = vec!["node".to_string(), "server.js".to_string()];
+        assert_eq!(shown_cmdline(&short).as_ref(), short.as_slice());
+        let long = vec!["a".repeat(40_000), "b".repeat(40_000), "c".into()];
+        let shown = shown_cmdline(&long);
+        let total: usize = shown.iter().map(String::len).sum();
+        assert_eq!(total, SHOWN_CMDLINE + 4);
+        assert_eq!(shown.len(), 2);
+        assert!(shown[1].ends_with("b…(cut)"));
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct PlanView {
     /// Containers stopped through their engine's API instead of signalling
     /// (`docker container web (id …) through the docker API`).
     pub containers: Vec<String>,
+    /// A refused plan that `force` would turn into one that signals
+    /// something: only then is force offered (never for pid 1, portwarden
+    /// or its ancestors, an invisible holder, an `--only` mismatch).
+    pub forcible: bool,
 }
 
 impl PlanView {
@@ -102,12 +106,18 @@ fn policy(force: bool, base: &kill::Policy) -> kill::Policy {
 /// Pure: nothing is signalled.
 pub fn plan(snap: &Snapshot, ctx: &Context, req: &KillRequest, base: &kill::Policy) -> Planned {
     let pol = policy(req.force, base);
-    let plan = match &req.target {
-        KillTarget::Ports(ports) => kill::plan_ports(snap, ctx, ports, &pol),
-        KillTarget::Group(pid) => kill::plan_pid(snap, ctx, *pid, &pol),
+    let make = |pol: &kill::Policy| match &req.target {
+        KillTarget::Ports(ports) => kill::plan_ports(snap, ctx, ports, pol),
+        KillTarget::Group(pid) => kill::plan_pid(snap, ctx, *pid, pol),
     };
+    let plan = make(&pol);
+    let mut v = view(&plan);
+    if plan.is_refused() && !req.force {
+        let forced = make(&policy(true, base));
+        v.forcible = !forced.is_refused() && !forced.is_empty();
+    }
     Planned {
-        view: view(&plan),
+        view: v,
         plan: Some(plan),
     }
 }
@@ -156,6 +166,7 @@ pub fn view(plan: &kill::Plan) -> PlanView {
                 )
             })
             .collect(),
+        forcible: false,
     }
 }
 
@@ -199,4 +210,59 @@ pub fn spawn_execute(
 #[cfg(test)]
 pub fn fixture(view: PlanView) -> Planned {
     Planned { view, plan: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+
+    use portwarden::model::Process;
+
+    use super::*;
+
+    /// init (1), a shell (800, our parent), us (900), a foreign holder
+    /// (700, uid 33); we are uid 1000.
+    fn snap() -> (Snapshot, Context) {
+        let mut procs = BTreeMap::new();
+        for (pid, ppid, uid) in [(1, 0, 0), (800, 1, 1000), (900, 800, 1000), (700, 1, 33)] {
+            let p = Process {
+                uid,
+                start_time: 100 + pid as u64,
+                ..Process::new(pid, ppid, "p")
+            };
+            procs.insert(pid, p);
+        }
+        let snap = Snapshot {
+            processes: procs,
+            ..Snapshot::default()
+        };
+        let ctx = Context {
+            uid: 1000,
+            self_pid: 900,
+            self_pgid: 900,
+            ancestors: HashSet::from([800, 1]),
+            ..Context::default()
+        };
+        (snap, ctx)
+    }
+
+    fn group(pid: Pid) -> KillRequest {
+        KillRequest {
+            target: KillTarget::Group(pid),
+            force: false,
+        }
+    }
+
+    #[test]
+    fn force_is_offered_only_when_it_would_signal_something() {
+        let (snap, ctx) = snap();
+        let base = kill::Policy::default();
+        let foreign = plan(&snap, &ctx, &group(700), &base);
+        assert!(foreign.view.is_refused() && foreign.view.forcible);
+        for never in [1, 800, 900, 4242] {
+            let p = plan(&snap, &ctx, &group(never), &base);
+            assert!(p.view.is_refused(), "pid {never}");
+            assert!(!p.view.forcible, "force offered for pid {never}");
+        }
+    }
 }

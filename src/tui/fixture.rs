@@ -244,7 +244,14 @@ pub fn snapshot() -> Snapshot {
     stuck.accept_queue = Some(129);
     stuck.backlog = Some(128);
     let mut nfs = sock(Proto::Tcp, ANY, 2049, 0, 0, &[]);
-    nfs.unresolved = Some(portwarden::discover::unresolved_reason(&nfs, ME, 0, None));
+    nfs.unresolved = Some(portwarden::discover::unresolved_reason(
+        &nfs,
+        &portwarden::discover::Visibility {
+            euid: ME,
+            ..Default::default()
+        },
+        &[],
+    ));
     let sockets = vec![
         sock(Proto::Tcp, ANY, 80, 800, 0, &[700, 701]),
         nfs,
@@ -369,6 +376,7 @@ pub fn node_plan() -> Planned {
         grace: Duration::from_secs(3),
         forced: false,
         containers: Vec::new(),
+        forcible: false,
     })
 }
 
@@ -410,6 +418,7 @@ pub fn nginx_plan(force: bool) -> Planned {
         grace: Duration::from_secs(3),
         forced: force,
         containers: Vec::new(),
+        forcible: !force,
     })
 }
 

@@ -12,7 +12,13 @@
 //! The terminal is restored on every way out: normal quit, an error (the
 //! guard's `Drop`), a panic (a hook that restores, then chains to
 //! color-eyre's) and SIGTERM/SIGHUP/SIGINT (blocked and collected by a
-//! `sigwait` thread, which asks the loop to quit cleanly).
+//! `sigwait` thread, which asks the loop to quit cleanly; the exit status is
+//! then 128 + the signal, as shells expect).
+//!
+//! Job control works as in htop or vim: Ctrl-Z (a key in raw mode) or a
+//! SIGTSTP from outside leaves raw mode and the alternate screen, then stops
+//! the process; SIGCONT (`fg`) enters both again and redraws everything — a
+//! shell that took the terminal back in the meantime left it cooked.
 
 pub mod effects;
 pub mod fleet;
@@ -25,14 +31,16 @@ mod fixture;
 
 use std::collections::VecDeque;
 use std::io::{self, Stdout, stdout};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use color_eyre::eyre::WrapErr;
-use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers,
+};
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
 use nix::sys::signal::{SigSet, Signal};
@@ -89,6 +97,19 @@ pub fn no_color() -> bool {
 /// the guard and the panic hook, is harmless).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// The signal that ended the TUI (SIGTERM, SIGHUP, SIGINT), 0 if none.
+static EXIT_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// A SIGTSTP arrived: the loop should suspend.
+static SUSPEND: AtomicBool = AtomicBool::new(false);
+/// A SIGCONT arrived: the loop should take the terminal back and redraw.
+static RESUMED: AtomicBool = AtomicBool::new(false);
+
+/// The signal that ended the last [`run`], if one did: the caller exits
+/// with 128 + it.
+pub fn exit_signal() -> Option<i32> {
+    Some(EXIT_SIGNAL.load(Ordering::SeqCst)).filter(|&s| s > 0)
+}
+
 /// Leave raw mode, the alternate screen and mouse capture; show the cursor.
 fn restore_terminal() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
@@ -137,14 +158,57 @@ fn install_panic_hook() {
     }));
 }
 
-/// The signals that end the TUI cleanly. Ctrl-C arrives as a key in raw
-/// mode; SIGINT is here for `kill -INT`.
+/// The signals the `sigwait` thread takes: those that end the TUI cleanly
+/// (Ctrl-C arrives as a key in raw mode; SIGINT is here for `kill -INT`),
+/// and the job-control pair. Blocking SIGCONT does not stop it from
+/// continuing the process; it only lets the thread see that it happened.
 fn exit_signals() -> SigSet {
     let mut set = SigSet::empty();
     set.add(Signal::SIGTERM);
     set.add(Signal::SIGHUP);
     set.add(Signal::SIGINT);
+    set.add(Signal::SIGTSTP);
+    set.add(Signal::SIGCONT);
     set
+}
+
+/// Give the terminal back (cooked, main screen, cursor shown), then stop
+/// the process (SIGSTOP: SIGTSTP is blocked here, and a stop must not be
+/// discarded in an orphaned process group). Returns after SIGCONT, having
+/// taken the terminal again.
+fn suspend(terminal: &mut Terminal<CrosstermBackend<Stdout>>) -> io::Result<()> {
+    restore_terminal();
+    let _ = nix::sys::signal::raise(Signal::SIGSTOP);
+    resume(terminal)
+}
+
+/// Enter raw mode and the alternate screen again and make the next draw
+/// repaint every cell: after a stop, whatever the shell did to the
+/// terminal is undone.
+fn resume(terminal: &mut Terminal<CrosstermBackend<Stdout>>) -> io::Result<()> {
+    RESUMED.store(false, Ordering::SeqCst);
+    // crossterm skips enabling raw mode when it thinks it is on; the shell
+    // may have turned it off behind its back.
+    let _ = disable_raw_mode();
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    execute!(
+        stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        cursor::Hide,
+        Clear(ClearType::All)
+    )?;
+    // Both buffers blank: the next draw writes every non-blank cell.
+    terminal.swap_buffers();
+    Ok(())
+}
+
+/// Ctrl-Z, which raw mode delivers as a key instead of a SIGTSTP.
+fn is_suspend_key(msg: &Msg) -> bool {
+    matches!(msg, Msg::Key(k) if k.code == KeyCode::Char('z')
+        && k.modifiers.contains(KeyModifiers::CONTROL)
+        && k.kind == KeyEventKind::Press)
 }
 
 /// Run the TUI until the user quits. Blocks; restores the terminal on every
@@ -173,8 +237,26 @@ fn run_blocked(opts: Options, signals: SigSet) -> color_eyre::Result<()> {
         std::thread::Builder::new()
             .name("portwarden-signals".into())
             .spawn(move || {
-                while signals.wait().is_ok() {
-                    if tx.send(Msg::Terminate).is_err() {
+                while let Ok(sig) = signals.wait() {
+                    let msg = match sig {
+                        Signal::SIGTSTP | Signal::SIGCONT => {
+                            let flag = if sig == Signal::SIGTSTP {
+                                &SUSPEND
+                            } else {
+                                &RESUMED
+                            };
+                            flag.store(true, Ordering::SeqCst);
+                            // Wake the loop; it looks at the flags.
+                            Msg::Tick {
+                                now: portwarden::timefmt::now(),
+                            }
+                        }
+                        other => {
+                            EXIT_SIGNAL.store(other as i32, Ordering::SeqCst);
+                            Msg::Terminate
+                        }
+                    };
+                    if tx.send(msg).is_err() {
                         break;
                     }
                 }
@@ -318,6 +400,15 @@ fn event_loop(
             queue.push_back(m);
         }
         while let Some(msg) = queue.pop_front() {
+            if is_suspend_key(&msg) || SUSPEND.swap(false, Ordering::SeqCst) {
+                suspend(terminal)?;
+                if is_suspend_key(&msg) {
+                    continue;
+                }
+            }
+            if RESUMED.load(Ordering::SeqCst) {
+                resume(terminal)?;
+            }
             for effect in update(app, msg) {
                 match effect {
                     Effect::Quit => return Ok(()),

@@ -210,7 +210,7 @@ fn key_hints(app: &App, width: u16) -> String {
             ],
             Mode::Tree(_) => &["↑↓ move", "x kill group", "Esc close", "? help", "q quit"],
             Mode::Planning(_) => &["Esc cancel"],
-            Mode::Refused { request, .. } if !request.force => {
+            Mode::Refused { request, planned } if !request.force && planned.view.forcible => {
                 &["F force (asks again)", "Esc close"]
             }
             Mode::Refused { .. } => &["Esc close"],
@@ -1041,23 +1041,24 @@ fn refused(pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView
     ])];
     for r in &v.refusals {
         lines.push(Line::from(""));
-        lines.push(Line::from(vec![
-            Span::raw(if r.pid > 0 {
-                format!("pid {} is ", r.pid)
-            } else {
-                "an invisible holder is ".to_string()
-            }),
-            Span::styled(
-                r.class.as_str(),
-                pal.class(r.class).add_modifier(Modifier::BOLD),
-            ),
-        ]));
+        // A socket whose holder cannot be seen has no class to show.
+        lines.push(Line::from(if r.pid > 0 {
+            vec![
+                Span::raw(format!("pid {} is ", r.pid)),
+                Span::styled(
+                    r.class.as_str(),
+                    pal.class(r.class).add_modifier(Modifier::BOLD),
+                ),
+            ]
+        } else {
+            vec![Span::raw("its holder cannot be seen")]
+        }));
         for part in r.reason.lines() {
             lines.extend(hang(width, "  ", 2, &escape(part), Style::new()));
         }
     }
     lines.push(Line::from(""));
-    if req.force {
+    if req.force || !v.forcible {
         lines.push(Line::from("This cannot be forced. Nothing was signalled."));
         lines.push(Line::from(vec![
             Span::styled("[Esc]", pal.bold()),
@@ -1504,6 +1505,7 @@ mod tests {
             }],
             signal: 15,
             grace: std::time::Duration::from_secs(3),
+            forcible: true,
             ..Default::default()
         });
         feed(&mut app, [ch('x'), Msg::Planned(Box::new(planned))]);

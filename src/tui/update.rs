@@ -477,11 +477,11 @@ fn kill_selected(app: &mut App) -> Vec<Effect> {
 }
 
 fn refused_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
-    let Mode::Refused { request, .. } = &app.mode else {
+    let Mode::Refused { request, planned } = &app.mode else {
         return Vec::new();
     };
     match k.code {
-        KeyCode::Char('F') if !request.force => {
+        KeyCode::Char('F') if !request.force && planned.view.forcible => {
             let forced = KillRequest {
                 force: true,
                 ..request.clone()

@@ -15,6 +15,7 @@ mod bpf;
 mod containers;
 mod fleet;
 mod hardening;
+mod hardening2;
 mod kill;
 mod list;
 mod mcp;
