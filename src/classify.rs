@@ -106,6 +106,29 @@ pub enum Manager {
         /// Pod uid, when the cgroup path shows it.
         pod: Option<String>,
     },
+    /// A supervisord program (supervisord restarts it when it dies).
+    Supervisord {
+        /// `group:name` or `name`, from `SUPERVISOR_PROCESS_NAME` /
+        /// `SUPERVISOR_GROUP_NAME` in the program's environment.
+        program: Option<String>,
+        /// supervisord's `-c` config file, when it was started with one.
+        conf: Option<String>,
+    },
+    /// A runit service (`runsv DIR` restarts it).
+    Runit {
+        /// The service directory.
+        dir: String,
+    },
+    /// An s6 service (`s6-supervise DIR` restarts it).
+    S6 {
+        /// The service directory.
+        dir: String,
+    },
+    /// A pm2 process (pm2's God daemon restarts it).
+    Pm2 {
+        /// Its pm2 name (or id).
+        name: String,
+    },
     /// A cgroup that matched a user-configured pattern.
     Pattern {
         /// The pattern that matched.
@@ -126,6 +149,19 @@ impl Manager {
                 Some(uid) => format!("kubectl delete pod (the pod with uid {uid})"),
                 None => "kubectl delete pod <pod>".to_string(),
             },
+            Manager::Supervisord { program, conf } => {
+                let c = conf
+                    .as_deref()
+                    .map(|c| format!("-c {c} "))
+                    .unwrap_or_default();
+                match program {
+                    Some(p) => format!("supervisorctl {c}stop {p}"),
+                    None => format!("supervisorctl {c}status, then supervisorctl {c}stop NAME"),
+                }
+            }
+            Manager::Runit { dir } => format!("sv down {dir}"),
+            Manager::S6 { dir } => format!("s6-svc -d {dir}"),
+            Manager::Pm2 { name } => format!("pm2 stop {name}"),
             Manager::Pattern { pattern } => {
                 format!("stop it through whatever manages cgroup pattern '{pattern}'")
             }
@@ -144,8 +180,29 @@ impl Manager {
                 Some(uid) => format!("kubernetes pod {uid}"),
                 None => "a kubernetes pod".to_string(),
             },
+            Manager::Supervisord { program, .. } => match program {
+                Some(p) => format!("supervisord program {p}"),
+                None => "a supervisord program (its name is not readable)".to_string(),
+            },
+            Manager::Runit { dir } => format!("runit service {dir}"),
+            Manager::S6 { dir } => format!("s6 service {dir}"),
+            Manager::Pm2 { name } => format!("pm2 process {name}"),
             Manager::Pattern { pattern } => format!("cgroup matching '{pattern}'"),
         }
+    }
+
+    /// A supervisor that restarts the program when it dies (a kill alone
+    /// is undone within seconds), rather than a cgroup owner.
+    pub fn restarts(&self) -> bool {
+        matches!(
+            self,
+            Manager::Supervisord { .. }
+                | Manager::Runit { .. }
+                | Manager::S6 { .. }
+                | Manager::Pm2 { .. }
+                | Manager::Systemd { .. }
+                | Manager::SystemdUser { .. }
+        )
     }
 }
 
@@ -156,8 +213,12 @@ fn short_id(id: &str) -> &str {
 /// Who is asking, and what counts as a supervisor. Built once per run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
-    /// The invoking uid: `SUDO_UID` when set, else the real uid.
+    /// The invoking uid: `SUDO_UID` when running as root under sudo, else
+    /// the real uid.
     pub uid: u32,
+    /// Other uids whose programs count as the invoker's: root's, when
+    /// running as root under sudo (`sudo portwarden` is root's own tool too).
+    pub also_own: Vec<u32>,
     /// portwarden's own pid.
     pub self_pid: Pid,
     /// portwarden's own process group.
@@ -175,10 +236,7 @@ impl Context {
     /// uid, our pid, our process group and our ancestors (read from `/proc`).
     pub fn current() -> Self {
         let real = rustix::process::getuid().as_raw();
-        let uid = std::env::var("SUDO_UID")
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            .unwrap_or(real);
+        let (uid, also_own) = invoker(real, std::env::var("SUDO_UID").ok().as_deref());
         let self_pid = std::process::id() as Pid;
         // nix, not rustix: rustix asserts a positive pgid, but inside a new
         // pid namespace whose group leader lives outside it, getpgrp is 0.
@@ -186,6 +244,7 @@ impl Context {
         let ancestors = crate::os::ancestors_of(self_pid).into_iter().collect();
         Context {
             uid,
+            also_own,
             self_pid,
             self_pgid,
             ancestors,
@@ -194,9 +253,33 @@ impl Context {
         }
     }
 
+    /// Do programs owned by `uid` count as the invoker's?
+    pub fn owns(&self, uid: u32) -> bool {
+        uid == self.uid || self.also_own.contains(&uid)
+    }
+
+    /// "uid 1000", or "uid 1000 (and root, via sudo)".
+    fn you(&self) -> String {
+        if self.also_own.is_empty() {
+            format!("uid {}", self.uid)
+        } else {
+            format!("uid {} (and root, via sudo)", self.uid)
+        }
+    }
+
     /// Is `pid` portwarden itself or one of its ancestors?
     pub fn is_self_or_ancestor(&self, pid: Pid) -> bool {
         pid == self.self_pid || self.ancestors.contains(&pid)
+    }
+}
+
+/// Who invokes: `SUDO_UID` counts only when the real uid is root (a user
+/// with `SUDO_UID=0` in the environment is still themselves); under sudo,
+/// root's own programs count as the invoker's too.
+pub fn invoker(real: u32, sudo_uid: Option<&str>) -> (u32, Vec<u32>) {
+    match sudo_uid.and_then(|s| s.trim().parse::<u32>().ok()) {
+        Some(u) if real == 0 && u != 0 => (u, vec![0]),
+        _ => (real, Vec::new()),
     }
 }
 
@@ -221,7 +304,6 @@ pub const SUPERVISORS: &[&str] = &[
     "catatonit",
     "s6-svscan",
     "runsvdir",
-    "supervisord",
 ];
 
 fn is_supervisor_name(name: &str, extra: &[String]) -> bool {
@@ -277,47 +359,13 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
         );
     }
 
-    // 2. foreign
-    if p.uid != ctx.uid {
-        return verdict(
-            Class::Foreign,
-            vec![format!(
-                "owned by uid {}{}; you are uid {}",
-                p.uid,
-                p.user
-                    .as_deref()
-                    .map(|u| format!(" ({})", escape(u)))
-                    .unwrap_or_default(),
-                ctx.uid
-            )],
-        );
-    }
-
-    // 3. managed
-    if let Some(cg) = &p.cgroup
-        && let Some(m) = manager_from_cgroup(cg, &ctx.extra_managed)
-    {
-        let reasons = vec![
-            format!("runs in {}", m.describe()),
-            format!(
-                "stop it with `{}` (a kill would just be restarted or fight the manager)",
-                m.stop_command()
-            ),
-        ];
-        return Verdict {
-            class: Class::Managed,
-            reasons,
-            manager: Some(m),
-        };
-    }
-
-    // 4/5. reparented to init or a subreaper? Judge the *program*, not
-    // just the process: climb through parents in the same process group
-    // (a prefork master's workers, `npm` → `node`), so workers of an
-    // orphaned master are orphans too, not "live" children of it.
-    let parent_label = |ppid: Pid| match snap.process(ppid) {
-        Some(pp) => format!("pid {ppid} ({})", escape(&pp.name)),
-        None => format!("pid {ppid}"),
+    // The program, not just the process: a prefork worker is judged by its
+    // master (parents in the same process group), so the workers of an
+    // orphaned master are orphans too, and a worker that dropped to
+    // `nobody` is still root's program.
+    let label = |pid: Pid| match snap.process(pid) {
+        Some(pp) => format!("pid {pid} ({})", escape(&pp.name)),
+        None => format!("pid {pid}"),
     };
     let is_reaper = |pid: Pid| {
         pid <= 1
@@ -325,70 +373,169 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
                 .process(pid)
                 .is_some_and(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
     };
-    let mut root = p;
-    for _ in 0..256 {
-        match snap.process(root.ppid) {
-            Some(pp) if pp.pgid == root.pgid && !is_reaper(pp.pid) && pp.pid != root.pid => {
-                root = pp
-            }
-            _ => break,
+    let root = crate::program::leader(snap, p, is_reaper);
+    let worker = root.pid != p.pid;
+    // How a fact about the leader is said in this process's reasons.
+    let of_leader = |fact: &str| {
+        if worker {
+            format!("its program's leader {} {fact}", label(root.pid))
+        } else {
+            fact.to_string()
         }
+    };
+    let user_of = |uid: u32, user: Option<&str>| {
+        format!(
+            "uid {uid}{}",
+            user.map(|u| format!(" ({})", escape(u)))
+                .unwrap_or_default()
+        )
+    };
+    // The leader's uid is the program's owner only for a worker forked
+    // from it (same executable, or the same socket): `sudo -u dev node`
+    // shares sudo's group too, but node is dev's program, not root's.
+    let forked = worker
+        && (root.exe.is_some() && root.exe == p.exe
+            || snap
+                .sockets
+                .iter()
+                .any(|s| s.holders.contains(&p.pid) && s.holders.contains(&root.pid)));
+    let owner = if forked { root } else { p };
+    let mut tail = Vec::new();
+    if worker {
+        tail.push(format!(
+            "its parent is {}, its program's leader (same process group {})",
+            label(p.ppid),
+            p.pgid
+        ));
     }
+    if forked && root.uid != p.uid {
+        tail.push(format!(
+            "runs as {}, dropped to by its program's leader {}, owned by {}",
+            user_of(p.uid, p.user.as_deref()),
+            label(root.pid),
+            user_of(root.uid, root.user.as_deref())
+        ));
+    }
+
+    // 2. foreign: the program's owner, not the worker's dropped uid.
+    if !ctx.owns(owner.uid) {
+        let mut reasons = vec![if forked {
+            format!(
+                "its program's leader {} is owned by {}; you are {}",
+                label(root.pid),
+                user_of(root.uid, root.user.as_deref()),
+                ctx.you()
+            )
+        } else {
+            format!(
+                "owned by {}; you are {}",
+                user_of(p.uid, p.user.as_deref()),
+                ctx.you()
+            )
+        }];
+        if forked && root.uid != p.uid {
+            reasons.push(format!(
+                "this worker runs as {}",
+                user_of(p.uid, p.user.as_deref())
+            ));
+        }
+        return verdict(Class::Foreign, reasons);
+    }
+
+    // 3. managed: a service or container cgroup, or a live supervisor that
+    // restarts the program.
+    if let Some(cg) = &p.cgroup
+        && let Some(m) = manager_from_cgroup(cg, &ctx.extra_managed)
+    {
+        let mut reasons = vec![
+            format!("runs in {}", m.describe()),
+            format!(
+                "stop it with `{}` (a kill would just be restarted or fight the manager)",
+                m.stop_command()
+            ),
+        ];
+        reasons.extend(tail);
+        return Verdict {
+            class: Class::Managed,
+            reasons,
+            manager: Some(m),
+        };
+    }
+    if let Some((sup, m)) = crate::program::restarter(snap, root) {
+        let mut reasons = vec![
+            format!(
+                "{}: {}, started by {} which restarts it when it dies",
+                if worker {
+                    format!("its program's leader {} is", label(root.pid))
+                } else {
+                    "is".to_string()
+                },
+                m.describe(),
+                label(sup)
+            ),
+            format!(
+                "stop it with `{}` (a kill would just be restarted)",
+                m.stop_command()
+            ),
+        ];
+        reasons.extend(tail);
+        return Verdict {
+            class: Class::Managed,
+            reasons,
+            manager: Some(m),
+        };
+    }
+
+    // 4/5. reparented to init or a subreaper: a daemon or an orphan, by
+    // evidence (see program::daemon_evidence).
     let reaper = if !is_reaper(root.ppid) {
         None
     } else if root.ppid == 1 {
         Some("parent is pid 1 (init)".to_string())
     } else if root.ppid <= 0 {
-        Some("it has no parent in this pid namespace".to_string())
+        Some("has no parent in this pid namespace".to_string())
     } else {
         Some(format!(
             "parent is {}, a subreaper that adopts orphans",
-            parent_label(root.ppid)
+            label(root.ppid)
         ))
     };
     if let Some(reaper) = reaper {
-        let mut reasons = Vec::new();
-        let leader_note = (root.pid != p.pid).then(|| {
+        let ev = crate::program::daemon_evidence(snap, root);
+        let mut reasons = vec![if worker {
             format!(
-                "its program's leader {} (same process group {}) was reparented",
-                parent_label(root.pid),
-                p.pgid
+                "its program's leader {} was reparented: its {reaper}",
+                label(root.pid)
             )
+        } else if ev.daemon {
+            format!("{reaper}: it was reparented")
+        } else {
+            format!("{reaper}: its launcher exited")
+        }];
+        reasons.extend(ev.reasons.iter().map(|r| of_leader(r)));
+        reasons.push(if ev.daemon {
+            "started deliberately to outlive its launcher".to_string()
+        } else {
+            "debris of a launcher that exited: the normal thing to reclaim".to_string()
         });
-        let own_session = root.sid == root.pid;
-        let tty = root.tty();
-        if own_session && tty.is_none() {
-            reasons.push(format!("{reaper}: it was reparented"));
-            reasons.extend(leader_note);
-            reasons.push(
-                "leads its own session (sid = pid) with no controlling terminal: \
-                 started deliberately to outlive its launcher"
-                    .to_string(),
-            );
-            return verdict(Class::Daemon, reasons);
-        }
-        match &leader_note {
-            Some(note) => reasons.push(format!("{note}: {reaper}, its launcher exited")),
-            None => reasons.push(format!("{reaper}: its launcher exited")),
-        }
-        if let Some(t) = tty {
-            reasons.push(format!(
-                "still attached to terminal {t} of the session that started it"
-            ));
-        } else if !own_session {
-            reasons.push(format!("in session {}, not a session of its own", root.sid));
-        }
-        return verdict(Class::Orphan, reasons);
+        reasons.extend(tail);
+        let class = if ev.daemon {
+            Class::Daemon
+        } else {
+            Class::Orphan
+        };
+        return verdict(class, reasons);
     }
 
     // 6. live
     let mut reasons = vec![format!(
         "parent {} is alive: part of a running program",
-        parent_label(p.ppid)
+        label(p.ppid)
     )];
     if let Some(t) = p.tty() {
         reasons.push(format!("attached to terminal {t}"));
     }
+    reasons.extend(tail.into_iter().skip(usize::from(worker)));
     verdict(Class::Live, reasons)
 }
 

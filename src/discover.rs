@@ -296,6 +296,7 @@ impl Scanner {
             processes: std::mem::take(&mut cache.procs),
             boot_time: os::boot_time(),
             clk_tck: os::clk_tck(),
+            facts: BTreeMap::new(),
         };
         let holder_pids: BTreeSet<Pid> = cache.holders.values().flatten().copied().collect();
         let mut todo: Vec<&mut Process> = Vec::new();
@@ -343,6 +344,9 @@ impl Scanner {
             sockets.retain(|s| !s.holders.is_empty() || again.contains(&s.inode));
         }
         snap.sockets = sockets;
+        // How each holder's program was started: read after the holders
+        // are known, for them, their leaders and the leaders' parents.
+        snap.facts = crate::evidence::gather(&snap, &crate::evidence::wanted(&snap));
         cache.procs = snap.processes.clone();
         self.cache = Some(cache);
         Ok(snap)

@@ -246,6 +246,10 @@ pub struct Snapshot {
     pub boot_time: u64,
     /// Clock ticks per second (`start_time` units).
     pub clk_tck: u64,
+    /// How holders' programs were started (streams, cwd, supervisor
+    /// environment), for holders, their programs' leaders and the leaders'
+    /// parents: see [`crate::evidence`].
+    pub facts: BTreeMap<Pid, crate::evidence::Facts>,
 }
 
 impl Snapshot {
@@ -406,6 +410,7 @@ pub(crate) mod fixture {
             processes,
             boot_time: 1_795_000_000,
             clk_tck: 100,
+            facts: BTreeMap::new(),
         }
     }
 }

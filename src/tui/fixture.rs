@@ -35,6 +35,7 @@ pub fn ctx() -> Context {
         ancestors: HashSet::from([2000, 1]),
         extra_supervisors: Vec::new(),
         extra_managed: Vec::new(),
+        ..Context::default()
     }
 }
 
@@ -263,6 +264,7 @@ pub fn snapshot() -> Snapshot {
             .collect::<BTreeMap<_, _>>(),
         boot_time: BOOT,
         clk_tck: 100,
+        facts: BTreeMap::new(),
     }
 }
 

@@ -1,0 +1,322 @@
+//! Evidence about how a program was started: where its standard streams
+//! point, its working directory, and what a supervisor left in its
+//! environment.
+//!
+//! Classification must tell a deliberate daemon (double fork, stdio on
+//! `/dev/null`, cwd `/`) from debris of a launcher that died (output still
+//! on a pipe nobody reads, still on the dead shell's terminal), and a
+//! supervised program from a stray one. None of that is in `/proc/PID/stat`:
+//! it is read here, once per scan, for the few processes that matter
+//! (holders, their programs' leaders and those leaders' parents), and put
+//! into the [`crate::Snapshot`] so classification stays a pure function.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+
+use crate::escape::decode;
+use crate::model::{Pid, Snapshot};
+use crate::os::procfs::PROC;
+
+/// Where one standard stream (fd 0, 1 or 2) points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stream {
+    /// `/dev/null`: deliberately detached.
+    Null,
+    /// A terminal (`/dev/pts/3`, `/dev/tty1`).
+    Terminal(String),
+    /// A pipe; `readers` are the pids (other than the process itself) that
+    /// hold its read end. Empty: nobody reads it any more.
+    Pipe {
+        /// The pipe's inode.
+        inode: u64,
+        /// Processes holding the pipe open for reading.
+        readers: Vec<Pid>,
+    },
+    /// A regular file (a log).
+    File(String),
+    /// A socket (the journal, a log collector).
+    Socket,
+    /// Anything else (an anonymous inode, a device).
+    Other(String),
+}
+
+impl Stream {
+    /// Classify a `/proc/PID/fd/N` link target.
+    pub fn from_link(link: &str) -> Stream {
+        if link == "/dev/null" {
+            Stream::Null
+        } else if link.starts_with("/dev/pts/")
+            || link.starts_with("/dev/tty")
+            || link == "/dev/console"
+        {
+            Stream::Terminal(link.to_string())
+        } else if let Some(inode) = link
+            .strip_prefix("pipe:[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|d| d.parse().ok())
+        {
+            Stream::Pipe {
+                inode,
+                readers: Vec::new(),
+            }
+        } else if link.starts_with("socket:[") {
+            Stream::Socket
+        } else if link.starts_with('/') && !link.starts_with("/dev/") {
+            Stream::File(link.to_string())
+        } else {
+            Stream::Other(link.to_string())
+        }
+    }
+
+    /// The launcher's output channel is dead or is a terminal: what a
+    /// deliberate daemon never keeps.
+    pub fn is_launcher_context(&self) -> bool {
+        match self {
+            Stream::Terminal(_) => true,
+            Stream::Pipe { readers, .. } => readers.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// A short description for reasons (`/dev/null`, `a pipe nobody reads`).
+    pub fn describe(&self) -> String {
+        match self {
+            Stream::Null => "/dev/null".to_string(),
+            Stream::Terminal(t) => format!("terminal {t}"),
+            Stream::Pipe { readers, .. } if readers.is_empty() => {
+                "a pipe nobody reads any more".to_string()
+            }
+            Stream::Pipe { readers, .. } => format!(
+                "a pipe read by pid {}",
+                readers
+                    .iter()
+                    .map(Pid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Stream::File(f) => format!("file {f}"),
+            Stream::Socket => "a socket".to_string(),
+            Stream::Other(o) => o.clone(),
+        }
+    }
+}
+
+/// Environment variables a supervisor puts into its children, kept when
+/// found (everything else in the environment is left unread).
+pub const SUPERVISOR_ENV: &[&str] = &[
+    "SUPERVISOR_PROCESS_NAME",
+    "SUPERVISOR_GROUP_NAME",
+    "SUPERVISOR_SERVER_URL",
+    "pm_id",
+    "name",
+];
+
+/// What was read about one process beyond its stat and details.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Working directory, when readable.
+    pub cwd: Option<String>,
+    /// fd 0, 1, 2 (`None`: closed or not readable).
+    pub stdio: [Option<Stream>; 3],
+    /// The [`SUPERVISOR_ENV`] variables found in its environment.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The processes worth gathering facts for: every holder, each holder's
+/// chain of same-group parents (its program's leader), and the parent of
+/// each of those (a supervisor's own cwd names its service directory).
+pub fn wanted(snap: &Snapshot) -> BTreeSet<Pid> {
+    let mut out = BTreeSet::new();
+    for s in &snap.sockets {
+        for &h in &s.holders {
+            let mut cur = h;
+            for _ in 0..64 {
+                out.insert(cur);
+                let Some(p) = snap.process(cur) else { break };
+                if p.ppid > 1 {
+                    out.insert(p.ppid);
+                }
+                match snap.process(p.ppid) {
+                    Some(pp) if pp.pgid == p.pgid && pp.pid != cur => cur = pp.pid,
+                    _ => break,
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Read the facts of `pids` from `/proc`, then find the readers of every
+/// pipe on a standard stream (one walk of the fd tables, only when some
+/// stream is a pipe).
+pub fn gather(snap: &Snapshot, pids: &BTreeSet<Pid>) -> BTreeMap<Pid, Facts> {
+    let mut out: BTreeMap<Pid, Facts> = pids.iter().map(|&p| (p, read_facts(p))).collect();
+    // Only a reparented process's pipes matter (a live program's launcher is
+    // alive by definition), and the reader search walks every fd table: so
+    // it is done for those alone, which on most machines are none.
+    let reparented = |pid: &Pid| {
+        snap.process(*pid).is_some_and(|p| {
+            p.ppid <= 1
+                || snap
+                    .process(p.ppid)
+                    .is_some_and(|pp| crate::classify::SUPERVISORS.contains(&pp.name.as_str()))
+        })
+    };
+    let pipes: BTreeSet<u64> = out
+        .iter()
+        .filter(|(pid, _)| reparented(pid))
+        .flat_map(|(_, f)| f.stdio.iter().flatten())
+        .filter_map(|s| match s {
+            Stream::Pipe { inode, .. } => Some(*inode),
+            _ => None,
+        })
+        .collect();
+    if pipes.is_empty() {
+        return out;
+    }
+    let readers = pipe_readers(snap, &pipes);
+    for (pid, f) in out.iter_mut() {
+        for s in f.stdio.iter_mut().flatten() {
+            if let Stream::Pipe { inode, readers: r } = s {
+                *r = readers
+                    .get(inode)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|p| p != pid)
+                    .collect();
+            }
+        }
+    }
+    out
+}
+
+fn read_facts(pid: Pid) -> Facts {
+    let link = |name: &str| {
+        fs::read_link(format!("{PROC}/{pid}/{name}"))
+            .ok()
+            .map(|l| decode(l.as_os_str().as_encoded_bytes()))
+    };
+    let stdio = [0, 1, 2].map(|n| link(&format!("fd/{n}")).map(|l| Stream::from_link(&l)));
+    Facts {
+        cwd: link("cwd"),
+        stdio,
+        env: read_env(pid),
+    }
+}
+
+/// Most of an environment read, in bytes: the variables wanted are set by
+/// the supervisor before the program's own, near the start.
+const MAX_ENV: u64 = 256 * 1024;
+
+fn read_env(pid: Pid) -> BTreeMap<String, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let Ok(f) = fs::File::open(format!("{PROC}/{pid}/environ")) else {
+        return BTreeMap::new();
+    };
+    if f.take(MAX_ENV).read_to_end(&mut bytes).is_err() {
+        return BTreeMap::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .filter_map(|kv| {
+            let eq = kv.iter().position(|&b| b == b'=')?;
+            let key = std::str::from_utf8(&kv[..eq]).ok()?;
+            SUPERVISOR_ENV
+                .contains(&key)
+                .then(|| (key.to_string(), decode(&kv[eq + 1..])))
+        })
+        .collect()
+}
+
+/// Which processes hold each pipe of `pipes` open for reading: a walk of
+/// every process's fd table (links only; `fdinfo` just for the hits).
+fn pipe_readers(snap: &Snapshot, pipes: &BTreeSet<u64>) -> HashMap<u64, Vec<Pid>> {
+    let mut out: HashMap<u64, Vec<Pid>> = HashMap::new();
+    for &pid in snap.processes.keys() {
+        let Ok(dir) = fs::read_dir(format!("{PROC}/{pid}/fd")) else {
+            continue;
+        };
+        for entry in dir.flatten() {
+            let Ok(target) = fs::read_link(entry.path()) else {
+                continue;
+            };
+            let Some(inode) = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("pipe:["))
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|d| d.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if !pipes.contains(&inode) {
+                continue;
+            }
+            let name = entry.file_name();
+            let info =
+                fs::read_to_string(format!("{PROC}/{pid}/fdinfo/{}", name.to_string_lossy()))
+                    .unwrap_or_default();
+            // O_ACCMODE 0 is O_RDONLY: the read end.
+            let read_end = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .is_some_and(|f| f & 3 == 0);
+            if read_end {
+                let v = out.entry(inode).or_default();
+                if !v.contains(&pid) {
+                    v.push(pid);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_links() {
+        assert_eq!(Stream::from_link("/dev/null"), Stream::Null);
+        assert_eq!(
+            Stream::from_link("/dev/pts/3"),
+            Stream::Terminal("/dev/pts/3".into())
+        );
+        assert_eq!(
+            Stream::from_link("pipe:[4242]"),
+            Stream::Pipe {
+                inode: 4242,
+                readers: vec![]
+            }
+        );
+        assert_eq!(
+            Stream::from_link("/var/log/nginx/error.log"),
+            Stream::File("/var/log/nginx/error.log".into())
+        );
+        assert_eq!(Stream::from_link("socket:[77]"), Stream::Socket);
+        assert!(Stream::from_link("pipe:[1]").is_launcher_context());
+        assert!(!Stream::from_link("/dev/null").is_launcher_context());
+    }
+
+    #[test]
+    fn reads_own_facts_and_pipe_reader() {
+        // Our own stdin/stdout are whatever the runner gave us; a pipe we
+        // create ourselves has a known reader: us.
+        let (r, w) = rustix::pipe::pipe().expect("pipe");
+        let me = std::process::id() as Pid;
+        let f = read_facts(me);
+        assert!(f.cwd.is_some());
+        let inode = rustix::fs::fstat(&w).expect("fstat").st_ino;
+        let mut snap = Snapshot::default();
+        snap.processes
+            .insert(me, crate::model::Process::new(me, 1, "test"));
+        let readers = pipe_readers(&snap, &BTreeSet::from([inode]));
+        assert_eq!(readers.get(&inode), Some(&vec![me]));
+        drop(r);
+        let readers = pipe_readers(&snap, &BTreeSet::from([inode]));
+        assert_eq!(readers.get(&inode), None, "only the write end is left");
+    }
+}
