@@ -306,7 +306,8 @@ pub const SUPERVISORS: &[&str] = &[
     "runsvdir",
 ];
 
-fn is_supervisor_name(name: &str, extra: &[String]) -> bool {
+/// Does a process of this name adopt orphans (a subreaper)?
+pub fn is_supervisor_name(name: &str, extra: &[String]) -> bool {
     SUPERVISORS.contains(&name)
         || name.starts_with("containerd-shim")
         || extra.iter().any(|e| e == name)
@@ -464,11 +465,11 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
     if let Some((sup, m)) = crate::program::restarter(snap, root) {
         let mut reasons = vec![
             format!(
-                "{}: {}, started by {} which restarts it when it dies",
+                "{} as {}, started by {}, which restarts it when it dies",
                 if worker {
-                    format!("its program's leader {} is", label(root.pid))
+                    format!("its program's leader {} runs", label(root.pid))
                 } else {
-                    "is".to_string()
+                    "runs".to_string()
                 },
                 m.describe(),
                 label(sup)
@@ -738,6 +739,96 @@ mod tests {
         assert_eq!(class(&s, &c, 70), Class::Foreign);
         c.uid = 1000; // root via sudo from uid 1000 (Context::current reads SUDO_UID)
         assert_eq!(class(&s, &c, 70), Class::Daemon);
+    }
+
+    #[test]
+    fn nginx_workers_are_roots_program_and_their_reasons_are_their_own() {
+        let mut master = proc(4661, 1, 4661, 4661, 0, "nginx");
+        master.exe = Some("/usr/sbin/nginx".into());
+        master.cmdline = vec!["nginx: master process /usr/sbin/nginx".into()];
+        let mut worker = proc(4662, 4661, 4661, 4661, 65534, "nginx");
+        worker.exe = Some("/usr/sbin/nginx".into());
+        let mut s = snap(vec![master, worker], vec![tcp(80, &[4661, 4662])]);
+        s.facts.insert(
+            4661,
+            crate::evidence::Facts {
+                cwd: Some("/".into()),
+                stdio: ["/dev/null", "/dev/null", "/var/log/nginx/error.log"]
+                    .map(|l| Some(crate::evidence::Stream::from_link(l))),
+                env: Default::default(),
+            },
+        );
+        let mut c = ctx();
+        c.uid = 0;
+        let v = classify_process(&s, &c, 4662);
+        assert_eq!(v.class, Class::Daemon, "{v:?}");
+        // Nothing about the master is said as if it were the worker's.
+        assert!(
+            v.reasons
+                .iter()
+                .all(|r| !r.starts_with("parent is pid 1") && !r.starts_with("leads")),
+            "{v:?}"
+        );
+        assert!(v.reasons.contains(
+            &"its program's leader pid 4661 (nginx) leads its own session (sid = pid) with no controlling terminal"
+                .to_string()
+        ), "{v:?}");
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.starts_with("its parent is pid 4661 (nginx), its program's leader")),
+            "{v:?}"
+        );
+        assert!(v.reasons.iter().any(|r| r.contains("runs as uid 65534")));
+        let m = classify_process(&s, &c, 4661);
+        assert_eq!(m.class, Class::Daemon);
+        assert_eq!(m.reasons[0], "parent is pid 1 (init): it was reparented");
+
+        // Under sudo from uid 1000, root's nginx is still the invoker's.
+        c.uid = 1000;
+        c.also_own = vec![0];
+        assert_eq!(class(&s, &c, 4662), Class::Daemon);
+        // Another user's nginx stays foreign, worker included, named by
+        // its leader's owner.
+        c.also_own.clear();
+        let v = classify_process(&s, &c, 4662);
+        assert_eq!(v.class, Class::Foreign);
+        assert!(
+            v.reasons[0].starts_with("its program's leader pid 4661 (nginx) is owned by uid 0"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn sudo_uid_counts_only_for_root() {
+        assert_eq!(invoker(0, Some("1000")), (1000, vec![0]));
+        assert_eq!(invoker(1000, Some("0")), (1000, vec![]));
+        assert_eq!(invoker(1000, Some("1001")), (1000, vec![]));
+        assert_eq!(invoker(0, None), (0, vec![]));
+        assert_eq!(invoker(0, Some("junk")), (0, vec![]));
+    }
+
+    #[test]
+    fn supervised_program_is_managed_with_its_stop_command() {
+        let mut sup = proc(50, 1, 50, 50, 1000, "supervisord");
+        sup.cmdline = vec!["supervisord".into(), "-c".into(), "/tmp/s.conf".into()];
+        let mut s = snap(
+            vec![sup, proc(51, 50, 51, 50, 1000, "python3")],
+            vec![tcp(8000, &[51])],
+        );
+        let mut f = crate::evidence::Facts::default();
+        f.env.insert("SUPERVISOR_PROCESS_NAME".into(), "web".into());
+        s.facts.insert(51, f);
+        let v = classify_process(&s, &ctx(), 51);
+        assert_eq!(v.class, Class::Managed, "{v:?}");
+        assert_eq!(
+            v.reasons[0],
+            "runs as supervisord program web, started by pid 50 (supervisord), which restarts it when it dies"
+        );
+        assert_eq!(
+            v.manager.map(|m| m.stop_command()).as_deref(),
+            Some("supervisorctl -c /tmp/s.conf stop web")
+        );
     }
 
     #[test]

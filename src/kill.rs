@@ -68,6 +68,10 @@ pub struct Policy {
     /// supervisor that restarts its child after a death re-takes the port
     /// within milliseconds, and "free" would be a lie (default 250 ms).
     pub watch: Duration,
+    /// How long to watch instead when a target's program is run by a
+    /// supervisor that restarts it (supervisord waits about a second before
+    /// a restart; config key `respawn_watch`, default 2 s).
+    pub respawn_watch: Duration,
 }
 
 impl Default for Policy {
@@ -80,6 +84,7 @@ impl Default for Policy {
             allow_live: false,
             only: None,
             watch: Duration::from_millis(250),
+            respawn_watch: Duration::from_secs(2),
         }
     }
 }
@@ -131,6 +136,23 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// A live process that may restart a holder once it is killed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Respawner {
+    /// Its pid (1 for a systemd service).
+    pub pid: Pid,
+    /// Its `comm`.
+    pub name: String,
+    /// What it runs the holder as (`supervisord program web`), for a
+    /// supervisor that restarts children.
+    pub manages: Option<String>,
+    /// The proper way to stop it, for a supervisor.
+    pub stop_command: Option<String>,
+    /// A supervisor that restarts its children (the port is watched for
+    /// [`Policy::respawn_watch`]).
+    pub supervised: bool,
+}
+
 /// The plan: a value that can be shown, confirmed, then executed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -147,6 +169,9 @@ pub struct Plan {
     /// Processes deliberately left alone (pid ≤ 1, self, ancestors, another
     /// user's group member), with the reason.
     pub protected: Vec<(Pid, String)>,
+    /// Live processes that may start a holder again after the kill: a
+    /// supervisor (forced) or a holder program's living parent.
+    pub respawners: Vec<Respawner>,
     /// The policy it was built with.
     #[serde(skip)]
     pub policy: Policy,
@@ -425,8 +450,66 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
         targets,
         refusals,
         protected: protected.into_iter().collect(),
+        respawners: respawners(snap, ctx, holders, &verdicts),
         policy: policy.clone(),
     }
+}
+
+/// Who could start each holder again: the supervisor of a managed program,
+/// or the living parent of a holder's program (not init, not a subreaper).
+fn respawners(
+    snap: &Snapshot,
+    ctx: &Context,
+    holders: &BTreeSet<Pid>,
+    verdicts: &BTreeMap<Pid, classify::Verdict>,
+) -> Vec<Respawner> {
+    let mut out: Vec<Respawner> = Vec::new();
+    for &h in holders {
+        let (Some(p), Some(v)) = (snap.process(h), verdicts.get(&h)) else {
+            continue;
+        };
+        let leader = crate::program::leader(snap, p, |pid| {
+            pid <= 1
+                || snap
+                    .process(pid)
+                    .is_some_and(|q| classify::is_supervisor_name(&q.name, &ctx.extra_supervisors))
+        });
+        let r = match v.manager.as_ref().filter(|m| m.restarts()) {
+            Some(m) => {
+                let pid = crate::program::restarter(snap, leader).map_or(1, |(pid, _)| pid);
+                Respawner {
+                    pid,
+                    name: snap
+                        .process(pid)
+                        .map(|q| q.name.clone())
+                        .unwrap_or_default(),
+                    manages: Some(m.describe()),
+                    stop_command: Some(m.stop_command()),
+                    supervised: true,
+                }
+            }
+            None => {
+                let Some(pp) = snap.process(leader.ppid).filter(|pp| {
+                    pp.pid > 1
+                        && !holders.contains(&pp.pid)
+                        && !classify::is_supervisor_name(&pp.name, &ctx.extra_supervisors)
+                }) else {
+                    continue;
+                };
+                Respawner {
+                    pid: pp.pid,
+                    name: pp.name.clone(),
+                    manages: None,
+                    stop_command: None,
+                    supervised: false,
+                }
+            }
+        };
+        if !out.iter().any(|o| o.pid == r.pid) {
+            out.push(r);
+        }
+    }
+    out
 }
 
 /// Progress reported while [`execute`] runs.
@@ -491,6 +574,11 @@ pub struct StillHeld {
     /// (a supervisor respawned its child).
     #[serde(serialize_with = "ser_opt_ms", rename = "retaken_after_free_ms")]
     pub retaken_after: Option<Duration>,
+    /// Who started the new holder: "pid 70 (supervisord), supervisord
+    /// program web", or the new holder's living parent.
+    pub respawner: Option<String>,
+    /// What to do next to free the port for good.
+    pub next_step: Option<String>,
 }
 
 fn ser_port<S: serde::Serializer>(p: &PortSpec, s: S) -> Result<S::Ok, S::Error> {
@@ -590,6 +678,12 @@ impl Report {
                         h.by.join(", ")
                     }
                 );
+                if let Some(r) = &h.respawner {
+                    let _ = write!(s, "respawned by {r}; ");
+                }
+                if let Some(n) = &h.next_step {
+                    let _ = write!(s, "next: {n}; ");
+                }
             }
             let _ = write!(s, "{n} {procs} ended");
         }
@@ -829,7 +923,14 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     }
 
     on(&Progress::WaitingForPort);
-    confirm_ports(&mut report, start, plan.policy.watch);
+    // A supervisor restarts after a delay (supervisord: about a second):
+    // watch long enough to see it.
+    let watch = if plan.respawners.iter().any(|r| r.supervised) {
+        plan.policy.watch.max(plan.policy.respawn_watch)
+    } else {
+        plan.policy.watch
+    };
+    confirm_ports(&mut report, start, watch);
     report
 }
 
@@ -873,17 +974,74 @@ fn confirm_ports(report: &mut Report, start: Instant, watch: Duration) {
     }
     // Still held: say by whom — a supervisor may have respawned it.
     let snap = scanner.scan(&Options::default()).ok();
+    let ctx = Context::current();
     for port in held {
         let by = snap
             .as_ref()
             .map(|snap| holders_described(snap, port))
             .unwrap_or_default();
+        let (respawner, next_step) = snap
+            .as_ref()
+            .map(|snap| respawn_next_step(snap, &ctx, port))
+            .unwrap_or_default();
         report.still_held.push(StillHeld {
             port,
             by,
             retaken_after,
+            respawner,
+            next_step,
         });
     }
+}
+
+/// Who started the holder of `port` now, and what to do next: stop the
+/// supervisor's program, or end the respawning parent before killing again.
+pub fn respawn_next_step(
+    snap: &Snapshot,
+    ctx: &Context,
+    port: PortSpec,
+) -> (Option<String>, Option<String>) {
+    let label = |pid: Pid| match snap.process(pid) {
+        Some(p) => format!("pid {pid} ({})", escape(&p.name)),
+        None => format!("pid {pid}"),
+    };
+    for s in snap.sockets_on(port.port, port.proto) {
+        for &h in &s.holders {
+            let Some(p) = snap.process(h) else { continue };
+            let v = classify::classify_process(snap, ctx, h);
+            let leader = crate::program::leader(snap, p, |pid| {
+                pid <= 1
+                    || snap.process(pid).is_some_and(|q| {
+                        classify::is_supervisor_name(&q.name, &ctx.extra_supervisors)
+                    })
+            });
+            if let Some(m) = v.manager.as_ref() {
+                let sup = crate::program::restarter(snap, leader).map_or(1, |(pid, _)| pid);
+                return (
+                    Some(format!("{}, {}", label(sup), m.describe())),
+                    Some(format!(
+                        "stop the program where it is managed: `{}`",
+                        m.stop_command()
+                    )),
+                );
+            }
+            if leader.ppid > 1 {
+                return (
+                    Some(label(leader.ppid)),
+                    Some(format!(
+                        "end the respawning parent first (`kill {}`, or kill it with its tree from the TUI's tree view), then `portwarden kill {port}` again",
+                        leader.ppid
+                    )),
+                );
+            }
+        }
+    }
+    (
+        None,
+        Some(format!(
+            "something started a new holder: see `portwarden why {port}`"
+        )),
+    )
 }
 
 /// "pid 5000 (node), child of pid 1 (systemd)" for every holder of `port`.
@@ -1249,6 +1407,7 @@ mod tests {
             targets: vec![target],
             refusals: Vec::new(),
             protected: Vec::new(),
+            respawners: Vec::new(),
             policy: Policy {
                 signal: SIGKILL,
                 grace: Duration::from_millis(100),
@@ -1339,6 +1498,8 @@ mod tests {
             },
             by: vec!["pid 77 (node), child of pid 70 (supervisor)".into()],
             retaken_after: None,
+            respawner: None,
+            next_step: None,
         });
         assert!(!r.success());
         assert_eq!(

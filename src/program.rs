@@ -194,11 +194,8 @@ pub fn daemon_evidence(snap: &Snapshot, leader: &Process) -> Evidence {
     }
     if let Some(f) = facts {
         for (name, s) in STREAMS.iter().zip(&f.stdio) {
-            match s {
-                Some(s @ (Stream::Null | Stream::File(_))) => {
-                    reasons.push(format!("has {name} on {}", escape(&s.describe())));
-                }
-                _ => {}
+            if let Some(s @ (Stream::Null | Stream::File(_))) = s {
+                reasons.push(format!("has {name} on {}", escape(&s.describe())));
             }
         }
         if let Some(cwd) = &f.cwd {
