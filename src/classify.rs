@@ -514,11 +514,16 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
             format!("{reaper}: its launcher exited")
         }];
         reasons.extend(ev.reasons.iter().map(|r| of_leader(r)));
+        let whose = if worker { "its program was " } else { "" };
         reasons.push(if ev.daemon {
-            "started deliberately to outlive its launcher".to_string()
+            format!("{whose}started deliberately to outlive its launcher")
         } else {
-            "debris of a launcher that exited: the normal thing to reclaim".to_string()
+            format!("{whose}left behind by a launcher that exited: the normal thing to reclaim")
         });
+        // A worker's first reason is about itself: its parent is the leader.
+        if worker && !tail.is_empty() {
+            reasons.insert(0, tail.remove(0));
+        }
         reasons.extend(tail);
         let class = if ev.daemon {
             Class::Daemon

@@ -141,7 +141,10 @@ pub fn daemon_evidence(snap: &Snapshot, leader: &Process) -> Evidence {
     let tty = leader.tty();
     let facts = snap.facts.get(&leader.pid);
     let mut debris = false;
-    let session_leader = snap.process(leader.sid);
+    // A zombie is gone for this purpose: its parent (often init) simply has
+    // not reaped it yet.
+    let gone = |q: &Process| matches!(q.state, 'Z' | 'X');
+    let session_leader = snap.process(leader.sid).filter(|q| !gone(q));
     let own_session = leader.sid == leader.pid;
     if let Some(t) = &tty {
         debris = true;
@@ -165,7 +168,7 @@ pub fn daemon_evidence(snap: &Snapshot, leader: &Process) -> Evidence {
     let alone = snap
         .processes
         .values()
-        .filter(|q| q.sid == leader.sid)
+        .filter(|q| q.sid == leader.sid && !gone(q))
         .all(|q| q.pid == leader.pid || snap.ancestors(q.pid).contains(&leader.pid));
     // The double-fork shape alone could be a launcher's session that simply
     // ended; it counts with a sign of deliberate detachment beside it.
