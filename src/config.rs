@@ -29,9 +29,9 @@ pub const DEFAULT_CONFIG: &str = r#"# portwarden config: every key is optional; 
 # How long kill waits after the first signal before SIGKILL (--grace).
 # grace = "3s"
 
-# After killing a program that a supervisor restarts (supervisord, runit,
-# s6, pm2, a systemd unit — only with --force), how long kill watches the
-# port for a restart before calling it free (others: 250 ms).
+# How long kill watches a freed port for a restart before calling it free.
+# Unset: 2s after a program a supervisor restarts (supervisord, runit, s6,
+# pm2, a systemd unit — killed only with --force), 250ms otherwise.
 # respawn_watch = "2s"
 
 # Colours in the TUI: "auto" (default; off when NO_COLOR is set) or "plain"
@@ -245,6 +245,10 @@ impl Config {
         Policy {
             signal: self.signal.unwrap_or(d.signal),
             grace: self.grace.unwrap_or(d.grace),
+            // One key for both watches: set, it is how long any kill
+            // watches for a restart; unset, 2 s after a supervised program
+            // and 250 ms otherwise.
+            watch: self.respawn_watch.unwrap_or(d.watch),
             respawn_watch: self.respawn_watch.unwrap_or(d.respawn_watch),
             allow_live: true,
             ..d
@@ -303,6 +307,11 @@ managed_cgroups = ["ci-job"]
         assert_eq!(pol.respawn_watch, Duration::from_secs(2));
         let c = p("respawn_watch = \"5s\"\n").expect("valid");
         assert_eq!(c.kill_policy().respawn_watch, Duration::from_secs(5));
+        assert_eq!(c.kill_policy().watch, Duration::from_secs(5));
+        assert_eq!(
+            p("").expect("valid").kill_policy().watch,
+            Duration::from_millis(250)
+        );
         assert!(pol.allow_live && !pol.force && !pol.tree);
         assert_eq!(Config::default().kill_policy().signal, crate::kill::SIGTERM);
     }

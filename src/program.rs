@@ -128,7 +128,8 @@ const STREAMS: [&str; 3] = ["stdin", "stdout", "stderr"];
 /// it what a dead launcher left behind?
 ///
 /// - Debris (orphan): still attached to a terminal; or a standard stream on
-///   a terminal or on a pipe nobody reads any more (its launcher's).
+///   a terminal or on a pipe nobody reads any more (its launcher's); or
+///   stdin still on a pipe or socket from its launcher.
 /// - Deliberate (daemon): no terminal, and either its own session
 ///   (`setsid`) or the double-fork shape — its session's leader is gone,
 ///   nothing but this program is left in that session, and stdin is on
@@ -209,7 +210,24 @@ pub fn daemon_evidence(snap: &Snapshot, leader: &Process) -> Evidence {
             });
         }
     }
-    let detached = tty.is_none() && (own_session || double_fork);
+    // A daemon lets go of its launcher's stdin (`/dev/null` or closed); a
+    // sidecar started "detached" (its own session) but still reading a
+    // pipe or socket from its launcher was never daemonised.
+    let kept_stdin = facts.and_then(|f| f.stdio[0].as_ref()).filter(|s| {
+        matches!(
+            s,
+            Stream::Pipe { .. } | Stream::Socket | Stream::Terminal(_)
+        )
+    });
+    if let Some(s) = kept_stdin
+        && !s.is_launcher_context()
+    {
+        reasons.push(format!(
+            "has stdin on {}, a channel from its launcher (a daemon puts it on /dev/null)",
+            escape(&s.describe())
+        ));
+    }
+    let detached = tty.is_none() && (own_session || double_fork) && kept_stdin.is_none();
     Evidence {
         daemon: detached && !debris,
         reasons,
@@ -289,6 +307,33 @@ mod tests {
         );
         assert!(e.reasons.iter().any(|r| r.contains("/home/dev/app")));
         // The same pipe still read by someone is no evidence of debris.
+        if let Some(f) = s.facts.get_mut(&900) {
+            for st in f.stdio.iter_mut().flatten() {
+                if let Stream::Pipe { readers, .. } = st {
+                    readers.push(4242);
+                }
+            }
+        }
+        assert!(!daemon_evidence(&s, &s.processes[&900]).daemon);
+        // Node's `stdio: 'pipe'` is a socketpair: stdin still on it.
+        s.facts.insert(
+            900,
+            facts(
+                "/home/dev/app",
+                ["socket:[21]", "socket:[22]", "socket:[23]"],
+            ),
+        );
+        let e = daemon_evidence(&s, &s.processes[&900]);
+        assert!(!e.daemon, "{e:?}");
+        assert!(
+            e.reasons
+                .iter()
+                .any(|r| r.starts_with("has stdin on a socket, a channel from its launcher")),
+            "{e:?}"
+        );
+        // Output read by a live logger, stdin let go: a daemon.
+        s.facts
+            .insert(900, facts("/", ["/dev/null", "pipe:[12]", "pipe:[12]"]));
         if let Some(f) = s.facts.get_mut(&900) {
             for st in f.stdio.iter_mut().flatten() {
                 if let Stream::Pipe { readers, .. } = st {

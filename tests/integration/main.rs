@@ -14,6 +14,7 @@
 mod hardening;
 mod kill;
 mod list;
+mod realworld;
 mod tui;
 mod util;
 mod wait;
