@@ -515,11 +515,11 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
         }];
         reasons.extend(ev.reasons.iter().map(|r| of_leader(r)));
         let whose = if worker { "its program was " } else { "" };
-        reasons.push(if ev.daemon {
-            format!("{whose}started deliberately to outlive its launcher")
-        } else {
-            format!("{whose}left behind by a launcher that exited: the normal thing to reclaim")
-        });
+        if ev.daemon {
+            reasons.push(format!(
+                "{whose}started deliberately to outlive its launcher"
+            ));
+        }
         // A worker's first reason is about itself: its parent is the leader.
         if worker && !tail.is_empty() {
             reasons.insert(0, tail.remove(0));

@@ -190,7 +190,7 @@ pub fn daemon_evidence(snap: &Snapshot, leader: &Process) -> Evidence {
         ));
     } else if let Some(sl) = session_leader.filter(|_| !own_session) {
         reasons.push(format!(
-            "is still in session {} of pid {} ({}): it never detached from its launcher's session",
+            "still in session {} of pid {} ({}), its launcher's",
             leader.sid,
             sl.pid,
             escape(&sl.name)

@@ -1001,7 +1001,10 @@ fn sudo_uid_is_ignored_unless_running_as_root() {
     // The system interpreter: a per-user one (pyenv under /root) is not
     // reachable for uid 65534.
     let py = Path::new("/usr/bin/python3");
-    assert!(py.is_file(), "/usr/bin/python3 is missing (apt-get install python3)");
+    assert!(
+        py.is_file(),
+        "/usr/bin/python3 is missing (apt-get install python3)"
+    );
     let mut g = Guard::new();
     let mut lc = Command::new(py);
     lc.args([
