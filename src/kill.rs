@@ -153,6 +153,62 @@ pub struct Respawner {
     pub supervised: bool,
 }
 
+/// Refusals as a person reads them: one line per distinct reason. Workers
+/// of one program are refused for the same reason (their reasons name the
+/// same leader); saying it twelve times hides the rest, so each reason is
+/// said once with the other pids counted ("… (and 11 workers of the same
+/// program: pids 4662, 4663, …)"). JSON keeps one refusal per pid.
+pub fn fold_refusals(refusals: &[Refusal]) -> Vec<String> {
+    // The reason without its leading "pid N " is what repeats.
+    let key = |r: &Refusal| {
+        let prefix = format!("pid {} ", r.pid);
+        (
+            r.class,
+            r.reason
+                .strip_prefix(&prefix)
+                .unwrap_or(&r.reason)
+                .to_string(),
+        )
+    };
+    let mut groups: Vec<((Class, String), &Refusal, Vec<Pid>)> = Vec::new();
+    for r in refusals {
+        let k = key(r);
+        match groups
+            .iter_mut()
+            .find(|(gk, first, _)| *gk == k && first.pid > 0)
+        {
+            Some((_, _, more)) if r.pid > 0 => more.push(r.pid),
+            _ => groups.push((k, r, Vec::new())),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((_, rest), first, more)| {
+            if more.is_empty() {
+                return first.reason.clone();
+            }
+            let what = if rest.contains("its program's leader") {
+                if more.len() == 1 {
+                    "worker of the same program"
+                } else {
+                    "workers of the same program"
+                }
+            } else {
+                "more with the same reason"
+            };
+            let shown: Vec<String> = more.iter().take(5).map(Pid::to_string).collect();
+            format!(
+                "{} (and {} {what}: pid{} {}{})",
+                first.reason,
+                more.len(),
+                if more.len() == 1 { "" } else { "s" },
+                shown.join(", "),
+                if more.len() > 5 { ", …" } else { "" }
+            )
+        })
+        .collect()
+}
+
 /// The plan: a value that can be shown, confirmed, then executed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -642,11 +698,7 @@ impl Report {
         if !self.refusals.is_empty() {
             return format!(
                 "refused, nothing signalled: {}",
-                self.refusals
-                    .iter()
-                    .map(|r| r.reason.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                fold_refusals(&self.refusals).join("; ")
             );
         }
         let n = self.ended_count();
@@ -1354,6 +1406,32 @@ mod tests {
         assert_eq!(
             plan_ports(&s, &ctx(), &port(3000), &Policy::default()).pids(),
             vec![51]
+        );
+    }
+
+    #[test]
+    fn refusals_of_workers_of_one_program_are_said_once() {
+        let r = |pid: Pid, reason: &str| Refusal {
+            pid,
+            class: Class::Foreign,
+            reason: format!("pid {pid} (nginx) is foreign: {reason}"),
+        };
+        let lead = "its program's leader pid 10 (nginx) is owned by uid 0 (root); you are uid 1000";
+        let v = vec![
+            r(10, "owned by uid 0 (root); you are uid 1000"),
+            r(11, lead),
+            r(12, lead),
+            r(13, lead),
+        ];
+        let folded = fold_refusals(&v);
+        assert_eq!(folded.len(), 2, "{folded:#?}");
+        assert_eq!(folded[0], v[0].reason);
+        assert_eq!(
+            folded[1],
+            format!(
+                "{} (and 2 workers of the same program: pids 12, 13)",
+                v[1].reason
+            )
         );
     }
 

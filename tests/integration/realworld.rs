@@ -297,6 +297,15 @@ fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
         !text.contains("foreign") && !text.contains("refuse"),
         "{text}"
     );
+    // The second worker's reasons are the first's: said once.
+    let workers: Vec<i32> = hs.iter().map(pid_of).filter(|&p| p != master).collect();
+    assert!(
+        text.contains(&format!(
+            "and 1 worker of the same program (pid {}): same class and reasons as pid {}",
+            workers[1], workers[0]
+        )),
+        "{text}"
+    );
     let bystander = Spec::new("listen").start();
     let pids: Vec<i32> = hs.iter().map(pid_of).collect();
     consent_frees(
