@@ -159,6 +159,15 @@ pub struct Respawner {
 /// said once with the other pids counted ("… (and 11 workers of the same
 /// program: pids 4662, 4663, …)"). JSON keeps one refusal per pid.
 pub fn fold_refusals(refusals: &[Refusal]) -> Vec<String> {
+    fold_refusal_list(refusals)
+        .into_iter()
+        .map(|r| r.reason)
+        .collect()
+}
+
+/// [`fold_refusals`], keeping each group's first refusal (its pid and
+/// class) with the folded reason.
+pub fn fold_refusal_list(refusals: &[Refusal]) -> Vec<Refusal> {
     // The reason without its leading "pid N " is what repeats.
     let key = |r: &Refusal| {
         let prefix = format!("pid {} ", r.pid);
@@ -185,7 +194,7 @@ pub fn fold_refusals(refusals: &[Refusal]) -> Vec<String> {
         .into_iter()
         .map(|((_, rest), first, more)| {
             if more.is_empty() {
-                return first.reason.clone();
+                return first.clone();
             }
             let what = if rest.contains("its program's leader") {
                 if more.len() == 1 {
@@ -197,14 +206,17 @@ pub fn fold_refusals(refusals: &[Refusal]) -> Vec<String> {
                 "more with the same reason"
             };
             let shown: Vec<String> = more.iter().take(5).map(Pid::to_string).collect();
-            format!(
-                "{} (and {} {what}: pid{} {}{})",
-                first.reason,
-                more.len(),
-                if more.len() == 1 { "" } else { "s" },
-                shown.join(", "),
-                if more.len() > 5 { ", …" } else { "" }
-            )
+            Refusal {
+                reason: format!(
+                    "{} (and {} {what}: pid{} {}{})",
+                    first.reason,
+                    more.len(),
+                    if more.len() == 1 { "" } else { "s" },
+                    shown.join(", "),
+                    if more.len() > 5 { ", …" } else { "" }
+                ),
+                ..first.clone()
+            }
         })
         .collect()
 }
