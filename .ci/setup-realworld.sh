@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real-world servers for tests/integration/realworld.rs: nginx, apache2,
-# dnsmasq, supervisord, redis-server, sshd, runit (Debian), node, and
+# dnsmasq, supervisord, redis-server, sshd, runit, s6 (Debian), node, and
 # gunicorn (PyPI) for the python3 the tests use.
 #
 # Idempotent and quick when everything is there: only what is missing is
@@ -30,6 +30,7 @@ declare -A wanted=(
     [redis-server]=/usr/bin/redis-server
     [openssh-server]=/usr/sbin/sshd
     [runit]=/usr/bin/runsv
+    [s6]=/usr/bin/s6-supervise
 )
 missing=()
 for pkg in "${!wanted[@]}"; do
@@ -85,4 +86,4 @@ if ! python3 -c 'import gunicorn' >/dev/null 2>&1; then
     python3 -c 'import gunicorn' || { echo "setup-realworld: gunicorn is not importable after pip install" >&2; exit 1; }
 fi
 
-echo "setup-realworld: nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*\///'), apache2, dnsmasq, supervisord, redis, sshd, runit, node $(node --version), gunicorn $(python3 -c 'import gunicorn; print(gunicorn.__version__)')"
+echo "setup-realworld: nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*\///'), apache2, dnsmasq, supervisord, redis, sshd, runit, s6, node $(node --version), gunicorn $(python3 -c 'import gunicorn; print(gunicorn.__version__)')"

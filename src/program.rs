@@ -29,7 +29,12 @@ pub fn leader<'a>(
     let mut root = p;
     for _ in 0..256 {
         match snap.process(root.ppid) {
-            Some(pp) if pp.pgid == root.pgid && !is_reaper(pp.pid) && pp.pid != root.pid => {
+            Some(pp)
+                if pp.pgid == root.pgid
+                    && !is_reaper(pp.pid)
+                    && !restarts_children(pp)
+                    && pp.pid != root.pid =>
+            {
                 root = pp
             }
             _ => break,
@@ -64,6 +69,17 @@ fn runs(p: &Process, prog: &str) -> bool {
             .iter()
             .take(2)
             .any(|a| a == prog || a.ends_with(&format!("/{prog}")))
+}
+
+/// Is `p` a supervisor that restarts its children (never part of their
+/// program, even when they share its process group: runsv's do)?
+pub fn restarts_children(p: &Process) -> bool {
+    runs(p, "supervisord")
+        || p.name == "runsv"
+        || p.name == "s6-supervise"
+        || p.name.starts_with("PM2 ")
+        || p.cmdline.first().is_some_and(|a| a.starts_with("PM2 v"))
+        || (p.name == "systemd" && p.cmdline.iter().any(|a| a == "--user"))
 }
 
 /// The live supervisor that restarts `leader` when it dies (its parent),
@@ -415,6 +431,22 @@ mod tests {
         assert_eq!(m.describe(), "supervisord program web");
         let (_, m) = restarter(&s, &s.processes[&61]).expect("runsv");
         assert_eq!(m.stop_command(), "sv down /etc/service/web");
+        // runsv's child shares its group: the leader stops below runsv.
+        let mut child = s.processes[&61].clone();
+        child.pgid = 60;
+        s.processes.insert(61, child);
+        let l = leader(&s, &s.processes[&61], |p| p <= 1);
+        assert_eq!(l.pid, 61);
+        // pm2's God daemon names its processes by their `name`.
+        let mut god = proc(80, 1, 80, 80, 0, "PM2 v5.3.1: God");
+        god.cmdline = vec!["PM2 v5.3.1: God Daemon (/root/.pm2)".into()];
+        s.processes.insert(80, god);
+        s.processes.insert(81, proc(81, 80, 81, 80, 0, "node"));
+        let mut f = Facts::default();
+        f.env.insert("name".into(), "api".into());
+        s.facts.insert(81, f);
+        let (_, m) = restarter(&s, &s.processes[&81]).expect("pm2");
+        assert_eq!(m.stop_command(), "pm2 stop api");
         // tini adopts orphans; it does not restart them.
         assert_eq!(restarter(&s, &s.processes[&71]), None);
         assert_eq!(

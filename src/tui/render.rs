@@ -1523,7 +1523,10 @@ mod tests {
         let screen = draw(&app);
         assert!(screen.contains("supervisord program web"), "{screen}");
         assert!(screen.contains("stop web`; 1 process"), "{screen}");
-        assert!(screen.contains("\"ended "), "the last word is shown: {screen}");
+        assert!(
+            screen.contains("\"ended "),
+            "the last word is shown: {screen}"
+        );
         assert_snapshot!(screen);
     }
 

@@ -735,6 +735,76 @@ fn supervisord_program_is_managed_refused_and_forcing_reports_the_respawn() {
     assert!(wait_until(READY_TIMEOUT, || !listening("tcp", port)));
 }
 
+/// A service directory whose `run` serves http on `port`, supervised by
+/// `supervise DIR` (runit's runsv, s6's s6-supervise): the holder is
+/// managed, named by its directory, refused, and the advised command
+/// (`stop`, run as the user would) frees the port.
+fn service_dir_supervisor(supervise: &str, describe: &str, stop: &[&str]) {
+    let sup_bin = need(supervise);
+    let stop_bin = need(stop[0]);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = dir.path().join("web");
+    std::fs::create_dir_all(&svc).unwrap();
+    let port = free_port(Probe::Tcp4);
+    let run = svc.join("run");
+    std::fs::write(
+        &run,
+        format!(
+            "#!/bin/sh\nexec {} -m http.server {port} --bind 127.0.0.1\n",
+            python().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut g = Guard::new();
+    let mut cmd = Command::new(&sup_bin);
+    cmd.arg(&svc).current_dir(dir.path());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    launch(
+        &mut g,
+        &mut cmd,
+        &dir.path().join("launch.log"),
+        "tcp",
+        port,
+    );
+    let sup = g.child_mut(0).id() as i32;
+    let _sup_first = ParentFirst(sup, proc_start_time(sup).expect("supervisor alive"));
+    let hs = holders(&mut g, "tcp", port);
+    assert_eq!(hs.len(), 1, "{hs:#?}");
+    let h = &hs[0];
+    let dir_s = svc.display().to_string();
+    let advice = format!("{} {dir_s}", stop.join(" "));
+    assert_eq!(h["class"], "managed", "{h:#}");
+    assert!(has_reason(h, &format!("{describe} {dir_s}")), "{h:#}");
+    assert!(has_reason(h, &format!("`{advice}`")), "{h:#}");
+    let (code, doc) = kill_json(&[&port.to_string(), "--yes"], &[]);
+    assert_eq!(code, 3, "{doc:#}");
+    // The advice, run as a person would, frees the port.
+    let st = Command::new(stop_bin)
+        .args(&stop[1..])
+        .arg(&svc)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{advice} failed");
+    assert!(wait_until(READY_TIMEOUT, || !listening("tcp", port)));
+    assert!(
+        is_alive(sup, proc_start_time(sup).unwrap()),
+        "the supervisor died"
+    );
+}
+
+#[test]
+fn runit_service_is_managed_and_sv_down_frees_it() {
+    service_dir_supervisor("runsv", "runit service", &["sv", "down"]);
+}
+
+#[test]
+fn s6_service_is_managed_and_s6_svc_down_frees_it() {
+    service_dir_supervisor("s6-supervise", "s6 service", &["s6-svc", "-d"]);
+}
+
 #[test]
 fn shell_respawn_loop_is_reported_with_the_next_step() {
     let bash = need("bash");
