@@ -122,24 +122,32 @@ pub struct Facts {
     pub env: BTreeMap<String, String>,
 }
 
-/// The processes worth gathering facts for: every holder, each holder's
-/// chain of same-group parents (its program's leader), and the parent of
-/// each of those (a supervisor's own cwd names its service directory).
+/// The processes worth gathering facts for — only what classification
+/// reads, so a machine of live programs pays nothing: the leader of each
+/// holder's program when it was reparented (daemon or orphan?) or runs
+/// under a supervisor that restarts it (its name is in its environment),
+/// and that supervisor (its cwd names a runit/s6 service directory).
 pub fn wanted(snap: &Snapshot) -> BTreeSet<Pid> {
+    let adopter = |pid: Pid| {
+        pid <= 1
+            || snap
+                .process(pid)
+                .is_some_and(|p| crate::classify::SUPERVISORS.contains(&p.name.as_str()))
+    };
     let mut out = BTreeSet::new();
     for s in &snap.sockets {
         for &h in &s.holders {
-            let mut cur = h;
-            for _ in 0..64 {
-                out.insert(cur);
-                let Some(p) = snap.process(cur) else { break };
-                if p.ppid > 1 {
-                    out.insert(p.ppid);
+            let Some(p) = snap.process(h) else { continue };
+            let leader = crate::program::leader(snap, p, adopter);
+            match snap.process(leader.ppid) {
+                Some(sup) if crate::program::restarts_children(sup) => {
+                    out.insert(leader.pid);
+                    out.insert(sup.pid);
                 }
-                match snap.process(p.ppid) {
-                    Some(pp) if pp.pgid == p.pgid && pp.pid != cur => cur = pp.pid,
-                    _ => break,
+                _ if adopter(leader.ppid) => {
+                    out.insert(leader.pid);
                 }
+                _ => {}
             }
         }
     }
@@ -299,6 +307,27 @@ mod tests {
         assert_eq!(Stream::from_link("socket:[77]"), Stream::Socket);
         assert!(Stream::from_link("pipe:[1]").is_launcher_context());
         assert!(!Stream::from_link("/dev/null").is_launcher_context());
+    }
+
+    #[test]
+    fn facts_are_wanted_only_where_classification_reads_them() {
+        use crate::model::fixture::{proc, snap, tcp};
+        let s = snap(
+            vec![
+                proc(800, 1, 800, 800, 1000, "bash"),
+                // live: a shell's child and its worker
+                proc(10, 800, 10, 800, 1000, "node"),
+                proc(11, 10, 10, 800, 1000, "node"),
+                // reparented master with a worker
+                proc(20, 1, 20, 20, 0, "nginx"),
+                proc(21, 20, 20, 20, 65534, "nginx"),
+                // supervised
+                proc(30, 1, 30, 30, 0, "supervisord"),
+                proc(31, 30, 31, 30, 0, "python3"),
+            ],
+            vec![tcp(3000, &[10, 11]), tcp(80, &[20, 21]), tcp(8000, &[31])],
+        );
+        assert_eq!(wanted(&s).into_iter().collect::<Vec<_>>(), vec![20, 30, 31]);
     }
 
     #[test]
