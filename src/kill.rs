@@ -1093,7 +1093,7 @@ pub fn respawn_next_step(
                 return (
                     Some(label(leader.ppid)),
                     Some(format!(
-                        "end the respawning parent first (`kill {}`, or kill it with its tree from the TUI's tree view), then `portwarden kill {port}` again",
+                        "end the respawning parent first (`kill {0}`; `kill -9 {0}` if it ignores SIGTERM, as a job-control shell does; or from the TUI's tree view), then `portwarden kill {port}` again",
                         leader.ppid
                     )),
                 );
