@@ -69,6 +69,10 @@ pub struct Scanner {
     /// the inode of its `/proc` directory.)
     pub full_every: u32,
     last: ScanKind,
+    /// Facts of the last scan by (pid, start time): an incremental scan
+    /// reuses them (finding a pipe's readers walks every fd table), a full
+    /// scan reads them again.
+    facts: HashMap<(Pid, u64), crate::evidence::Facts>,
 }
 
 /// How the last [`Scanner::scan`] went (for benchmarks and tests).
@@ -101,6 +105,7 @@ impl Default for Scanner {
             hidepid: None,
             full_every: 50,
             last: ScanKind::default(),
+            facts: HashMap::new(),
         }
     }
 }
@@ -345,11 +350,38 @@ impl Scanner {
         }
         snap.sockets = sockets;
         // How each holder's program was started: read after the holders
-        // are known, for them, their leaders and the leaders' parents.
-        snap.facts = crate::evidence::gather(&snap, &crate::evidence::wanted(&snap));
+        // are known, only where classification looks.
+        snap.facts = self.facts_of(&snap);
         cache.procs = snap.processes.clone();
         self.cache = Some(cache);
         Ok(snap)
+    }
+}
+
+impl Scanner {
+    /// Facts for the processes classification reads, reused from the last
+    /// scan for the same processes unless this scan was a full one.
+    fn facts_of(&mut self, snap: &Snapshot) -> BTreeMap<Pid, crate::evidence::Facts> {
+        let key = |pid: Pid| snap.process(pid).map(|p| (pid, p.start_time));
+        let wanted = crate::evidence::wanted(snap);
+        let mut out = BTreeMap::new();
+        let mut todo = BTreeSet::new();
+        for pid in wanted {
+            match key(pid).and_then(|k| self.facts.get(&k)) {
+                Some(f) if !self.last.full => {
+                    out.insert(pid, f.clone());
+                }
+                _ => {
+                    todo.insert(pid);
+                }
+            }
+        }
+        out.extend(crate::evidence::gather(snap, &todo));
+        self.facts = out
+            .iter()
+            .filter_map(|(&pid, f)| key(pid).map(|k| (k, f.clone())))
+            .collect();
+        out
     }
 }
 
