@@ -21,7 +21,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::escape::escape;
-use crate::model::{Pid, Snapshot};
+use crate::model::{Pid, Process, Snapshot};
 
 /// The class of a holder. Serialized lower-case (`"orphan"`, `"self"`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -360,189 +360,254 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
         );
     }
 
-    // The program, not just the process: a prefork worker is judged by its
-    // master (parents in the same process group), so the workers of an
-    // orphaned master are orphans too, and a worker that dropped to
-    // `nobody` is still root's program.
-    let label = |pid: Pid| match snap.process(pid) {
-        Some(pp) => format!("pid {pid} ({})", escape(&pp.name)),
-        None => format!("pid {pid}"),
-    };
-    let is_reaper = |pid: Pid| {
-        pid <= 1
-            || snap
-                .process(pid)
-                .is_some_and(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
-    };
-    let root = crate::program::leader(snap, p, is_reaper);
-    let worker = root.pid != p.pid;
-    // How a fact about the leader is said in this process's reasons.
-    let of_leader = |fact: &str| {
-        if worker {
-            format!("its program's leader {} {fact}", label(root.pid))
+    program_verdict(&Prog::new(snap, ctx, p))
+}
+
+/// A process seen as part of its program: a prefork worker is judged by its
+/// master (parents in the same process group, see
+/// [`crate::program::leader`]), so the workers of an orphaned master are
+/// orphans too, and a worker that dropped to `nobody` is still root's.
+struct Prog<'a> {
+    snap: &'a Snapshot,
+    ctx: &'a Context,
+    /// The process being classified.
+    p: &'a Process,
+    /// Its program's leader (`p` itself when it leads).
+    root: &'a Process,
+    /// `p` is not its program's leader.
+    worker: bool,
+    /// `p` was forked from its leader (same executable, or the same
+    /// socket): only then is the leader's uid the program's owner — `sudo
+    /// -u dev node` shares sudo's group too, but node is dev's program.
+    forked: bool,
+}
+
+impl<'a> Prog<'a> {
+    fn new(snap: &'a Snapshot, ctx: &'a Context, p: &'a Process) -> Self {
+        let root = crate::program::leader(snap, p, |pid| is_reaper(snap, ctx, pid));
+        let worker = root.pid != p.pid;
+        let forked = worker
+            && (root.exe.is_some() && root.exe == p.exe
+                || snap
+                    .sockets
+                    .iter()
+                    .any(|s| s.holders.contains(&p.pid) && s.holders.contains(&root.pid)));
+        Prog {
+            snap,
+            ctx,
+            p,
+            root,
+            worker,
+            forked,
+        }
+    }
+
+    fn label(&self, pid: Pid) -> String {
+        match self.snap.process(pid) {
+            Some(pp) => format!("pid {pid} ({})", escape(&pp.name)),
+            None => format!("pid {pid}"),
+        }
+    }
+
+    /// A fact about the leader, said as such in this process's reasons.
+    fn of_leader(&self, fact: &str) -> String {
+        if self.worker {
+            format!("its program's leader {} {fact}", self.label(self.root.pid))
         } else {
             fact.to_string()
         }
-    };
-    let user_of = |uid: u32, user: Option<&str>| {
-        format!(
-            "uid {uid}{}",
-            user.map(|u| format!(" ({})", escape(u)))
-                .unwrap_or_default()
-        )
-    };
-    // The leader's uid is the program's owner only for a worker forked
-    // from it (same executable, or the same socket): `sudo -u dev node`
-    // shares sudo's group too, but node is dev's program, not root's.
-    let forked = worker
-        && (root.exe.is_some() && root.exe == p.exe
-            || snap
-                .sockets
-                .iter()
-                .any(|s| s.holders.contains(&p.pid) && s.holders.contains(&root.pid)));
-    let owner = if forked { root } else { p };
-    let mut tail = Vec::new();
-    if worker {
-        tail.push(format!(
-            "its parent is {}, its program's leader (same process group {})",
-            label(p.ppid),
-            p.pgid
-        ));
-    }
-    if forked && root.uid != p.uid {
-        tail.push(format!(
-            "runs as {}, dropped to by its program's leader {}, owned by {}",
-            user_of(p.uid, p.user.as_deref()),
-            label(root.pid),
-            user_of(root.uid, root.user.as_deref())
-        ));
     }
 
-    // 2. foreign: the program's owner, not the worker's dropped uid.
-    if !ctx.owns(owner.uid) {
-        let mut reasons = vec![if forked {
-            format!(
-                "its program's leader {} is owned by {}; you are {}",
-                label(root.pid),
-                user_of(root.uid, root.user.as_deref()),
-                ctx.you()
-            )
-        } else {
-            format!(
-                "owned by {}; you are {}",
-                user_of(p.uid, p.user.as_deref()),
-                ctx.you()
-            )
-        }];
-        if forked && root.uid != p.uid {
-            reasons.push(format!(
-                "this worker runs as {}",
-                user_of(p.uid, p.user.as_deref())
+    /// What a worker's reasons add about itself: its parent is the leader,
+    /// and the uid it dropped to.
+    fn worker_facts(&self) -> Vec<String> {
+        let (p, root) = (self.p, self.root);
+        let mut out = Vec::new();
+        if self.worker {
+            out.push(format!(
+                "its parent is {}, its program's leader (same process group {})",
+                self.label(p.ppid),
+                p.pgid
             ));
         }
-        return verdict(Class::Foreign, reasons);
+        if self.forked && root.uid != p.uid {
+            out.push(format!(
+                "runs as {}, dropped to by its program's leader {}, owned by {}",
+                user_of(p.uid, p.user.as_deref()),
+                self.label(root.pid),
+                user_of(root.uid, root.user.as_deref())
+            ));
+        }
+        out
     }
+}
 
-    // 3. managed: a service or container cgroup, or a live supervisor that
-    // restarts the program.
-    if let Some(cg) = &p.cgroup
-        && let Some(m) = manager_from_cgroup(cg, &ctx.extra_managed)
+fn user_of(uid: u32, user: Option<&str>) -> String {
+    format!(
+        "uid {uid}{}",
+        user.map(|u| format!(" ({})", escape(u)))
+            .unwrap_or_default()
+    )
+}
+
+fn is_reaper(snap: &Snapshot, ctx: &Context, pid: Pid) -> bool {
+    pid <= 1
+        || snap
+            .process(pid)
+            .is_some_and(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
+}
+
+fn program_verdict(g: &Prog<'_>) -> Verdict {
+    foreign(g)
+        .or_else(|| managed(g))
+        .or_else(|| reparented(g))
+        .unwrap_or_else(|| live(g))
+}
+
+fn plain(class: Class, reasons: Vec<String>) -> Verdict {
+    Verdict {
+        class,
+        reasons,
+        manager: None,
+    }
+}
+
+/// Class 2, foreign: by the program's owner, not a worker's dropped uid.
+fn foreign(g: &Prog<'_>) -> Option<Verdict> {
+    let (p, root) = (g.p, g.root);
+    let owner = if g.forked { root } else { p };
+    if g.ctx.owns(owner.uid) {
+        return None;
+    }
+    let mut reasons = vec![if g.forked {
+        format!(
+            "its program's leader {} is owned by {}; you are {}",
+            g.label(root.pid),
+            user_of(root.uid, root.user.as_deref()),
+            g.ctx.you()
+        )
+    } else {
+        format!(
+            "owned by {}; you are {}",
+            user_of(p.uid, p.user.as_deref()),
+            g.ctx.you()
+        )
+    }];
+    if g.forked && root.uid != p.uid {
+        reasons.push(format!(
+            "this worker runs as {}",
+            user_of(p.uid, p.user.as_deref())
+        ));
+    }
+    Some(plain(Class::Foreign, reasons))
+}
+
+/// Class 3, managed: a service or container cgroup, or a live supervisor
+/// that restarts the program.
+fn managed(g: &Prog<'_>) -> Option<Verdict> {
+    let (m, mut reasons) = if let Some(m) =
+        g.p.cgroup
+            .as_deref()
+            .and_then(|cg| manager_from_cgroup(cg, &g.ctx.extra_managed))
     {
-        let mut reasons = vec![
+        let reasons = vec![
             format!("runs in {}", m.describe()),
             format!(
                 "stop it with `{}` (a kill would just be restarted or fight the manager)",
                 m.stop_command()
             ),
         ];
-        reasons.extend(tail);
-        return Verdict {
-            class: Class::Managed,
-            reasons,
-            manager: Some(m),
+        (m, reasons)
+    } else {
+        let (sup, m) = crate::program::restarter(g.snap, g.root)?;
+        let who = if g.worker {
+            format!("its program's leader {} runs", g.label(g.root.pid))
+        } else {
+            "runs".to_string()
         };
-    }
-    if let Some((sup, m)) = crate::program::restarter(snap, root) {
-        let mut reasons = vec![
+        let reasons = vec![
             format!(
-                "{} as {}, started by {}, which restarts it when it dies",
-                if worker {
-                    format!("its program's leader {} runs", label(root.pid))
-                } else {
-                    "runs".to_string()
-                },
+                "{who} as {}, started by {}, which restarts it when it dies",
                 m.describe(),
-                label(sup)
+                g.label(sup)
             ),
             format!(
                 "stop it with `{}` (a kill would just be restarted)",
                 m.stop_command()
             ),
         ];
-        reasons.extend(tail);
-        return Verdict {
-            class: Class::Managed,
-            reasons,
-            manager: Some(m),
-        };
-    }
-
-    // 4/5. reparented to init or a subreaper: a daemon or an orphan, by
-    // evidence (see program::daemon_evidence).
-    let reaper = if !is_reaper(root.ppid) {
-        None
-    } else if root.ppid == 1 {
-        Some("parent is pid 1 (init)".to_string())
-    } else if root.ppid <= 0 {
-        Some("has no parent in this pid namespace".to_string())
-    } else {
-        Some(format!(
-            "parent is {}, a subreaper that adopts orphans",
-            label(root.ppid)
-        ))
+        (m, reasons)
     };
-    if let Some(reaper) = reaper {
-        let ev = crate::program::daemon_evidence(snap, root);
-        let mut reasons = vec![if worker {
-            format!(
-                "its program's leader {} was reparented: its {reaper}",
-                label(root.pid)
-            )
-        } else if ev.daemon {
-            format!("{reaper}: it was reparented")
-        } else {
-            format!("{reaper}: its launcher exited")
-        }];
-        reasons.extend(ev.reasons.iter().map(|r| of_leader(r)));
-        let whose = if worker { "its program was " } else { "" };
-        if ev.daemon {
-            reasons.push(format!(
-                "{whose}started deliberately to outlive its launcher"
-            ));
-        }
-        // A worker's first reason is about itself: its parent is the leader.
-        if worker && !tail.is_empty() {
-            reasons.insert(0, tail.remove(0));
-        }
-        reasons.extend(tail);
-        let class = if ev.daemon {
-            Class::Daemon
-        } else {
-            Class::Orphan
-        };
-        return verdict(class, reasons);
-    }
+    reasons.extend(g.worker_facts());
+    Some(Verdict {
+        class: Class::Managed,
+        reasons,
+        manager: Some(m),
+    })
+}
 
-    // 6. live
+/// Classes 4 and 5: reparented to init or a subreaper, a daemon or an
+/// orphan by evidence ([`crate::program::daemon_evidence`]).
+fn reparented(g: &Prog<'_>) -> Option<Verdict> {
+    let root = g.root;
+    if !is_reaper(g.snap, g.ctx, root.ppid) {
+        return None;
+    }
+    let reaper = if root.ppid == 1 {
+        "parent is pid 1 (init)".to_string()
+    } else if root.ppid <= 0 {
+        "has no parent in this pid namespace".to_string()
+    } else {
+        format!(
+            "parent is {}, a subreaper that adopts orphans",
+            g.label(root.ppid)
+        )
+    };
+    let ev = crate::program::daemon_evidence(g.snap, root);
+    let mut facts = g.worker_facts();
+    let mut reasons = Vec::new();
+    // A worker's first reason is about itself: its parent is the leader.
+    if g.worker && !facts.is_empty() {
+        reasons.push(facts.remove(0));
+    }
+    reasons.push(if g.worker {
+        format!(
+            "its program's leader {} was reparented: its {reaper}",
+            g.label(root.pid)
+        )
+    } else if ev.daemon {
+        format!("{reaper}: it was reparented")
+    } else {
+        format!("{reaper}: its launcher exited")
+    });
+    reasons.extend(ev.reasons.iter().map(|r| g.of_leader(r)));
+    if ev.daemon {
+        let whose = if g.worker { "its program was " } else { "" };
+        reasons.push(format!(
+            "{whose}started deliberately to outlive its launcher"
+        ));
+    }
+    reasons.extend(facts);
+    let class = if ev.daemon {
+        Class::Daemon
+    } else {
+        Class::Orphan
+    };
+    Some(plain(class, reasons))
+}
+
+/// Class 6, live: its parent is alive.
+fn live(g: &Prog<'_>) -> Verdict {
     let mut reasons = vec![format!(
         "parent {} is alive: part of a running program",
-        label(p.ppid)
+        g.label(g.p.ppid)
     )];
-    if let Some(t) = p.tty() {
+    if let Some(t) = g.p.tty() {
         reasons.push(format!("attached to terminal {t}"));
     }
-    reasons.extend(tail.into_iter().skip(usize::from(worker)));
-    verdict(Class::Live, reasons)
+    // The parent line already said who the parent is.
+    reasons.extend(g.worker_facts().into_iter().skip(usize::from(g.worker)));
+    plain(Class::Live, reasons)
 }
 
 /// Recognise a service manager or container runtime from the text of
