@@ -157,61 +157,13 @@ pub fn daemon_evidence(snap: &Snapshot, leader: &Process) -> Evidence {
     let mut reasons = Vec::new();
     let tty = leader.tty();
     let facts = snap.facts.get(&leader.pid);
-    let mut debris = false;
-    // A zombie is gone for this purpose: its parent (often init) simply has
-    // not reaped it yet.
-    let gone = |q: &Process| matches!(q.state, 'Z' | 'X');
-    let session_leader = snap.process(leader.sid).filter(|q| !gone(q));
-    let own_session = leader.sid == leader.pid;
     if let Some(t) = &tty {
-        debris = true;
         reasons.push(format!(
             "is still attached to terminal {t} of the session that started it"
         ));
     }
-    if let Some(f) = facts {
-        for (name, s) in STREAMS.iter().zip(&f.stdio) {
-            let Some(s) = s else { continue };
-            if s.is_launcher_context() {
-                debris = true;
-                let why = match s {
-                    Stream::Terminal(_) => "its launcher's terminal",
-                    _ => "its launcher read it and is gone",
-                };
-                reasons.push(format!("has {name} on {} ({why})", escape(&s.describe())));
-            }
-        }
-    }
-    let alone = snap
-        .processes
-        .values()
-        .filter(|q| q.sid == leader.sid && !gone(q))
-        .all(|q| q.pid == leader.pid || snap.ancestors(q.pid).contains(&leader.pid));
-    // The double-fork shape alone could be a launcher's session that simply
-    // ended; it counts with a sign of deliberate detachment beside it.
-    let detached_io = facts
-        .is_some_and(|f| f.cwd.as_deref() == Some("/") || matches!(f.stdio[0], Some(Stream::Null)));
-    let double_fork = !own_session && session_leader.is_none() && alone && detached_io;
-    if own_session && tty.is_none() {
-        reasons.push("leads its own session (sid = pid) with no controlling terminal".to_string());
-    } else if double_fork && tty.is_none() {
-        reasons.push(format!(
-            "is alone in session {} whose leader is gone, with no terminal: the double fork of a daemon",
-            leader.sid
-        ));
-    } else if session_leader.is_none() && !own_session {
-        reasons.push(format!(
-            "is in session {} whose leader (the shell or launcher that started it) is gone",
-            leader.sid
-        ));
-    } else if let Some(sl) = session_leader.filter(|_| !own_session) {
-        reasons.push(format!(
-            "still in session {} of pid {} ({}), its launcher's",
-            leader.sid,
-            sl.pid,
-            escape(&sl.name)
-        ));
-    }
+    let debris = launcher_streams(facts, &mut reasons) || tty.is_some();
+    let (own_session, double_fork) = session_evidence(snap, leader, facts, &mut reasons);
     if let Some(f) = facts {
         for (name, s) in STREAMS.iter().zip(&f.stdio) {
             if let Some(s @ (Stream::Null | Stream::File(_))) = s {
@@ -248,6 +200,75 @@ pub fn daemon_evidence(snap: &Snapshot, leader: &Process) -> Evidence {
         daemon: detached && !debris,
         reasons,
     }
+}
+
+/// Streams still on its launcher's terminal or on a pipe nobody reads:
+/// each is a reason; true when there is any.
+fn launcher_streams(facts: Option<&crate::evidence::Facts>, reasons: &mut Vec<String>) -> bool {
+    let mut any = false;
+    for (name, s) in STREAMS
+        .iter()
+        .zip(facts.map(|f| &f.stdio).into_iter().flatten())
+    {
+        let Some(s) = s.as_ref().filter(|s| s.is_launcher_context()) else {
+            continue;
+        };
+        any = true;
+        let why = match s {
+            Stream::Terminal(_) => "its launcher's terminal",
+            _ => "its launcher read it and is gone",
+        };
+        reasons.push(format!("has {name} on {} ({why})", escape(&s.describe())));
+    }
+    any
+}
+
+/// The session: its own (`setsid`), the double fork's (leader gone,
+/// nothing else left, stdio let go), a dead launcher's, or a live one's.
+/// Says which as a reason; returns (own session, double fork).
+fn session_evidence(
+    snap: &Snapshot,
+    leader: &Process,
+    facts: Option<&crate::evidence::Facts>,
+    reasons: &mut Vec<String>,
+) -> (bool, bool) {
+    // A zombie is gone for this purpose: its parent (often init) simply has
+    // not reaped it yet.
+    let gone = |q: &Process| matches!(q.state, 'Z' | 'X');
+    let session_leader = snap.process(leader.sid).filter(|q| !gone(q));
+    let own_session = leader.sid == leader.pid;
+    let no_tty = leader.tty().is_none();
+    let alone = snap
+        .processes
+        .values()
+        .filter(|q| q.sid == leader.sid && !gone(q))
+        .all(|q| q.pid == leader.pid || snap.ancestors(q.pid).contains(&leader.pid));
+    // The double-fork shape alone could be a launcher's session that simply
+    // ended; it counts with a sign of deliberate detachment beside it.
+    let detached_io = facts
+        .is_some_and(|f| f.cwd.as_deref() == Some("/") || matches!(f.stdio[0], Some(Stream::Null)));
+    let double_fork = !own_session && session_leader.is_none() && alone && detached_io;
+    if own_session && no_tty {
+        reasons.push("leads its own session (sid = pid) with no controlling terminal".to_string());
+    } else if double_fork && no_tty {
+        reasons.push(format!(
+            "is alone in session {} whose leader is gone, with no terminal: the double fork of a daemon",
+            leader.sid
+        ));
+    } else if session_leader.is_none() && !own_session {
+        reasons.push(format!(
+            "is in session {} whose leader (the shell or launcher that started it) is gone",
+            leader.sid
+        ));
+    } else if let Some(sl) = session_leader.filter(|_| !own_session) {
+        reasons.push(format!(
+            "still in session {} of pid {} ({}), its launcher's",
+            leader.sid,
+            sl.pid,
+            escape(&sl.name)
+        ));
+    }
+    (own_session, double_fork)
 }
 
 #[cfg(test)]
