@@ -217,15 +217,13 @@ fn adopt(g: &mut Guard, pid: i32) {
     }
 }
 
-#[test]
-fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
-    root_required("nginx");
+/// nginx as root from a temp prefix: `user nobody`, two workers, daemon on.
+/// Returns the master's pid.
+fn start_nginx(g: &mut Guard, dir: &Path, port: u16) -> i32 {
     let nginx = need("nginx");
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display().to_string();
-    let port = free_port(Probe::Tcp4);
-    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
-    let conf = dir.path().join("nginx.conf");
+    let d = dir.display().to_string();
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
         format!(
@@ -237,19 +235,28 @@ fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
         ),
     )
     .unwrap();
-    let mut g = Guard::new();
     launch(
-        &mut g,
+        g,
         Command::new(&nginx)
             .args(["-p", &d, "-c"])
             .arg(&conf)
             .args(["-g", "daemon on;"]),
-        &dir.path().join("launch.log"),
+        &dir.join("launch.log"),
         "tcp",
         port,
     );
-    let master = pid_file(&dir.path().join("nginx.pid"));
-    adopt(&mut g, master);
+    let master = pid_file(&dir.join("nginx.pid"));
+    adopt(g, master);
+    master
+}
+
+#[test]
+fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
+    root_required("nginx");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port(Probe::Tcp4);
+    let mut g = Guard::new();
+    let master = start_nginx(&mut g, dir.path(), port);
     let hs = holders(&mut g, "tcp", port);
     assert_eq!(hs.len(), 3, "master and 2 workers: {hs:#?}");
     for h in &hs {
@@ -629,14 +636,13 @@ fn sshd_is_a_daemon() {
     );
 }
 
-#[test]
-fn supervisord_program_is_managed_refused_and_forcing_reports_the_respawn() {
+/// supervisord from a temp config (unix socket in `dir`) running `web`,
+/// python's http.server on `port` with autorestart. Returns its config
+/// file and supervisord's pid.
+fn start_supervisord(g: &mut Guard, dir: &Path, port: u16) -> (PathBuf, i32) {
     let supervisord = need("supervisord");
-    let supervisorctl = need("supervisorctl");
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display().to_string();
-    let port = free_port(Probe::Tcp4);
-    let conf = dir.path().join("supervisord.conf");
+    let d = dir.display().to_string();
+    let conf = dir.join("supervisord.conf");
     std::fs::write(
         &conf,
         format!(
@@ -649,15 +655,23 @@ fn supervisord_program_is_managed_refused_and_forcing_reports_the_respawn() {
         ),
     )
     .unwrap();
-    let mut g = Guard::new();
     launch(
-        &mut g,
+        g,
         Command::new(&supervisord).arg("-c").arg(&conf),
-        &dir.path().join("launch.log"),
+        &dir.join("launch.log"),
         "tcp",
         port,
     );
-    let sup = pid_file(&dir.path().join("supervisord.pid"));
+    (conf.clone(), pid_file(&dir.join("supervisord.pid")))
+}
+
+#[test]
+fn supervisord_program_is_managed_refused_and_forcing_reports_the_respawn() {
+    let supervisorctl = need("supervisorctl");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port(Probe::Tcp4);
+    let mut g = Guard::new();
+    let (conf, sup) = start_supervisord(&mut g, dir.path(), port);
     // Dropped first (declared last): supervisord dies before its children.
     let _sup_first = ParentFirst(sup, proc_start_time(sup).expect("supervisord alive"));
     let hs = holders(&mut g, "tcp", port);
