@@ -12,6 +12,9 @@
 //! - [`kill`] — plan (pure) and execute a safe kill; [`kill::ensure_port_free`]
 //!   for a program reclaiming its port; [`kill::wait_port`].
 //! - [`tree`] — the process tree around a holder, group marked.
+//! - [`program`] — pure rules about a holder's *program*: its leader, the
+//!   supervisor that restarts it, daemon-or-orphan evidence; fed by
+//!   [`evidence`], which discovery reads (streams, cwd, supervisor env).
 //! - [`model`] — the plain data everything else is a function of.
 //!
 //! ```no_run
