@@ -6,16 +6,13 @@
 //! `/dev/null`, cwd `/`) from debris of a launcher that died (output still
 //! on a pipe nobody reads, still on the dead shell's terminal), and a
 //! supervised program from a stray one. None of that is in `/proc/PID/stat`:
-//! it is read here, once per scan, for the few processes that matter
-//! (holders, their programs' leaders and those leaders' parents), and put
-//! into the [`crate::Snapshot`] so classification stays a pure function.
+//! discovery reads it (through [`crate::os::facts`]) once per scan, for the
+//! few processes classification looks at ([`wanted`]), and puts it into the
+//! [`crate::Snapshot`] so classification stays a pure function.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::escape::decode;
 use crate::model::{Pid, Snapshot};
-use crate::os::procfs::PROC;
 
 /// Where one standard stream (fd 0, 1 or 2) points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +155,10 @@ pub fn wanted(snap: &Snapshot) -> BTreeSet<Pid> {
 /// pipe on a standard stream (one walk of the fd tables, only when some
 /// stream is a pipe).
 pub fn gather(snap: &Snapshot, pids: &BTreeSet<Pid>) -> BTreeMap<Pid, Facts> {
-    let mut out: BTreeMap<Pid, Facts> = pids.iter().map(|&p| (p, read_facts(p))).collect();
+    let mut out: BTreeMap<Pid, Facts> = pids
+        .iter()
+        .map(|&p| (p, crate::os::facts::read_facts(p)))
+        .collect();
     // Only a reparented process's pipes matter (a live program's launcher is
     // alive by definition), and the reader search walks every fd table: so
     // it is done for those alone, which on most machines are none.
@@ -182,7 +182,7 @@ pub fn gather(snap: &Snapshot, pids: &BTreeSet<Pid>) -> BTreeMap<Pid, Facts> {
     if pipes.is_empty() {
         return out;
     }
-    let readers = pipe_readers(snap, &pipes);
+    let readers = crate::os::facts::pipe_readers(snap.processes.keys().copied(), &pipes);
     for (pid, f) in out.iter_mut() {
         for s in f.stdio.iter_mut().flatten() {
             if let Stream::Pipe { inode, readers: r } = s {
@@ -193,89 +193,6 @@ pub fn gather(snap: &Snapshot, pids: &BTreeSet<Pid>) -> BTreeMap<Pid, Facts> {
                     .copied()
                     .filter(|p| p != pid)
                     .collect();
-            }
-        }
-    }
-    out
-}
-
-fn read_facts(pid: Pid) -> Facts {
-    let link = |name: &str| {
-        fs::read_link(format!("{PROC}/{pid}/{name}"))
-            .ok()
-            .map(|l| decode(l.as_os_str().as_encoded_bytes()))
-    };
-    let stdio = [0, 1, 2].map(|n| link(&format!("fd/{n}")).map(|l| Stream::from_link(&l)));
-    Facts {
-        cwd: link("cwd"),
-        stdio,
-        env: read_env(pid),
-    }
-}
-
-/// Most of an environment read, in bytes: the variables wanted are set by
-/// the supervisor before the program's own, near the start.
-const MAX_ENV: u64 = 256 * 1024;
-
-fn read_env(pid: Pid) -> BTreeMap<String, String> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    let Ok(f) = fs::File::open(format!("{PROC}/{pid}/environ")) else {
-        return BTreeMap::new();
-    };
-    if f.take(MAX_ENV).read_to_end(&mut bytes).is_err() {
-        return BTreeMap::new();
-    }
-    bytes
-        .split(|&b| b == 0)
-        .filter_map(|kv| {
-            let eq = kv.iter().position(|&b| b == b'=')?;
-            let key = std::str::from_utf8(&kv[..eq]).ok()?;
-            SUPERVISOR_ENV
-                .contains(&key)
-                .then(|| (key.to_string(), decode(&kv[eq + 1..])))
-        })
-        .collect()
-}
-
-/// Which processes hold each pipe of `pipes` open for reading: a walk of
-/// every process's fd table (links only; `fdinfo` just for the hits).
-fn pipe_readers(snap: &Snapshot, pipes: &BTreeSet<u64>) -> HashMap<u64, Vec<Pid>> {
-    let mut out: HashMap<u64, Vec<Pid>> = HashMap::new();
-    for &pid in snap.processes.keys() {
-        let Ok(dir) = fs::read_dir(format!("{PROC}/{pid}/fd")) else {
-            continue;
-        };
-        for entry in dir.flatten() {
-            let Ok(target) = fs::read_link(entry.path()) else {
-                continue;
-            };
-            let Some(inode) = target
-                .to_str()
-                .and_then(|t| t.strip_prefix("pipe:["))
-                .and_then(|r| r.strip_suffix(']'))
-                .and_then(|d| d.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if !pipes.contains(&inode) {
-                continue;
-            }
-            let name = entry.file_name();
-            let info =
-                fs::read_to_string(format!("{PROC}/{pid}/fdinfo/{}", name.to_string_lossy()))
-                    .unwrap_or_default();
-            // O_ACCMODE 0 is O_RDONLY: the read end.
-            let read_end = info
-                .lines()
-                .find_map(|l| l.strip_prefix("flags:"))
-                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-                .is_some_and(|f| f & 3 == 0);
-            if read_end {
-                let v = out.entry(inode).or_default();
-                if !v.contains(&pid) {
-                    v.push(pid);
-                }
             }
         }
     }
@@ -328,24 +245,5 @@ mod tests {
             vec![tcp(3000, &[10, 11]), tcp(80, &[20, 21]), tcp(8000, &[31])],
         );
         assert_eq!(wanted(&s).into_iter().collect::<Vec<_>>(), vec![20, 30, 31]);
-    }
-
-    #[test]
-    fn reads_own_facts_and_pipe_reader() {
-        // Our own stdin/stdout are whatever the runner gave us; a pipe we
-        // create ourselves has a known reader: us.
-        let (r, w) = rustix::pipe::pipe().expect("pipe");
-        let me = std::process::id() as Pid;
-        let f = read_facts(me);
-        assert!(f.cwd.is_some());
-        let inode = rustix::fs::fstat(&w).expect("fstat").st_ino;
-        let mut snap = Snapshot::default();
-        snap.processes
-            .insert(me, crate::model::Process::new(me, 1, "test"));
-        let readers = pipe_readers(&snap, &BTreeSet::from([inode]));
-        assert_eq!(readers.get(&inode), Some(&vec![me]));
-        drop(r);
-        let readers = pipe_readers(&snap, &BTreeSet::from([inode]));
-        assert_eq!(readers.get(&inode), None, "only the write end is left");
     }
 }

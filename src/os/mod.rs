@@ -5,6 +5,7 @@
 //! the socket table ([`sockdiag`]) and `/proc` for processes ([`procfs`]).
 //! Linux only: sock_diag and pidfds are what make portwarden correct and fast.
 
+pub mod facts;
 pub mod procfs;
 pub mod procnet;
 pub mod sockdiag;
