@@ -1422,6 +1422,64 @@ mod tests {
     }
 
     #[test]
+    fn respawners_and_next_steps() {
+        let mut sup = proc(50, 1, 50, 50, 1000, "supervisord");
+        sup.cmdline = vec!["supervisord".into()];
+        let mut s = snap(
+            vec![
+                sup,
+                proc(51, 50, 51, 50, 1000, "python3"),
+                proc(800, 1, 800, 800, 1000, "bash"),
+                proc(61, 800, 61, 800, 1000, "python3"),
+                proc(71, 1, 71, 71, 1000, "redis-server"),
+            ],
+            vec![tcp(8000, &[51]), tcp(8001, &[61]), tcp(8002, &[71])],
+        );
+        let mut f = crate::evidence::Facts::default();
+        f.env.insert("SUPERVISOR_PROCESS_NAME".into(), "web".into());
+        s.facts.insert(51, f);
+        let forced = Policy {
+            force: true,
+            allow_live: true,
+            ..Policy::default()
+        };
+        let r = |p: u16| plan_ports(&s, &ctx(), &port(p), &forced).respawners;
+        // A supervisor restarts: watched for respawn_watch.
+        let sup = r(8000);
+        assert_eq!(sup.len(), 1);
+        assert_eq!((sup[0].pid, sup[0].supervised), (50, true));
+        assert_eq!(
+            sup[0].stop_command.as_deref(),
+            Some("supervisorctl stop web")
+        );
+        // A living parent may restart its child: named, not supervised.
+        let live = r(8001);
+        assert_eq!((live[0].pid, live[0].supervised), (800, false));
+        // A daemon under init: nobody to restart it.
+        assert!(r(8002).is_empty());
+
+        let c = ctx();
+        let spec = |p: u16| PortSpec {
+            proto: None,
+            port: p,
+        };
+        let (who, next) = respawn_next_step(&s, &c, spec(8000));
+        assert_eq!(
+            who.as_deref(),
+            Some("pid 50 (supervisord), supervisord program web")
+        );
+        assert!(next.is_some_and(|n| n.contains("`supervisorctl stop web`")));
+        let (who, next) = respawn_next_step(&s, &c, spec(8001));
+        assert_eq!(who.as_deref(), Some("pid 800 (bash)"));
+        assert!(
+            next.is_some_and(|n| n.contains("`kill 800`") && n.contains("portwarden kill 8001"))
+        );
+        let (who, next) = respawn_next_step(&s, &c, spec(8002));
+        assert_eq!(who, None);
+        assert!(next.is_some_and(|n| n.contains("portwarden why 8002")));
+    }
+
+    #[test]
     fn refusals_of_workers_of_one_program_are_said_once() {
         let r = |pid: Pid, reason: &str| Refusal {
             pid,
