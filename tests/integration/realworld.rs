@@ -151,6 +151,17 @@ fn consent_frees(spec: &str, proto: &str, port: u16, pids: &[i32], bystander: &R
         "{doc:#}"
     );
     assert!(!doc["report"]["port_free_after_ms"].is_null(), "{doc:#}");
+    // The plan named every holder (no `--force` was needed for any).
+    let planned: Vec<i64> = doc["plan"]["targets"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["pid"].as_i64()).collect())
+        .unwrap_or_default();
+    for p in pids {
+        assert!(
+            planned.contains(&i64::from(*p)),
+            "pid {p} not planned: {doc:#}"
+        );
+    }
     assert!(!listening(proto, port), "{spec} still bound");
     for (p, s) in starts {
         assert!(
@@ -285,7 +296,16 @@ fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
             h,
             &format!("its program's leader pid {master} (nginx) leads its own session")
         ));
-        assert!(has_reason(h, "runs as uid 65534 (nobody)"), "{r:#?}");
+        // Its owner for policy is its program's: root.
+        assert!(
+            has_reason(
+                h,
+                &format!(
+                    "runs as uid 65534 (nobody), dropped to by its program's leader pid {master} (nginx), owned by uid 0 (root)"
+                )
+            ),
+            "{r:#?}"
+        );
     }
     // Under sudo from uid 1000, root's nginx is still the invoker's.
     let out = portwarden()
