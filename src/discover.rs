@@ -70,8 +70,7 @@ pub struct Scanner {
     pub full_every: u32,
     last: ScanKind,
     /// Facts of the last scan by (pid, start time): an incremental scan
-    /// reuses them (finding a pipe's readers walks every fd table), a full
-    /// scan reads them again.
+    /// reuses them, a full scan reads them again.
     facts: HashMap<(Pid, u64), crate::evidence::Facts>,
 }
 

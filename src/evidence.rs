@@ -21,13 +21,13 @@ pub enum Stream {
     Null,
     /// A terminal (`/dev/pts/3`, `/dev/tty1`).
     Terminal(String),
-    /// A pipe; `readers` are the pids (other than the process itself) that
-    /// hold its read end. Empty: nobody reads it any more.
+    /// A pipe.
     Pipe {
         /// The pipe's inode.
         inode: u64,
-        /// Processes holding the pipe open for reading.
-        readers: Vec<Pid>,
+        /// Whether any process still holds its read end (`None`: not
+        /// checked, or could not be).
+        read: Option<bool>,
     },
     /// A regular file (a log).
     File(String),
@@ -52,10 +52,7 @@ impl Stream {
             .and_then(|r| r.strip_suffix(']'))
             .and_then(|d| d.parse().ok())
         {
-            Stream::Pipe {
-                inode,
-                readers: Vec::new(),
-            }
+            Stream::Pipe { inode, read: None }
         } else if link.starts_with("socket:[") {
             Stream::Socket
         } else if link.starts_with('/') && !link.starts_with("/dev/") {
@@ -70,7 +67,7 @@ impl Stream {
     pub fn is_launcher_context(&self) -> bool {
         match self {
             Stream::Terminal(_) => true,
-            Stream::Pipe { readers, .. } => readers.is_empty(),
+            Stream::Pipe { read, .. } => *read == Some(false),
             _ => false,
         }
     }
@@ -80,17 +77,13 @@ impl Stream {
         match self {
             Stream::Null => "/dev/null".to_string(),
             Stream::Terminal(t) => format!("terminal {t}"),
-            Stream::Pipe { readers, .. } if readers.is_empty() => {
-                "a pipe nobody reads any more".to_string()
-            }
-            Stream::Pipe { readers, .. } => format!(
-                "a pipe read by pid {}",
-                readers
-                    .iter()
-                    .map(Pid::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Stream::Pipe {
+                read: Some(false), ..
+            } => "a pipe nobody reads any more".to_string(),
+            Stream::Pipe {
+                read: Some(true), ..
+            } => "a pipe that is still read".to_string(),
+            Stream::Pipe { read: None, .. } => "a pipe".to_string(),
             Stream::File(f) => format!("file {f}"),
             Stream::Socket => "a socket".to_string(),
             Stream::Other(o) => o.clone(),
@@ -151,52 +144,33 @@ pub fn wanted(snap: &Snapshot) -> BTreeSet<Pid> {
     out
 }
 
-/// Read the facts of `pids` from `/proc`, then find the readers of every
-/// pipe on a standard stream (one walk of the fd tables, only when some
-/// stream is a pipe).
+/// Read the facts of `pids` from `/proc`; for a reparented process, also
+/// whether each pipe on its standard streams still has a reader (one
+/// non-blocking open per pipe, see [`crate::os::facts::pipe_has_reader`]).
 pub fn gather(snap: &Snapshot, pids: &BTreeSet<Pid>) -> BTreeMap<Pid, Facts> {
-    let mut out: BTreeMap<Pid, Facts> = pids
-        .iter()
-        .map(|&p| (p, crate::os::facts::read_facts(p)))
-        .collect();
-    // Only a reparented process's pipes matter (a live program's launcher is
-    // alive by definition), and the reader search walks every fd table: so
-    // it is done for those alone, which on most machines are none.
-    let reparented = |pid: &Pid| {
-        snap.process(*pid).is_some_and(|p| {
+    // Only a reparented process's pipes matter: a live program's launcher
+    // is alive by definition.
+    let reparented = |pid: Pid| {
+        snap.process(pid).is_some_and(|p| {
             p.ppid <= 1
                 || snap
                     .process(p.ppid)
                     .is_some_and(|pp| crate::classify::SUPERVISORS.contains(&pp.name.as_str()))
         })
     };
-    let pipes: BTreeSet<u64> = out
-        .iter()
-        .filter(|(pid, _)| reparented(pid))
-        .flat_map(|(_, f)| f.stdio.iter().flatten())
-        .filter_map(|s| match s {
-            Stream::Pipe { inode, .. } => Some(*inode),
-            _ => None,
-        })
-        .collect();
-    if pipes.is_empty() {
-        return out;
-    }
-    let readers = crate::os::facts::pipe_readers(snap.processes.keys().copied(), &pipes);
-    for (pid, f) in out.iter_mut() {
-        for s in f.stdio.iter_mut().flatten() {
-            if let Stream::Pipe { inode, readers: r } = s {
-                *r = readers
-                    .get(inode)
-                    .into_iter()
-                    .flatten()
-                    .copied()
-                    .filter(|p| p != pid)
-                    .collect();
+    pids.iter()
+        .map(|&pid| {
+            let mut f = crate::os::facts::read_facts(pid);
+            if reparented(pid) {
+                for (fd, s) in f.stdio.iter_mut().enumerate() {
+                    if let Some(Stream::Pipe { read, .. }) = s {
+                        *read = crate::os::facts::pipe_has_reader(pid, fd);
+                    }
+                }
             }
-        }
-    }
-    out
+            (pid, f)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -214,7 +188,7 @@ mod tests {
             Stream::from_link("pipe:[4242]"),
             Stream::Pipe {
                 inode: 4242,
-                readers: vec![]
+                read: None
             }
         );
         assert_eq!(
@@ -222,7 +196,17 @@ mod tests {
             Stream::File("/var/log/nginx/error.log".into())
         );
         assert_eq!(Stream::from_link("socket:[77]"), Stream::Socket);
-        assert!(Stream::from_link("pipe:[1]").is_launcher_context());
+        assert!(
+            Stream::Pipe {
+                inode: 1,
+                read: Some(false)
+            }
+            .is_launcher_context()
+        );
+        assert!(
+            !Stream::from_link("pipe:[1]").is_launcher_context(),
+            "unknown"
+        );
         assert!(!Stream::from_link("/dev/null").is_launcher_context());
     }
 

@@ -277,10 +277,19 @@ mod tests {
     use crate::evidence::Facts;
     use crate::model::fixture::{proc, snap};
 
+    /// Facts from link targets; a pipe has no reader unless `set_read`.
     fn facts(cwd: &str, links: [&str; 3]) -> Facts {
         Facts {
             cwd: Some(cwd.into()),
-            stdio: links.map(|l| Some(Stream::from_link(l))),
+            stdio: links.map(|l| {
+                Some(match Stream::from_link(l) {
+                    Stream::Pipe { inode, .. } => Stream::Pipe {
+                        inode,
+                        read: Some(false),
+                    },
+                    other => other,
+                })
+            }),
             env: Default::default(),
         }
     }
@@ -346,8 +355,8 @@ mod tests {
         // The same pipe still read by someone is no evidence of debris.
         if let Some(f) = s.facts.get_mut(&900) {
             for st in f.stdio.iter_mut().flatten() {
-                if let Stream::Pipe { readers, .. } = st {
-                    readers.push(4242);
+                if let Stream::Pipe { read, .. } = st {
+                    *read = Some(true);
                 }
             }
         }
@@ -373,8 +382,8 @@ mod tests {
             .insert(900, facts("/", ["/dev/null", "pipe:[12]", "pipe:[12]"]));
         if let Some(f) = s.facts.get_mut(&900) {
             for st in f.stdio.iter_mut().flatten() {
-                if let Stream::Pipe { readers, .. } = st {
-                    readers.push(4242);
+                if let Stream::Pipe { read, .. } = st {
+                    *read = Some(true);
                 }
             }
         }

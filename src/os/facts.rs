@@ -3,7 +3,7 @@
 //! processes read a pipe. Like the rest of `/proc`, any of it may be gone
 //! or not ours to read: that gives empty facts, never an error.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 
 use crate::escape::decode;
@@ -51,51 +51,28 @@ fn read_env(pid: Pid) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Which of `pids` hold each pipe of `pipes` open for reading: a walk of
-/// their fd tables (links only; `fdinfo` just for the hits).
-pub fn pipe_readers(
-    pids: impl Iterator<Item = Pid>,
-    pipes: &BTreeSet<u64>,
-) -> HashMap<u64, Vec<Pid>> {
-    let mut out: HashMap<u64, Vec<Pid>> = HashMap::new();
-    for pid in pids {
-        let Ok(dir) = fs::read_dir(format!("{PROC}/{pid}/fd")) else {
-            continue;
-        };
-        for entry in dir.flatten() {
-            let Ok(target) = fs::read_link(entry.path()) else {
-                continue;
-            };
-            let Some(inode) = target
-                .to_str()
-                .and_then(|t| t.strip_prefix("pipe:["))
-                .and_then(|r| r.strip_suffix(']'))
-                .and_then(|d| d.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if !pipes.contains(&inode) {
-                continue;
-            }
-            let name = entry.file_name();
-            let info =
-                fs::read_to_string(format!("{PROC}/{pid}/fdinfo/{}", name.to_string_lossy()))
-                    .unwrap_or_default();
-            // O_ACCMODE 0 is O_RDONLY: the read end.
-            let read_end = info
-                .lines()
-                .find_map(|l| l.strip_prefix("flags:"))
-                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-                .is_some_and(|f| f & 3 == 0);
-            if read_end {
-                let v = out.entry(inode).or_default();
-                if !v.contains(&pid) {
-                    v.push(pid);
-                }
-            }
-        }
-    }
-    out
+/// Does the pipe on `pid`'s fd `fd` still have a reader? The pipe is
+/// opened again through `/proc` for writing, without blocking, and polled
+/// once: the kernel reports `POLLERR` on a pipe's write end when no process
+/// holds its read end. Nothing is written, and the fd is closed at once —
+/// one open and one poll instead of a walk of every fd table on the
+/// machine. `None` when it cannot be told (not ours to open, gone).
+pub fn pipe_has_reader(pid: Pid, fd: usize) -> Option<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    use rustix::fs::{Mode, OFlags};
+    let w = rustix::fs::open(
+        format!("{PROC}/{pid}/fd/{fd}"),
+        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut fds = [PollFd::new(&w, PollFlags::OUT)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    rustix::event::poll(&mut fds, Some(&now)).ok()?;
+    Some(!fds[0].revents().contains(PollFlags::ERR))
 }
 
 #[cfg(test)]
@@ -103,18 +80,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_own_facts_and_pipe_reader() {
-        // Our own stdin/stdout are whatever the runner gave us; a pipe we
-        // create ourselves has a known reader: us.
-        let (r, w) = rustix::pipe::pipe().expect("pipe");
+    fn reads_own_facts_and_tells_a_read_pipe_from_a_dead_one() {
         let me = std::process::id() as Pid;
-        let f = read_facts(me);
-        assert!(f.cwd.is_some());
-        let inode = rustix::fs::fstat(&w).expect("fstat").st_ino;
-        let readers = pipe_readers([me].into_iter(), &BTreeSet::from([inode]));
-        assert_eq!(readers.get(&inode), Some(&vec![me]));
+        assert!(read_facts(me).cwd.is_some());
+        let (r, w) = rustix::pipe::pipe().expect("pipe");
+        let fd = usize::try_from(std::os::fd::AsRawFd::as_raw_fd(&w)).expect("fd");
+        assert_eq!(pipe_has_reader(me, fd), Some(true), "we hold the read end");
         drop(r);
-        let readers = pipe_readers([me].into_iter(), &BTreeSet::from([inode]));
-        assert_eq!(readers.get(&inode), None, "only the write end is left");
+        assert_eq!(
+            pipe_has_reader(me, fd),
+            Some(false),
+            "only the write end is left"
+        );
+        assert_eq!(pipe_has_reader(me, 100_000), None, "no such fd");
     }
 }
