@@ -376,9 +376,10 @@ struct Prog<'a> {
     root: &'a Process,
     /// `p` is not its program's leader.
     worker: bool,
-    /// `p` was forked from its leader (same executable, or the same
-    /// socket): only then is the leader's uid the program's owner — `sudo
-    /// -u dev node` shares sudo's group too, but node is dev's program.
+    /// `p` was forked from its leader (same executable — same name when
+    /// the leader's exe is hidden — or the same socket): only then is the
+    /// leader's uid the program's owner. `sudo -u dev node` shares sudo's
+    /// group too, but node is dev's program.
     forked: bool,
 }
 
@@ -386,8 +387,14 @@ impl<'a> Prog<'a> {
     fn new(snap: &'a Snapshot, ctx: &'a Context, p: &'a Process) -> Self {
         let root = crate::program::leader(snap, p, |pid| is_reaper(snap, ctx, pid));
         let worker = root.pid != p.pid;
+        // Another user's leader may hide its exe (and its fds): then the
+        // same command name says it.
+        let same_program = match (&root.exe, &p.exe) {
+            (Some(a), Some(b)) => a == b,
+            _ => root.name == p.name,
+        };
         let forked = worker
-            && (root.exe.is_some() && root.exe == p.exe
+            && (same_program
                 || snap
                     .sockets
                     .iter()
@@ -854,6 +861,16 @@ mod tests {
         assert_eq!(m.class, Class::Daemon);
         assert_eq!(m.reasons[0], "parent is pid 1 (init): it was reparented");
 
+        // Seen by `nobody` itself: the master's exe and fds are hidden, the
+        // workers are nobody's — but the program is root's.
+        let mut hidden = s.clone();
+        if let Some(m) = hidden.processes.get_mut(&4661) {
+            m.exe = None;
+        }
+        hidden.sockets = vec![tcp(80, &[4662])];
+        let mut nobody = ctx();
+        nobody.uid = 65534;
+        assert_eq!(class(&hidden, &nobody, 4662), Class::Foreign);
         // Under sudo from uid 1000, root's nginx is still the invoker's.
         c.uid = 1000;
         c.also_own = vec![0];

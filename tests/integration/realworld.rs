@@ -344,6 +344,69 @@ fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
     );
 }
 
+/// A copy of the portwarden binary that uid 65534 can run (the checkout
+/// may live where it cannot).
+fn portwarden_for_nobody(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("portwarden");
+    std::fs::copy(portwarden_path(), &bin).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// `bin ARGS` as uid/gid 65534, stdin at EOF: (exit code, stdout, stderr).
+fn run_as_nobody(bin: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(bin);
+    std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
+    std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
+    let out = cmd
+        .args(args)
+        .env_remove("SUDO_UID")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn roots_nginx_is_foreign_to_its_workers_uid_and_refused_once_per_reason() {
+    root_required("nginx");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port(Probe::Tcp4);
+    let mut g = Guard::new();
+    let master = start_nginx(&mut g, dir.path(), port);
+    let hs = holders(&mut g, "tcp", port);
+    assert_eq!(hs.len(), 3, "{hs:#?}");
+    let bin_dir = tempfile::tempdir().unwrap();
+    let bin = portwarden_for_nobody(bin_dir.path());
+    // Run as `nobody`: the workers run as nobody too, but the program is
+    // root's — foreign, every one of them, and never signalled.
+    let (code, out, err) = run_as_nobody(&bin, &["kill", &port.to_string(), "--yes"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(
+        err.contains(&format!(
+            "its program's leader pid {master} (nginx) is owned by uid 0 (root); you are uid 65534"
+        )),
+        "{err}"
+    );
+    // Two workers, one reason: said once, the other counted.
+    assert!(
+        err.contains("(and 1 worker of the same program: pid "),
+        "{err}"
+    );
+    assert_eq!(err.matches("this worker runs as").count(), 1, "{err}");
+    for h in &hs {
+        let pid = pid_of(h);
+        assert!(proc_start_time(pid).is_some(), "pid {pid} was signalled");
+    }
+    assert!(listening("tcp", port));
+}
+
 #[test]
 fn apache2_prefork_is_roots_daemon_freed_with_consent() {
     root_required("apache2");
@@ -1101,13 +1164,8 @@ fn http_server_of_a_killed_terminal_shell_is_an_orphan() {
 #[test]
 fn sudo_uid_is_ignored_unless_running_as_root() {
     root_required("a process of another uid");
-    // A copy of the binary nobody can run, wherever the checkout lives.
     let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("portwarden");
-    std::fs::copy(portwarden_path(), &bin).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = portwarden_for_nobody(dir.path());
     // A listener started as uid 65534 from the start (exec'd, so its /proc
     // entries are its own and it can see them).
     let port = free_port(Probe::Tcp4);
