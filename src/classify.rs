@@ -24,7 +24,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::escape::escape;
-use crate::model::{Pid, Snapshot};
+use crate::model::{Pid, Process, Snapshot};
 
 /// The class of a holder. Serialized lower-case (`"orphan"`, `"self"`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -112,6 +112,29 @@ pub enum Manager {
     /// A container, identified through its engine ([`crate::container`]):
     /// a published port's forwarder or a process in the container's cgroup.
     Container(crate::container::Container),
+    /// A supervisord program (supervisord restarts it when it dies).
+    Supervisord {
+        /// `group:name` or `name`, from `SUPERVISOR_PROCESS_NAME` /
+        /// `SUPERVISOR_GROUP_NAME` in the program's environment.
+        program: Option<String>,
+        /// supervisord's `-c` config file, when it was started with one.
+        conf: Option<String>,
+    },
+    /// A runit service (`runsv DIR` restarts it).
+    Runit {
+        /// The service directory.
+        dir: String,
+    },
+    /// An s6 service (`s6-supervise DIR` restarts it).
+    S6 {
+        /// The service directory.
+        dir: String,
+    },
+    /// A pm2 process (pm2's God daemon restarts it).
+    Pm2 {
+        /// Its pm2 name (or id).
+        name: String,
+    },
     /// A cgroup that matched a user-configured pattern.
     Pattern {
         /// The pattern that matched.
@@ -132,6 +155,19 @@ impl Manager {
                 Some(uid) => format!("kubectl delete pod (the pod with uid {uid})"),
                 None => "kubectl delete pod <pod>".to_string(),
             },
+            Manager::Supervisord { program, conf } => {
+                let c = conf
+                    .as_deref()
+                    .map(|c| format!("-c {c} "))
+                    .unwrap_or_default();
+                match program {
+                    Some(p) => format!("supervisorctl {c}stop {p}"),
+                    None => format!("supervisorctl {c}status, then supervisorctl {c}stop NAME"),
+                }
+            }
+            Manager::Runit { dir } => format!("sv down {dir}"),
+            Manager::S6 { dir } => format!("s6-svc -d {dir}"),
+            Manager::Pm2 { name } => format!("pm2 stop {name}"),
             Manager::Pattern { pattern } => {
                 format!("stop it through whatever manages cgroup pattern '{pattern}'")
             }
@@ -151,6 +187,13 @@ impl Manager {
                 Some(uid) => format!("kubernetes pod {uid}"),
                 None => "a kubernetes pod".to_string(),
             },
+            Manager::Supervisord { program, .. } => match program {
+                Some(p) => format!("supervisord program {p}"),
+                None => "a supervisord program (its name is not readable)".to_string(),
+            },
+            Manager::Runit { dir } => format!("runit service {dir}"),
+            Manager::S6 { dir } => format!("s6 service {dir}"),
+            Manager::Pm2 { name } => format!("pm2 process {name}"),
             Manager::Pattern { pattern } => format!("cgroup matching '{pattern}'"),
             Manager::Container(c) => c.describe(),
         }
@@ -165,6 +208,20 @@ impl Manager {
             _ => None,
         }
     }
+
+    /// A supervisor that restarts the program when it dies (a kill alone
+    /// is undone within seconds), rather than a cgroup owner.
+    pub fn restarts(&self) -> bool {
+        matches!(
+            self,
+            Manager::Supervisord { .. }
+                | Manager::Runit { .. }
+                | Manager::S6 { .. }
+                | Manager::Pm2 { .. }
+                | Manager::Systemd { .. }
+                | Manager::SystemdUser { .. }
+        )
+    }
 }
 
 fn short_id(id: &str) -> &str {
@@ -174,8 +231,12 @@ fn short_id(id: &str) -> &str {
 /// Who is asking, and what counts as a supervisor. Built once per run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
-    /// The invoking uid: `SUDO_UID` when set, else the real uid.
+    /// The invoking uid: `SUDO_UID` when running as root under sudo, else
+    /// the real uid.
     pub uid: u32,
+    /// Other uids whose programs count as the invoker's: root's, when
+    /// running as root under sudo (`sudo portwarden` is root's own tool too).
+    pub also_own: Vec<u32>,
     /// portwarden's own pid.
     pub self_pid: Pid,
     /// portwarden's own process group.
@@ -193,10 +254,7 @@ impl Context {
     /// uid, our pid, our process group and our ancestors (read from `/proc`).
     pub fn current() -> Self {
         let real = rustix::process::getuid().as_raw();
-        let uid = std::env::var("SUDO_UID")
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            .unwrap_or(real);
+        let (uid, also_own) = invoker(real, std::env::var("SUDO_UID").ok().as_deref());
         let self_pid = std::process::id() as Pid;
         // nix, not rustix: rustix asserts a positive pgid, but inside a new
         // pid namespace whose group leader lives outside it, getpgrp is 0.
@@ -204,6 +262,7 @@ impl Context {
         let ancestors = crate::os::ancestors_of(self_pid).into_iter().collect();
         Context {
             uid,
+            also_own,
             self_pid,
             self_pgid,
             ancestors,
@@ -212,9 +271,33 @@ impl Context {
         }
     }
 
+    /// Do programs owned by `uid` count as the invoker's?
+    pub fn owns(&self, uid: u32) -> bool {
+        uid == self.uid || self.also_own.contains(&uid)
+    }
+
+    /// "uid 1000", or "uid 1000 (and root, via sudo)".
+    fn you(&self) -> String {
+        if self.also_own.is_empty() {
+            format!("uid {}", self.uid)
+        } else {
+            format!("uid {} (and root, via sudo)", self.uid)
+        }
+    }
+
     /// Is `pid` portwarden itself or one of its ancestors?
     pub fn is_self_or_ancestor(&self, pid: Pid) -> bool {
         pid == self.self_pid || self.ancestors.contains(&pid)
+    }
+}
+
+/// Who invokes: `SUDO_UID` counts only when the real uid is root (a user
+/// with `SUDO_UID=0` in the environment is still themselves); under sudo,
+/// root's own programs count as the invoker's too.
+pub fn invoker(real: u32, sudo_uid: Option<&str>) -> (u32, Vec<u32>) {
+    match sudo_uid.and_then(|s| s.trim().parse::<u32>().ok()) {
+        Some(u) if real == 0 && u != 0 => (u, vec![0]),
+        _ => (real, Vec::new()),
     }
 }
 
@@ -239,10 +322,10 @@ pub const SUPERVISORS: &[&str] = &[
     "catatonit",
     "s6-svscan",
     "runsvdir",
-    "supervisord",
 ];
 
-fn is_supervisor_name(name: &str, extra: &[String]) -> bool {
+/// Does a process of this name adopt orphans (a subreaper)?
+pub fn is_supervisor_name(name: &str, extra: &[String]) -> bool {
     SUPERVISORS.contains(&name)
         || name.starts_with("containerd-shim")
         || extra.iter().any(|e| e == name)
@@ -301,25 +384,162 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
         return v;
     }
 
-    // 2. foreign
-    if p.uid != ctx.uid {
-        return verdict(
-            Class::Foreign,
-            vec![format!(
-                "owned by uid {}{}; you are uid {}",
-                p.uid,
-                p.user
-                    .as_deref()
-                    .map(|u| format!(" ({})", escape(u)))
-                    .unwrap_or_default(),
-                ctx.uid
-            )],
-        );
+    program_verdict(&Prog::new(snap, ctx, p))
+}
+
+/// A process seen as part of its program: a prefork worker is judged by its
+/// master (parents in the same process group, see
+/// [`crate::program::leader`]), so the workers of an orphaned master are
+/// orphans too, and a worker that dropped to `nobody` is still root's.
+struct Prog<'a> {
+    snap: &'a Snapshot,
+    ctx: &'a Context,
+    /// The process being classified.
+    p: &'a Process,
+    /// Its program's leader (`p` itself when it leads).
+    root: &'a Process,
+    /// `p` is not its program's leader.
+    worker: bool,
+    /// `p` was forked from its leader (same executable — same name when
+    /// the leader's exe is hidden — or the same socket): only then is the
+    /// leader's uid the program's owner. `sudo -u dev node` shares sudo's
+    /// group too, but node is dev's program.
+    forked: bool,
+}
+
+impl<'a> Prog<'a> {
+    fn new(snap: &'a Snapshot, ctx: &'a Context, p: &'a Process) -> Self {
+        let root = crate::program::leader(snap, p, |pid| is_reaper(snap, ctx, pid));
+        let worker = root.pid != p.pid;
+        // Another user's leader may hide its exe (and its fds): then the
+        // same command name says it.
+        let same_program = match (&root.exe, &p.exe) {
+            (Some(a), Some(b)) => a == b,
+            _ => root.name == p.name,
+        };
+        let forked = worker
+            && (same_program
+                || snap
+                    .sockets
+                    .iter()
+                    .any(|s| s.holders.contains(&p.pid) && s.holders.contains(&root.pid)));
+        Prog {
+            snap,
+            ctx,
+            p,
+            root,
+            worker,
+            forked,
+        }
     }
 
-    // 3. managed
-    if let Some(cg) = &p.cgroup
-        && let Some(m) = manager_from_cgroup(cg, &ctx.extra_managed)
+    fn label(&self, pid: Pid) -> String {
+        match self.snap.process(pid) {
+            Some(pp) => format!("pid {pid} ({})", escape(&pp.name)),
+            None => format!("pid {pid}"),
+        }
+    }
+
+    /// A fact about the leader, said as such in this process's reasons.
+    fn of_leader(&self, fact: &str) -> String {
+        if self.worker {
+            format!("its program's leader {} {fact}", self.label(self.root.pid))
+        } else {
+            fact.to_string()
+        }
+    }
+
+    /// What a worker's reasons add about itself: its parent is the leader,
+    /// and the uid it dropped to.
+    fn worker_facts(&self) -> Vec<String> {
+        let (p, root) = (self.p, self.root);
+        let mut out = Vec::new();
+        if self.worker {
+            out.push(format!(
+                "its parent is {}, its program's leader (same process group {})",
+                self.label(p.ppid),
+                p.pgid
+            ));
+        }
+        if self.forked && root.uid != p.uid {
+            out.push(format!(
+                "runs as {}, dropped to by its program's leader {}, owned by {}",
+                user_of(p.uid, p.user.as_deref()),
+                self.label(root.pid),
+                user_of(root.uid, root.user.as_deref())
+            ));
+        }
+        out
+    }
+}
+
+fn user_of(uid: u32, user: Option<&str>) -> String {
+    format!(
+        "uid {uid}{}",
+        user.map(|u| format!(" ({})", escape(u)))
+            .unwrap_or_default()
+    )
+}
+
+fn is_reaper(snap: &Snapshot, ctx: &Context, pid: Pid) -> bool {
+    pid <= 1
+        || snap
+            .process(pid)
+            .is_some_and(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
+}
+
+fn program_verdict(g: &Prog<'_>) -> Verdict {
+    foreign(g)
+        .or_else(|| managed(g))
+        .or_else(|| reparented(g))
+        .unwrap_or_else(|| live(g))
+}
+
+fn plain(class: Class, reasons: Vec<String>) -> Verdict {
+    Verdict {
+        class,
+        reasons,
+        manager: None,
+    }
+}
+
+/// Class 2, foreign: by the program's owner, not a worker's dropped uid.
+fn foreign(g: &Prog<'_>) -> Option<Verdict> {
+    let (p, root) = (g.p, g.root);
+    let owner = if g.forked { root } else { p };
+    if g.ctx.owns(owner.uid) {
+        return None;
+    }
+    let mut reasons = vec![if g.forked {
+        format!(
+            "its program's leader {} is owned by {}; you are {}",
+            g.label(root.pid),
+            user_of(root.uid, root.user.as_deref()),
+            g.ctx.you()
+        )
+    } else {
+        format!(
+            "owned by {}; you are {}",
+            user_of(p.uid, p.user.as_deref()),
+            g.ctx.you()
+        )
+    }];
+    if g.forked && root.uid != p.uid {
+        reasons.push(format!(
+            "this worker runs as {}",
+            user_of(p.uid, p.user.as_deref())
+        ));
+    }
+    Some(plain(Class::Foreign, reasons))
+}
+
+/// Class 3, managed: a service or container cgroup, or a live supervisor
+/// that restarts the program.
+fn managed(g: &Prog<'_>) -> Option<Verdict> {
+    let (m, mut reasons) = if let Some(m) =
+        g.p.cgroup
+            .as_deref()
+            .and_then(|cg| manager_from_cgroup(cg, &g.ctx.extra_managed))
     {
         let reasons = vec![
             format!("runs in {}", m.describe()),
@@ -328,92 +548,97 @@ pub fn classify_process(snap: &Snapshot, ctx: &Context, pid: Pid) -> Verdict {
                 m.stop_command()
             ),
         ];
-        return Verdict {
-            class: Class::Managed,
-            reasons,
-            manager: Some(m),
-        };
-    }
-
-    // 4/5. reparented to init or a subreaper? Judge the *program*, not
-    // just the process: climb through parents in the same process group
-    // (a prefork master's workers, `npm` → `node`), so workers of an
-    // orphaned master are orphans too, not "live" children of it.
-    let parent_label = |ppid: Pid| match snap.process(ppid) {
-        Some(pp) => format!("pid {ppid} ({})", escape(&pp.name)),
-        None => format!("pid {ppid}"),
-    };
-    let is_reaper = |pid: Pid| {
-        pid <= 1
-            || snap
-                .process(pid)
-                .is_some_and(|pp| is_supervisor_name(&pp.name, &ctx.extra_supervisors))
-    };
-    let mut root = p;
-    for _ in 0..256 {
-        match snap.process(root.ppid) {
-            Some(pp) if pp.pgid == root.pgid && !is_reaper(pp.pid) && pp.pid != root.pid => {
-                root = pp
-            }
-            _ => break,
-        }
-    }
-    let reaper = if !is_reaper(root.ppid) {
-        None
-    } else if root.ppid == 1 {
-        Some("parent is pid 1 (init)".to_string())
-    } else if root.ppid <= 0 {
-        Some("it has no parent in this pid namespace".to_string())
+        (m, reasons)
     } else {
-        Some(format!(
-            "parent is {}, a subreaper that adopts orphans",
-            parent_label(root.ppid)
-        ))
-    };
-    if let Some(reaper) = reaper {
-        let mut reasons = Vec::new();
-        let leader_note = (root.pid != p.pid).then(|| {
+        let (sup, m) = crate::program::restarter(g.snap, g.root)?;
+        let who = if g.worker {
+            format!("its program's leader {} runs", g.label(g.root.pid))
+        } else {
+            "runs".to_string()
+        };
+        let reasons = vec![
             format!(
-                "its program's leader {} (same process group {}) was reparented",
-                parent_label(root.pid),
-                p.pgid
-            )
-        });
-        let own_session = root.sid == root.pid;
-        let tty = root.tty();
-        if own_session && tty.is_none() {
-            reasons.push(format!("{reaper}: it was reparented"));
-            reasons.extend(leader_note);
-            reasons.push(
-                "leads its own session (sid = pid) with no controlling terminal: \
-                 started deliberately to outlive its launcher"
-                    .to_string(),
-            );
-            return verdict(Class::Daemon, reasons);
-        }
-        match &leader_note {
-            Some(note) => reasons.push(format!("{note}: {reaper}, its launcher exited")),
-            None => reasons.push(format!("{reaper}: its launcher exited")),
-        }
-        if let Some(t) = tty {
-            reasons.push(format!(
-                "still attached to terminal {t} of the session that started it"
-            ));
-        } else if !own_session {
-            reasons.push(format!("in session {}, not a session of its own", root.sid));
-        }
-        return verdict(Class::Orphan, reasons);
-    }
+                "{who} as {}, started by {}, which restarts it when it dies",
+                m.describe(),
+                g.label(sup)
+            ),
+            format!(
+                "stop it with `{}` (a kill would just be restarted)",
+                m.stop_command()
+            ),
+        ];
+        (m, reasons)
+    };
+    reasons.extend(g.worker_facts());
+    Some(Verdict {
+        class: Class::Managed,
+        reasons,
+        manager: Some(m),
+    })
+}
 
-    // 6. live
+/// Classes 4 and 5: reparented to init or a subreaper, a daemon or an
+/// orphan by evidence ([`crate::program::daemon_evidence`]).
+fn reparented(g: &Prog<'_>) -> Option<Verdict> {
+    let root = g.root;
+    if !is_reaper(g.snap, g.ctx, root.ppid) {
+        return None;
+    }
+    let reaper = if root.ppid == 1 {
+        "parent is pid 1 (init)".to_string()
+    } else if root.ppid <= 0 {
+        "has no parent in this pid namespace".to_string()
+    } else {
+        format!(
+            "parent is {}, a subreaper that adopts orphans",
+            g.label(root.ppid)
+        )
+    };
+    let ev = crate::program::daemon_evidence(g.snap, root);
+    let mut facts = g.worker_facts();
+    let mut reasons = Vec::new();
+    // A worker's first reason is about itself: its parent is the leader.
+    if g.worker && !facts.is_empty() {
+        reasons.push(facts.remove(0));
+    }
+    reasons.push(if g.worker {
+        format!(
+            "its program's leader {} was reparented: its {reaper}",
+            g.label(root.pid)
+        )
+    } else if ev.daemon {
+        format!("{reaper}: it was reparented")
+    } else {
+        format!("{reaper}: its launcher exited")
+    });
+    reasons.extend(ev.reasons.iter().map(|r| g.of_leader(r)));
+    if ev.daemon {
+        let whose = if g.worker { "its program was " } else { "" };
+        reasons.push(format!(
+            "{whose}started deliberately to outlive its launcher"
+        ));
+    }
+    reasons.extend(facts);
+    let class = if ev.daemon {
+        Class::Daemon
+    } else {
+        Class::Orphan
+    };
+    Some(plain(class, reasons))
+}
+
+/// Class 6, live: its parent is alive.
+fn live(g: &Prog<'_>) -> Verdict {
     let mut reasons = vec![format!(
         "parent {} is alive: part of a running program",
-        parent_label(p.ppid)
+        g.label(g.p.ppid)
     )];
-    if let Some(t) = p.tty() {
+    if let Some(t) = g.p.tty() {
         reasons.push(format!("attached to terminal {t}"));
     }
-    verdict(Class::Live, reasons)
+    // The parent line already said who the parent is.
+    reasons.extend(g.worker_facts().into_iter().skip(usize::from(g.worker)));
+    plain(Class::Live, reasons)
 }
 
 /// Recognise a service manager or container runtime from the text of
@@ -615,6 +840,106 @@ mod tests {
         assert_eq!(class(&s, &c, 70), Class::Foreign);
         c.uid = 1000; // root via sudo from uid 1000 (Context::current reads SUDO_UID)
         assert_eq!(class(&s, &c, 70), Class::Daemon);
+    }
+
+    #[test]
+    fn nginx_workers_are_roots_program_and_their_reasons_are_their_own() {
+        let mut master = proc(4661, 1, 4661, 4661, 0, "nginx");
+        master.exe = Some("/usr/sbin/nginx".into());
+        master.cmdline = vec!["nginx: master process /usr/sbin/nginx".into()];
+        let mut worker = proc(4662, 4661, 4661, 4661, 65534, "nginx");
+        worker.exe = Some("/usr/sbin/nginx".into());
+        let mut s = snap(vec![master, worker], vec![tcp(80, &[4661, 4662])]);
+        s.facts.insert(
+            4661,
+            crate::evidence::Facts {
+                cwd: Some("/".into()),
+                stdio: ["/dev/null", "/dev/null", "/var/log/nginx/error.log"]
+                    .map(|l| Some(crate::evidence::Stream::from_link(l))),
+                env: Default::default(),
+            },
+        );
+        let mut c = ctx();
+        c.uid = 0;
+        let v = classify_process(&s, &c, 4662);
+        assert_eq!(v.class, Class::Daemon, "{v:?}");
+        // Nothing about the master is said as if it were the worker's.
+        assert!(
+            v.reasons
+                .iter()
+                .all(|r| !r.starts_with("parent is pid 1") && !r.starts_with("leads")),
+            "{v:?}"
+        );
+        assert!(v.reasons.contains(
+            &"its program's leader pid 4661 (nginx) leads its own session (sid = pid) with no controlling terminal"
+                .to_string()
+        ), "{v:?}");
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.starts_with("its parent is pid 4661 (nginx), its program's leader")),
+            "{v:?}"
+        );
+        assert!(v.reasons.iter().any(|r| r.contains("runs as uid 65534")));
+        let m = classify_process(&s, &c, 4661);
+        assert_eq!(m.class, Class::Daemon);
+        assert_eq!(m.reasons[0], "parent is pid 1 (init): it was reparented");
+
+        // Seen by `nobody` itself: the master's exe and fds are hidden, the
+        // workers are nobody's — but the program is root's.
+        let mut hidden = s.clone();
+        if let Some(m) = hidden.processes.get_mut(&4661) {
+            m.exe = None;
+        }
+        hidden.sockets = vec![tcp(80, &[4662])];
+        let mut nobody = ctx();
+        nobody.uid = 65534;
+        assert_eq!(class(&hidden, &nobody, 4662), Class::Foreign);
+        // Under sudo from uid 1000, root's nginx is still the invoker's.
+        c.uid = 1000;
+        c.also_own = vec![0];
+        assert_eq!(class(&s, &c, 4662), Class::Daemon);
+        // Another user's nginx stays foreign, worker included, named by
+        // its leader's owner.
+        c.also_own.clear();
+        let v = classify_process(&s, &c, 4662);
+        assert_eq!(v.class, Class::Foreign);
+        assert!(
+            v.reasons[0].starts_with("its program's leader pid 4661 (nginx) is owned by uid 0"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn sudo_uid_counts_only_for_root() {
+        assert_eq!(invoker(0, Some("1000")), (1000, vec![0]));
+        assert_eq!(invoker(1000, Some("0")), (1000, vec![]));
+        assert_eq!(invoker(1000, Some("1001")), (1000, vec![]));
+        assert_eq!(invoker(0, None), (0, vec![]));
+        assert_eq!(invoker(0, Some("junk")), (0, vec![]));
+    }
+
+    #[test]
+    fn supervised_program_is_managed_with_its_stop_command() {
+        let mut sup = proc(50, 1, 50, 50, 1000, "supervisord");
+        sup.cmdline = vec!["supervisord".into(), "-c".into(), "/tmp/s.conf".into()];
+        let mut s = snap(
+            vec![sup, proc(51, 50, 51, 50, 1000, "python3")],
+            vec![tcp(8000, &[51])],
+        );
+        let mut f = crate::evidence::Facts::default();
+        f.env.insert("SUPERVISOR_PROCESS_NAME".into(), "web".into());
+        s.facts.insert(51, f);
+        let v = classify_process(&s, &ctx(), 51);
+        assert_eq!(v.class, Class::Managed, "{v:?}");
+        assert_eq!(
+            v.reasons[0],
+            "runs as supervisord program web, started by pid 50 (supervisord), which restarts it when it dies"
+        );
+        assert_eq!(
+            v.manager.map(|m| m.stop_command()).as_deref(),
+            Some("supervisorctl -c /tmp/s.conf stop web")
+        );
     }
 
     #[test]

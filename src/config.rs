@@ -29,6 +29,11 @@ pub const DEFAULT_CONFIG: &str = r#"# portwarden config: every key is optional; 
 # How long kill waits after the first signal before SIGKILL (--grace).
 # grace = "3s"
 
+# How long kill watches a freed port for a restart before calling it free.
+# Unset: 2s after a program a supervisor restarts (supervisord, runit, s6,
+# pm2, a systemd unit — killed only with --force), 250ms otherwise.
+# respawn_watch = "2s"
+
 # Colours in the TUI: "auto" (default; off when NO_COLOR is set) or "plain"
 # (never; --no-color).
 # theme = "auto"
@@ -52,6 +57,7 @@ struct Raw {
     interval: Option<String>,
     signal: Option<toml::Value>,
     grace: Option<String>,
+    respawn_watch: Option<String>,
     theme: Option<String>,
     protocols: Option<Vec<String>>,
     supervisors: Option<Vec<String>>,
@@ -69,6 +75,8 @@ pub struct Config {
     pub signal: Option<i32>,
     /// Default grace.
     pub grace: Option<Duration>,
+    /// How long to watch for a supervisor's restart (`respawn_watch`).
+    pub respawn_watch: Option<Duration>,
     /// `false` when theme = "plain".
     pub color: Option<bool>,
     /// Default protocols (`None` = both).
@@ -205,6 +213,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
     if let Some(v) = raw.interval {
         cfg.interval = Some(parse_duration(&v).map_err(|e| bad("interval", e))?);
     }
+    if let Some(v) = raw.respawn_watch {
+        cfg.respawn_watch = Some(parse_duration(&v).map_err(|e| bad("respawn_watch", e))?);
+    }
     if let Some(v) = raw.grace {
         cfg.grace = Some(parse_duration(&v).map_err(|e| bad("grace", e))?);
     }
@@ -283,6 +294,11 @@ impl Config {
         Policy {
             signal: self.signal.unwrap_or(d.signal),
             grace: self.grace.unwrap_or(d.grace),
+            // One key for both watches: set, it is how long any kill
+            // watches for a restart; unset, 2 s after a supervised program
+            // and 250 ms otherwise.
+            watch: self.respawn_watch.unwrap_or(d.watch),
+            respawn_watch: self.respawn_watch.unwrap_or(d.respawn_watch),
             allow_live: true,
             ..d
         }
@@ -337,6 +353,14 @@ managed_cgroups = ["ci-job"]
         let c = p("signal = \"INT\"\ngrace = \"1s\"\n").expect("valid");
         let pol = c.kill_policy();
         assert_eq!((pol.signal, pol.grace), (2, Duration::from_secs(1)));
+        assert_eq!(pol.respawn_watch, Duration::from_secs(2));
+        let c = p("respawn_watch = \"5s\"\n").expect("valid");
+        assert_eq!(c.kill_policy().respawn_watch, Duration::from_secs(5));
+        assert_eq!(c.kill_policy().watch, Duration::from_secs(5));
+        assert_eq!(
+            p("").expect("valid").kill_policy().watch,
+            Duration::from_millis(250)
+        );
         assert!(pol.allow_live && !pol.force && !pol.tree);
         assert_eq!(Config::default().kill_policy().signal, crate::kill::SIGTERM);
     }

@@ -80,6 +80,9 @@ pub struct Scanner {
     pub method: Method,
     bpf: method::BpfState,
     report: Option<MethodReport>,
+    /// Facts of the last scan by (pid, start time): an incremental scan
+    /// reuses them, a full scan reads them again.
+    facts: HashMap<(Pid, u64), crate::evidence::Facts>,
 }
 
 /// How the last [`Scanner::scan`] went (for benchmarks and tests).
@@ -115,6 +118,7 @@ impl Default for Scanner {
             method: Method::Auto,
             bpf: method::BpfState::default(),
             report: None,
+            facts: HashMap::new(),
         }
     }
 }
@@ -347,6 +351,7 @@ impl Scanner {
             boot_time: os::boot_time(),
             clk_tck: os::clk_tck(),
             containers: Default::default(),
+            facts: BTreeMap::new(),
         };
         let holder_pids: BTreeSet<Pid> = cache.holders.values().flatten().copied().collect();
         let mut todo: Vec<&mut Process> = Vec::new();
@@ -373,6 +378,9 @@ impl Scanner {
         // Only when a holder is a container's: asks the engines over their
         // sockets, so classification can name the container without I/O.
         snap.containers = os::engine::gather(&snap);
+        // How each holder's program was started: read after the holders
+        // are known, only where classification looks.
+        snap.facts = self.facts_of(&snap);
         cache.procs = snap.processes.clone();
         self.cache = Some(cache);
         Ok(snap)
@@ -481,6 +489,33 @@ impl Scanner {
             r.finder = Finder::Proc;
             r.reason = "incremental refresh: only new processes walked in /proc".into();
         }
+    }
+}
+
+impl Scanner {
+    /// Facts for the processes classification reads, reused from the last
+    /// scan for the same processes unless this scan was a full one.
+    fn facts_of(&mut self, snap: &Snapshot) -> BTreeMap<Pid, crate::evidence::Facts> {
+        let key = |pid: Pid| snap.process(pid).map(|p| (pid, p.start_time));
+        let wanted = crate::evidence::wanted(snap);
+        let mut out = BTreeMap::new();
+        let mut todo = BTreeSet::new();
+        for pid in wanted {
+            match key(pid).and_then(|k| self.facts.get(&k)) {
+                Some(f) if !self.last.full => {
+                    out.insert(pid, f.clone());
+                }
+                _ => {
+                    todo.insert(pid);
+                }
+            }
+        }
+        out.extend(crate::evidence::gather(snap, &todo));
+        self.facts = out
+            .iter()
+            .filter_map(|(&pid, f)| key(pid).map(|k| (k, f.clone())))
+            .collect();
+        out
     }
 }
 

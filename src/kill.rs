@@ -72,6 +72,10 @@ pub struct Policy {
     /// supervisor that restarts its child after a death re-takes the port
     /// within milliseconds, and "free" would be a lie (default 250 ms).
     pub watch: Duration,
+    /// How long to watch instead when a target's program is run by a
+    /// supervisor that restarts it (supervisord waits about a second before
+    /// a restart; config key `respawn_watch`, default 2 s).
+    pub respawn_watch: Duration,
 }
 
 impl Default for Policy {
@@ -84,6 +88,7 @@ impl Default for Policy {
             allow_live: false,
             only: None,
             watch: Duration::from_millis(250),
+            respawn_watch: Duration::from_secs(2),
         }
     }
 }
@@ -139,6 +144,91 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// A live process that may restart a holder once it is killed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Respawner {
+    /// Its pid (1 for a systemd service).
+    pub pid: Pid,
+    /// Its `comm`.
+    pub name: String,
+    /// What it runs the holder as (`supervisord program web`), for a
+    /// supervisor that restarts children.
+    pub manages: Option<String>,
+    /// The proper way to stop it, for a supervisor.
+    pub stop_command: Option<String>,
+    /// A supervisor that restarts its children (the port is watched for
+    /// [`Policy::respawn_watch`]).
+    pub supervised: bool,
+}
+
+/// Refusals as a person reads them: one line per distinct reason. Workers
+/// of one program are refused for the same reason (their reasons name the
+/// same leader); saying it twelve times hides the rest, so each reason is
+/// said once with the other pids counted ("… (and 11 workers of the same
+/// program: pids 4662, 4663, …)"). JSON keeps one refusal per pid.
+pub fn fold_refusals(refusals: &[Refusal]) -> Vec<String> {
+    fold_refusal_list(refusals)
+        .into_iter()
+        .map(|r| r.reason)
+        .collect()
+}
+
+/// [`fold_refusals`], keeping each group's first refusal (its pid and
+/// class) with the folded reason.
+pub fn fold_refusal_list(refusals: &[Refusal]) -> Vec<Refusal> {
+    // The reason without its leading "pid N " is what repeats.
+    let key = |r: &Refusal| {
+        let prefix = format!("pid {} ", r.pid);
+        (
+            r.class,
+            r.reason
+                .strip_prefix(&prefix)
+                .unwrap_or(&r.reason)
+                .to_string(),
+        )
+    };
+    let mut groups: Vec<((Class, String), &Refusal, Vec<Pid>)> = Vec::new();
+    for r in refusals {
+        let k = key(r);
+        match groups
+            .iter_mut()
+            .find(|(gk, first, _)| *gk == k && first.pid > 0)
+        {
+            Some((_, _, more)) if r.pid > 0 => more.push(r.pid),
+            _ => groups.push((k, r, Vec::new())),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((_, rest), first, more)| {
+            if more.is_empty() {
+                return first.clone();
+            }
+            let what = if rest.contains("its program's leader") {
+                if more.len() == 1 {
+                    "worker of the same program"
+                } else {
+                    "workers of the same program"
+                }
+            } else {
+                "more with the same reason"
+            };
+            let shown: Vec<String> = more.iter().take(5).map(Pid::to_string).collect();
+            Refusal {
+                reason: format!(
+                    "{} (and {} {what}: pid{} {}{})",
+                    first.reason,
+                    more.len(),
+                    if more.len() == 1 { "" } else { "s" },
+                    shown.join(", "),
+                    if more.len() > 5 { ", …" } else { "" }
+                ),
+                ..first.clone()
+            }
+        })
+        .collect()
+}
+
 /// The plan: a value that can be shown, confirmed, then executed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -166,6 +256,9 @@ pub struct Plan {
     /// holder in portwarden's own group otherwise).
     #[serde(skip)]
     pub tree_roots: Vec<Pid>,
+    /// Live processes that may start a holder again after the kill: a
+    /// supervisor (forced) or a holder program's living parent.
+    pub respawners: Vec<Respawner>,
     /// The policy it was built with.
     #[serde(skip)]
     pub policy: Policy,
@@ -502,6 +595,7 @@ fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Polic
         containers,
         groups: groups.into_iter().collect(),
         tree_roots: tree_roots.into_iter().collect(),
+        respawners: respawners(snap, ctx, holders, &verdicts),
         policy: policy.clone(),
     }
 }
@@ -578,6 +672,63 @@ fn container_stop(
     }
 }
 
+/// Who could start each holder again: the supervisor of a managed program,
+/// or the living parent of a holder's program (not init, not a subreaper).
+fn respawners(
+    snap: &Snapshot,
+    ctx: &Context,
+    holders: &BTreeSet<Pid>,
+    verdicts: &BTreeMap<Pid, classify::Verdict>,
+) -> Vec<Respawner> {
+    let mut out: Vec<Respawner> = Vec::new();
+    for &h in holders {
+        let (Some(p), Some(v)) = (snap.process(h), verdicts.get(&h)) else {
+            continue;
+        };
+        let leader = crate::program::leader(snap, p, |pid| {
+            pid <= 1
+                || snap
+                    .process(pid)
+                    .is_some_and(|q| classify::is_supervisor_name(&q.name, &ctx.extra_supervisors))
+        });
+        let r = match v.manager.as_ref().filter(|m| m.restarts()) {
+            Some(m) => {
+                let pid = crate::program::restarter(snap, leader).map_or(1, |(pid, _)| pid);
+                Respawner {
+                    pid,
+                    name: snap
+                        .process(pid)
+                        .map(|q| q.name.clone())
+                        .unwrap_or_default(),
+                    manages: Some(m.describe()),
+                    stop_command: Some(m.stop_command()),
+                    supervised: true,
+                }
+            }
+            None => {
+                let Some(pp) = snap.process(leader.ppid).filter(|pp| {
+                    pp.pid > 1
+                        && !holders.contains(&pp.pid)
+                        && !classify::is_supervisor_name(&pp.name, &ctx.extra_supervisors)
+                }) else {
+                    continue;
+                };
+                Respawner {
+                    pid: pp.pid,
+                    name: pp.name.clone(),
+                    manages: None,
+                    stop_command: None,
+                    supervised: false,
+                }
+            }
+        };
+        if !out.iter().any(|o| o.pid == r.pid) {
+            out.push(r);
+        }
+    }
+    out
+}
+
 /// Progress reported while [`execute`] runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
@@ -640,6 +791,11 @@ pub struct StillHeld {
     /// (a supervisor respawned its child).
     #[serde(serialize_with = "ser_opt_ms", rename = "retaken_after_free_ms")]
     pub retaken_after: Option<Duration>,
+    /// Who started the new holder: "pid 70 (supervisord), supervisord
+    /// program web", or the new holder's living parent.
+    pub respawner: Option<String>,
+    /// What to do next to free the port for good.
+    pub next_step: Option<String>,
 }
 
 fn ser_port<S: serde::Serializer>(p: &PortSpec, s: S) -> Result<S::Ok, S::Error> {
@@ -724,11 +880,7 @@ impl Report {
         if !self.refusals.is_empty() {
             return format!(
                 "refused, nothing signalled: {}",
-                self.refusals
-                    .iter()
-                    .map(|r| r.reason.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                fold_refusals(&self.refusals).join("; ")
             );
         }
         let n = self.ended_count();
@@ -760,6 +912,12 @@ impl Report {
                         name_a_few(&h.by, 3)
                     }
                 );
+                if let Some(r) = &h.respawner {
+                    let _ = write!(s, "respawned by {r}; ");
+                }
+                if let Some(n) = &h.next_step {
+                    let _ = write!(s, "next: {n}; ");
+                }
             }
             let _ = write!(s, "{}", self.ended_phrase(n, procs));
         }
@@ -1237,7 +1395,14 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     report.convergence = st.conv;
 
     on(&Progress::WaitingForPort);
-    confirm_ports(&mut report, start, plan.policy.watch);
+    // A supervisor restarts after a delay (supervisord: about a second):
+    // watch long enough to see it.
+    let watch = if plan.respawners.iter().any(|r| r.supervised) {
+        plan.policy.watch.max(plan.policy.respawn_watch)
+    } else {
+        plan.policy.watch
+    };
+    confirm_ports(&mut report, start, watch);
     report
 }
 
@@ -1281,17 +1446,74 @@ fn confirm_ports(report: &mut Report, start: Instant, watch: Duration) {
     }
     // Still held: say by whom — a supervisor may have respawned it.
     let snap = scanner.scan(&Options::default()).ok();
+    let ctx = Context::current();
     for port in held {
         let by = snap
             .as_ref()
             .map(|snap| holders_described(snap, port))
             .unwrap_or_default();
+        let (respawner, next_step) = snap
+            .as_ref()
+            .map(|snap| respawn_next_step(snap, &ctx, port))
+            .unwrap_or_default();
         report.still_held.push(StillHeld {
             port,
             by,
             retaken_after,
+            respawner,
+            next_step,
         });
     }
+}
+
+/// Who started the holder of `port` now, and what to do next: stop the
+/// supervisor's program, or end the respawning parent before killing again.
+pub fn respawn_next_step(
+    snap: &Snapshot,
+    ctx: &Context,
+    port: PortSpec,
+) -> (Option<String>, Option<String>) {
+    let label = |pid: Pid| match snap.process(pid) {
+        Some(p) => format!("pid {pid} ({})", escape(&p.name)),
+        None => format!("pid {pid}"),
+    };
+    for s in snap.sockets_on(port.port, port.proto) {
+        for &h in &s.holders {
+            let Some(p) = snap.process(h) else { continue };
+            let v = classify::classify_process(snap, ctx, h);
+            let leader = crate::program::leader(snap, p, |pid| {
+                pid <= 1
+                    || snap.process(pid).is_some_and(|q| {
+                        classify::is_supervisor_name(&q.name, &ctx.extra_supervisors)
+                    })
+            });
+            if let Some(m) = v.manager.as_ref() {
+                let sup = crate::program::restarter(snap, leader).map_or(1, |(pid, _)| pid);
+                return (
+                    Some(format!("{}, {}", label(sup), m.describe())),
+                    Some(format!(
+                        "stop the program where it is managed: `{}`",
+                        m.stop_command()
+                    )),
+                );
+            }
+            if leader.ppid > 1 {
+                return (
+                    Some(label(leader.ppid)),
+                    Some(format!(
+                        "end the respawning parent first (`kill {0}`; `kill -9 {0}` if it ignores SIGTERM, as a job-control shell does; or from the TUI's tree view), then `portwarden kill {port}` again",
+                        leader.ppid
+                    )),
+                );
+            }
+        }
+    }
+    (
+        None,
+        Some(format!(
+            "something started a new holder: see `portwarden why {port}`"
+        )),
+    )
 }
 
 /// "pid 5000 (node), child of pid 1 (systemd)" for every holder of `port`.
@@ -1685,6 +1907,8 @@ mod tests {
             port: port(18080)[0],
             by: vec!["pid 500 (docker-proxy), child of pid 400 (dockerd)".into()],
             retaken_after: None,
+            respawner: None,
+            next_step: None,
         });
         assert!(!r.success());
         assert!(
@@ -1761,6 +1985,90 @@ mod tests {
     }
 
     #[test]
+    fn respawners_and_next_steps() {
+        let mut sup = proc(50, 1, 50, 50, 1000, "supervisord");
+        sup.cmdline = vec!["supervisord".into()];
+        let mut s = snap(
+            vec![
+                sup,
+                proc(51, 50, 51, 50, 1000, "python3"),
+                proc(800, 1, 800, 800, 1000, "bash"),
+                proc(61, 800, 61, 800, 1000, "python3"),
+                proc(71, 1, 71, 71, 1000, "redis-server"),
+            ],
+            vec![tcp(8000, &[51]), tcp(8001, &[61]), tcp(8002, &[71])],
+        );
+        let mut f = crate::evidence::Facts::default();
+        f.env.insert("SUPERVISOR_PROCESS_NAME".into(), "web".into());
+        s.facts.insert(51, f);
+        let forced = Policy {
+            force: true,
+            allow_live: true,
+            ..Policy::default()
+        };
+        let r = |p: u16| plan_ports(&s, &ctx(), &port(p), &forced).respawners;
+        // A supervisor restarts: watched for respawn_watch.
+        let sup = r(8000);
+        assert_eq!(sup.len(), 1);
+        assert_eq!((sup[0].pid, sup[0].supervised), (50, true));
+        assert_eq!(
+            sup[0].stop_command.as_deref(),
+            Some("supervisorctl stop web")
+        );
+        // A living parent may restart its child: named, not supervised.
+        let live = r(8001);
+        assert_eq!((live[0].pid, live[0].supervised), (800, false));
+        // A daemon under init: nobody to restart it.
+        assert!(r(8002).is_empty());
+
+        let c = ctx();
+        let spec = |p: u16| PortSpec {
+            proto: None,
+            port: p,
+        };
+        let (who, next) = respawn_next_step(&s, &c, spec(8000));
+        assert_eq!(
+            who.as_deref(),
+            Some("pid 50 (supervisord), supervisord program web")
+        );
+        assert!(next.is_some_and(|n| n.contains("`supervisorctl stop web`")));
+        let (who, next) = respawn_next_step(&s, &c, spec(8001));
+        assert_eq!(who.as_deref(), Some("pid 800 (bash)"));
+        assert!(
+            next.is_some_and(|n| n.contains("`kill 800`") && n.contains("portwarden kill 8001"))
+        );
+        let (who, next) = respawn_next_step(&s, &c, spec(8002));
+        assert_eq!(who, None);
+        assert!(next.is_some_and(|n| n.contains("portwarden why 8002")));
+    }
+
+    #[test]
+    fn refusals_of_workers_of_one_program_are_said_once() {
+        let r = |pid: Pid, reason: &str| Refusal {
+            pid,
+            class: Class::Foreign,
+            reason: format!("pid {pid} (nginx) is foreign: {reason}"),
+        };
+        let lead = "its program's leader pid 10 (nginx) is owned by uid 0 (root); you are uid 1000";
+        let v = vec![
+            r(10, "owned by uid 0 (root); you are uid 1000"),
+            r(11, lead),
+            r(12, lead),
+            r(13, lead),
+        ];
+        let folded = fold_refusals(&v);
+        assert_eq!(folded.len(), 2, "{folded:#?}");
+        assert_eq!(folded[0], v[0].reason);
+        assert_eq!(
+            folded[1],
+            format!(
+                "{} (and 2 workers of the same program: pids 12, 13)",
+                v[1].reason
+            )
+        );
+    }
+
+    #[test]
     fn group_members_of_other_users_are_left_alone() {
         let s = snap(
             vec![
@@ -1813,6 +2121,7 @@ mod tests {
             containers: Vec::new(),
             groups: Vec::new(),
             tree_roots: Vec::new(),
+            respawners: Vec::new(),
             policy: Policy {
                 signal: SIGKILL,
                 grace: Duration::from_millis(100),
@@ -1905,6 +2214,8 @@ mod tests {
             },
             by: vec!["pid 77 (node), child of pid 70 (supervisor)".into()],
             retaken_after: None,
+            respawner: None,
+            next_step: None,
         });
         assert!(!r.success());
         assert_eq!(

@@ -14,6 +14,9 @@
 //! - [`container`] — a published port's forwarder and a container's
 //!   processes, mapped to the container and its engine's stop command.
 //! - [`tree`] — the process tree around a holder, group marked.
+//! - [`program`] — pure rules about a holder's *program*: its leader, the
+//!   supervisor that restarts it, daemon-or-orphan evidence; fed by
+//!   [`evidence`], which discovery reads (streams, cwd, supervisor env).
 //! - [`model`] — the plain data everything else is a function of.
 //!
 //! ```no_run
@@ -36,9 +39,11 @@ pub mod container;
 pub mod discover;
 pub mod error;
 pub mod escape;
+pub mod evidence;
 pub mod kill;
 pub mod model;
 pub mod os;
+pub mod program;
 pub mod spec;
 pub mod timefmt;
 pub mod tree;

@@ -256,6 +256,10 @@ pub struct Snapshot {
     /// Containers behind the holders, when any holder is a container's
     /// forwarder or process (asked of the engines by discovery).
     pub containers: crate::container::ContainerTable,
+    /// How holders' programs were started (streams, cwd, supervisor
+    /// environment), for holders, their programs' leaders and the leaders'
+    /// parents: see [`crate::evidence`].
+    pub facts: BTreeMap<Pid, crate::evidence::Facts>,
 }
 
 impl Snapshot {
@@ -417,6 +421,7 @@ pub(crate) mod fixture {
             boot_time: 1_795_000_000,
             clk_tck: 100,
             containers: Default::default(),
+            facts: BTreeMap::new(),
         }
     }
 }

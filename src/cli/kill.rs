@@ -67,8 +67,8 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         }
         eprint!("{}", format_plan(&plan));
         eprintln!("portwarden: refused, nothing signalled:");
-        for r in &plan.refusals {
-            eprintln!("  - {}", escape(&r.reason));
+        for r in kill::fold_refusals(&plan.refusals) {
+            eprintln!("  - {}", escape(&r));
         }
         return Ok(exit::REFUSED);
     }

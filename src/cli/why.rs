@@ -77,13 +77,35 @@ pub fn explain(
                 escape(sock.unresolved.as_deref().unwrap_or("unknown"))
             );
         }
+        // Workers of one program share every reason (they name the same
+        // leader): the first is shown whole, the rest are counted.
+        let mut shown: Vec<(Pid, classify::Verdict, Vec<Pid>)> = Vec::new();
         for &pid in &sock.holders {
             if seen.contains(&pid) {
                 let _ = writeln!(s, "  held by pid {pid} (see above)");
                 continue;
             }
             seen.push(pid);
+            let v = classify::classify_process(snap, ctx, pid);
+            let worker = v.reasons.iter().any(|r| r.contains("its program's leader"));
+            if let Some((_, _, more)) = shown.iter_mut().find(|(_, sv, _)| worker && *sv == v) {
+                more.push(pid);
+                continue;
+            }
             holder(&mut s, snap, ctx, pid, now);
+            shown.push((pid, v, Vec::new()));
+        }
+        for (first, _, more) in shown.iter().filter(|(_, _, m)| !m.is_empty()) {
+            let pids: Vec<String> = more.iter().take(20).map(Pid::to_string).collect();
+            let _ = writeln!(
+                s,
+                "  and {} {} of the same program (pid{} {}{}): same class and reasons as pid {first}",
+                more.len(),
+                if more.len() == 1 { "worker" } else { "workers" },
+                if more.len() == 1 { "" } else { "s" },
+                pids.join(", "),
+                if more.len() > 20 { ", …" } else { "" }
+            );
         }
         s.push('\n');
     }
@@ -91,8 +113,8 @@ pub fn explain(
     let _ = writeln!(s, "What `portwarden kill {port}` would do:");
     if plan.is_refused() {
         let _ = writeln!(s, "  refuse, signalling nothing:");
-        for r in &plan.refusals {
-            let _ = writeln!(s, "  - {}", escape(&r.reason));
+        for r in kill::fold_refusals(&plan.refusals) {
+            let _ = writeln!(s, "  - {}", escape(&r));
         }
     } else {
         for line in format_plan(&plan).lines() {

@@ -10,6 +10,7 @@
 
 pub mod bpf;
 pub mod engine;
+pub mod facts;
 pub mod procfs;
 pub mod procnet;
 pub mod sockdiag;

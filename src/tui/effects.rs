@@ -141,15 +141,7 @@ pub fn view(plan: &kill::Plan) -> PlanView {
                 },
             })
             .collect(),
-        refusals: plan
-            .refusals
-            .iter()
-            .map(|r| RefusalView {
-                pid: r.pid,
-                class: r.class,
-                reason: r.reason.clone(),
-            })
-            .collect(),
+        refusals: refusal_views(&plan.refusals),
         protected: plan.protected.clone(),
         signal: plan.policy.signal,
         grace: plan.policy.grace,
@@ -168,6 +160,19 @@ pub fn view(plan: &kill::Plan) -> PlanView {
             .collect(),
         forcible: false,
     }
+}
+
+/// Refusals as the dialogs show them: workers of one program refused for
+/// one reason are said once.
+pub fn refusal_views(refusals: &[kill::Refusal]) -> Vec<RefusalView> {
+    kill::fold_refusal_list(refusals)
+        .into_iter()
+        .map(|r| RefusalView {
+            pid: r.pid,
+            class: r.class,
+            reason: r.reason,
+        })
+        .collect()
 }
 
 fn describe(p: &kill::Progress) -> String {

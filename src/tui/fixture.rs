@@ -35,6 +35,7 @@ pub fn ctx() -> Context {
         ancestors: HashSet::from([2000, 1]),
         extra_supervisors: Vec::new(),
         extra_managed: Vec::new(),
+        ..Context::default()
     }
 }
 
@@ -271,6 +272,7 @@ pub fn snapshot() -> Snapshot {
         boot_time: BOOT,
         clk_tck: 100,
         containers: Default::default(),
+        facts: BTreeMap::new(),
     }
 }
 

@@ -77,16 +77,23 @@ impl Pal {
 pub fn render(app: &App, f: &mut Frame) {
     let pal = Pal { color: app.color };
     let area = f.area();
+    // A status longer than the line (a respawn's next step) wraps onto
+    // up to six lines instead of being cut.
+    let status_text = status_line(app, &pal);
+    let status_rows = wrapped_rows(std::slice::from_ref(&status_text), area.width).clamp(1, 6);
     let [head, body, status, keys] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(status_rows),
         Constraint::Length(1),
     ])
     .areas(area);
     f.render_widget(Paragraph::new(header_line(app, &pal, area.width)), head);
     table(app, &pal, f, body);
-    f.render_widget(Paragraph::new(status_line(app, &pal)), status);
+    f.render_widget(
+        Paragraph::new(status_text).wrap(Wrap { trim: false }),
+        status,
+    );
     f.render_widget(
         Paragraph::new(Line::from(key_hints(app, area.width)).style(pal.dim())),
         keys,
@@ -102,7 +109,9 @@ pub fn render(app: &App, f: &mut Frame) {
             clear_band(f, r);
             f.render_widget(Paragraph::new(text).block(Block::bordered()), r);
         }
-        Mode::Refused { request, planned } => refused(&pal, f, area, request, &planned.view),
+        Mode::Refused { request, planned } => {
+            refused(&pal, f, area, request, &planned.view, app.refusal_scroll)
+        }
         Mode::Confirm {
             request,
             planned,
@@ -1033,16 +1042,17 @@ fn human_grace(d: std::time::Duration) -> String {
     }
 }
 
-fn refused(pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView) {
+fn refused(pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView, scroll: usize) {
     let width = usize::from(popup(area, 90, 10).width.saturating_sub(2));
     let mut lines: Vec<Line> = vec![Line::from(vec![
         Span::styled("portwarden will not kill ", pal.bold()),
         Span::styled(req.label(), pal.bold()),
     ])];
+    let mut body: Vec<Line> = Vec::new();
     for r in &v.refusals {
-        lines.push(Line::from(""));
+        body.push(Line::from(""));
         // A socket whose holder cannot be seen has no class to show.
-        lines.push(Line::from(if r.pid > 0 {
+        body.push(Line::from(if r.pid > 0 {
             vec![
                 Span::raw(format!("pid {} is ", r.pid)),
                 Span::styled(
@@ -1054,25 +1064,55 @@ fn refused(pal: &Pal, f: &mut Frame, area: Rect, req: &KillRequest, v: &PlanView
             vec![Span::raw("its holder cannot be seen")]
         }));
         for part in r.reason.lines() {
-            lines.extend(hang(width, "  ", 2, &escape(part), Style::new()));
+            body.extend(hang(width, "  ", 2, &escape(part), Style::new()));
         }
     }
-    lines.push(Line::from(""));
+    let mut tail: Vec<Line> = vec![Line::from("")];
     if req.force || !v.forcible {
-        lines.push(Line::from("This cannot be forced. Nothing was signalled."));
-        lines.push(Line::from(vec![
+        tail.push(Line::from("This cannot be forced. Nothing was signalled."));
+        tail.push(Line::from(vec![
             Span::styled("[Esc]", pal.bold()),
             Span::raw(" close"),
         ]));
     } else {
-        lines.push(Line::from("Nothing was signalled."));
-        lines.push(Line::from(vec![
+        tail.push(Line::from("Nothing was signalled."));
+        tail.push(Line::from(vec![
             Span::styled("[F]", pal.bold()),
             Span::raw(" force (shows what would be killed and asks again)   "),
             Span::styled("[Esc]", pal.bold()),
             Span::raw(" close"),
         ]));
     }
+    // Reasons longer than the screen scroll (↑/↓) between the same "more"
+    // markers as the kill dialog's target list.
+    let room = usize::from(area.height.saturating_sub(4))
+        .saturating_sub(lines.len() + tail.len())
+        .max(3);
+    if body.len() <= room {
+        lines.extend(body);
+    } else {
+        let shown = room - 2;
+        let start = scroll.min(body.len() - shown);
+        let below = body.len() - start - shown;
+        lines.push(Line::styled(
+            if start > 0 {
+                format!("  ↑ {start} more above (↑/↓ scroll)")
+            } else {
+                String::new()
+            },
+            pal.dim(),
+        ));
+        lines.extend(body.into_iter().skip(start).take(shown));
+        lines.push(Line::styled(
+            if below > 0 {
+                format!("  ↓ {below} more below (↑/↓ scroll)")
+            } else {
+                String::new()
+            },
+            pal.dim(),
+        ));
+    }
+    lines.extend(tail);
     let r = popup_for(area, 90, &lines);
     clear_band(f, r);
     f.render_widget(
@@ -1554,6 +1594,80 @@ mod tests {
         assert!(confirm.contains("Stop: docker container web"), "{confirm}");
         assert!(!confirm.contains("Signal:"), "{confirm}");
         assert_snapshot!(format!("{details}\n{refusal}\n{confirm}"));
+    }
+
+    #[test]
+    fn refusal_of_twelve_workers_says_their_reason_once_and_scrolls() {
+        let mut app = app_sized(80, 24);
+        select_pid(&mut app, 700);
+        let refuse = |pid: Pid, reason: String| portwarden::kill::Refusal {
+            pid,
+            class: Class::Foreign,
+            reason: format!(
+                "pid {pid} (nginx) is foreign: {reason}; use --force to kill it anyway"
+            ),
+        };
+        let mut refusals = vec![refuse(
+            700,
+            "owned by uid 0 (root); you are uid 1000".into(),
+        )];
+        for w in 701..713 {
+            refusals.push(refuse(
+                w,
+                "its program's leader pid 700 (nginx) is owned by uid 0 (root); you are uid 1000; this worker runs as uid 33 (www-data)".into(),
+            ));
+        }
+        // And other users' programs, each its own reason: more than fit.
+        for (i, pid) in (800..806).enumerate() {
+            refusals.push(refuse(
+                pid,
+                format!("owned by uid {} (user{i}); you are uid 1000", 2000 + i),
+            ));
+        }
+        let planned = crate::tui::effects::fixture(crate::tui::effects::PlanView {
+            ports: vec!["tcp:80".into()],
+            refusals: crate::tui::effects::refusal_views(&refusals),
+            signal: 15,
+            grace: std::time::Duration::from_secs(3),
+            // Foreign holders: a forced plan would signal them.
+            forcible: true,
+            ..Default::default()
+        });
+        feed(&mut app, [ch('x'), Msg::Planned(Box::new(planned))]);
+        let top = draw(&app);
+        assert!(top.contains("and 11 workers of the same program"), "{top}");
+        assert_eq!(top.matches("this worker runs as").count(), 1, "{top}");
+        assert!(top.contains("more below (↑/↓ scroll)"), "{top}");
+        feed(
+            &mut app,
+            std::iter::repeat_with(|| press(KeyCode::Down)).take(40),
+        );
+        let bottom = draw(&app);
+        assert!(bottom.contains("more above (↑/↓ scroll)"), "{bottom}");
+        assert!(bottom.contains("user5"), "{bottom}");
+        assert!(bottom.contains("[Esc]"), "{bottom}");
+        assert_snapshot!(format!("{top}\n{bottom}"));
+    }
+
+    #[test]
+    fn a_long_status_wraps_instead_of_being_cut() {
+        let mut app = app_sized(80, 24);
+        let summary = "port 8000 still held (it was free after 5 ms, then re-taken) by pid 21971 (python3), child of pid 19503 (supervisord); respawned by pid 19503 (supervisord), supervisord program web; next: stop the program where it is managed: `supervisorctl -c /etc/supervisor/supervisord.conf stop web`; 1 process ended";
+        feed(
+            &mut app,
+            [Msg::KillDone {
+                success: false,
+                summary: summary.into(),
+            }],
+        );
+        let screen = draw(&app);
+        assert!(screen.contains("supervisord program web"), "{screen}");
+        assert!(screen.contains("stop web`; 1 process"), "{screen}");
+        assert!(
+            screen.contains("\"ended "),
+            "the last word is shown: {screen}"
+        );
+        assert_snapshot!(screen);
     }
 
     #[test]

@@ -252,6 +252,8 @@ pub struct App {
     pub size: (u16, u16),
     /// First line shown of the details pane (PgUp/PgDn scroll it).
     pub details_scroll: usize,
+    /// First reason line shown of a refusal too long for the screen (↑/↓).
+    pub refusal_scroll: usize,
     /// Working directory of a process, read when its details are opened.
     pub cwd: Option<(Pid, Option<String>)>,
     /// Set when the app should exit.
@@ -284,6 +286,7 @@ impl App {
             color,
             size,
             details_scroll: 0,
+            refusal_scroll: 0,
             cwd: None,
             quit: false,
         }

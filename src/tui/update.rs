@@ -131,6 +131,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             };
             let request = request.clone();
             let v = &planned.view;
+            app.refusal_scroll = 0;
             app.mode = if v.is_refused() && (!request.force || v.is_empty()) {
                 Mode::Refused { request, planned }
             } else if v.is_empty() {
@@ -492,6 +493,15 @@ fn refused_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Esc | KeyCode::Char('n') | KeyCode::Enter => {
             app.mode = Mode::Normal;
             app.status = Some(("refused: nothing was signalled".into(), Tone::Info));
+            Vec::new()
+        }
+        // A refusal longer than the screen scrolls (the renderer clamps).
+        KeyCode::Up | KeyCode::Char('k') => {
+            app.refusal_scroll = app.refusal_scroll.saturating_sub(1);
+            Vec::new()
+        }
+        KeyCode::Down | KeyCode::Char('j') => {
+            app.refusal_scroll = app.refusal_scroll.saturating_add(1);
             Vec::new()
         }
         KeyCode::Char('q') => quit(app),

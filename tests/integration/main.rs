@@ -21,6 +21,7 @@ mod list;
 mod mcp;
 mod metrics;
 mod package;
+mod realworld;
 mod tui;
 mod util;
 mod wait;
