@@ -405,6 +405,11 @@ struct Prog<'a> {
     /// leader's uid the program's owner. `sudo -u dev node` shares sudo's
     /// group too, but node is dev's program.
     forked: bool,
+    /// The uid that created a socket `p` holds, when `p` runs as a system
+    /// account and that uid is another: a daemon that bound its port and
+    /// then dropped privileges (dnsmasq binds as root, runs as `nobody`).
+    /// The socket keeps its creator's uid, and the program is the creator's.
+    bound_as: Option<u32>,
 }
 
 impl<'a> Prog<'a> {
@@ -423,6 +428,7 @@ impl<'a> Prog<'a> {
                     .sockets
                     .iter()
                     .any(|s| s.holders.contains(&p.pid) && s.holders.contains(&root.pid)));
+        let bound_as = bound_as(snap, p);
         Prog {
             snap,
             ctx,
@@ -430,6 +436,7 @@ impl<'a> Prog<'a> {
             root,
             worker,
             forked,
+            bound_as,
         }
     }
 
@@ -468,9 +475,36 @@ impl<'a> Prog<'a> {
                 self.label(root.pid),
                 user_of(root.uid, root.user.as_deref())
             ));
+        } else if let Some(creator) = self.bound_as {
+            out.push(format!(
+                "runs as {}, but its socket was created by uid {creator}: it bound the port as uid {creator} and then dropped privileges, so the program is uid {creator}'s",
+                user_of(p.uid, p.user.as_deref())
+            ));
         }
         out
     }
+}
+
+/// Accounts below this uid are system accounts (Debian's and most
+/// distributions' `UID_MIN`), as is `nobody`: what daemons drop to.
+const FIRST_LOGIN_UID: u32 = 1000;
+
+/// Does `uid` belong to a system account (`nobody`, `www-data`, `dnsmasq`)
+/// rather than a person?
+pub fn is_system_account(uid: u32) -> bool {
+    uid != 0 && (uid < FIRST_LOGIN_UID || uid == 65534)
+}
+
+/// See [`Prog::bound_as`]: only a system account's process qualifies, so a
+/// person's process never becomes root's through a socket root handed it.
+fn bound_as(snap: &Snapshot, p: &Process) -> Option<u32> {
+    if !is_system_account(p.uid) {
+        return None;
+    }
+    snap.sockets
+        .iter()
+        .find(|s| s.uid != p.uid && s.holders.contains(&p.pid))
+        .map(|s| s.uid)
 }
 
 fn user_of(uid: u32, user: Option<&str>) -> String {
@@ -507,7 +541,7 @@ fn plain(class: Class, reasons: Vec<String>) -> Verdict {
 fn foreign(g: &Prog<'_>) -> Option<Verdict> {
     let (p, root) = (g.p, g.root);
     let owner = if g.forked { root } else { p };
-    if g.ctx.owns(owner.uid) {
+    if g.ctx.owns(owner.uid) || (!g.forked && g.bound_as.is_some_and(|u| g.ctx.owns(u))) {
         return None;
     }
     let mut reasons = vec![if g.forked {
@@ -908,6 +942,39 @@ mod tests {
             v.reasons[0].starts_with("its program's leader pid 4661 (nginx) is owned by uid 0"),
             "{v:?}"
         );
+    }
+
+    #[test]
+    fn a_daemon_that_bound_as_root_and_dropped_to_a_system_account_is_roots() {
+        // dnsmasq: one process, double-forked, runs as nobody; its socket
+        // was created by root before the drop.
+        let dnsmasq = proc(60, 1, 59, 59, 65534, "dnsmasq");
+        let mut sock = tcp(53, &[60]);
+        sock.uid = 0;
+        let s = snap(vec![dnsmasq], vec![sock.clone()]);
+        let root = Context { uid: 0, ..ctx() };
+        let v = classify_process(&s, &root, 60);
+        assert_ne!(v.class, Class::Foreign, "{v:?}");
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("socket was created by uid 0"))
+        );
+        // Under sudo, root's programs are the invoker's too.
+        let sudo = Context {
+            uid: 1000,
+            also_own: vec![0],
+            ..ctx()
+        };
+        assert_ne!(class(&s, &sudo, 60), Class::Foreign);
+        // Another user still sees another user's program.
+        assert_eq!(class(&s, &ctx(), 60), Class::Foreign);
+        // A person's process holding a root-made socket stays the person's.
+        let person = proc(61, 1, 61, 61, 1001, "node");
+        let mut handed = tcp(54, &[61]);
+        handed.uid = 0;
+        let s = snap(vec![person], vec![handed]);
+        assert_eq!(class(&s, &root, 61), Class::Foreign);
     }
 
     #[test]

@@ -470,6 +470,17 @@ fn apache2_prefork_is_roots_daemon_freed_with_consent() {
 
 #[test]
 fn dnsmasq_udp_double_fork_is_a_daemon() {
+    // Stock dnsmasq binds as root and then drops to `nobody`: still root's
+    // program (its socket says who bound it), freed without --force.
+    dnsmasq_case(&[], "nobody");
+}
+
+#[test]
+fn dnsmasq_that_keeps_roots_uid_is_a_daemon() {
+    dnsmasq_case(&["--user=root"], "root");
+}
+
+fn dnsmasq_case(extra: &[&str], user: &str) {
     root_required("dnsmasq");
     let dnsmasq = need("dnsmasq");
     let dir = tempfile::tempdir().unwrap();
@@ -486,10 +497,8 @@ fn dnsmasq_udp_double_fork_is_a_daemon() {
                 "--conf-file=/dev/null",
                 "--no-resolv",
                 "--no-hosts",
-                // Keep root's uid: a dnsmasq that drops to `nobody` is
-                // nobody's program, foreign to root like any other.
-                "--user=root",
             ])
+            .args(extra)
             .arg(format!("--pid-file={}", pidf.display())),
         &dir.path().join("launch.log"),
         "udp",
@@ -500,9 +509,12 @@ fn dnsmasq_udp_double_fork_is_a_daemon() {
     assert_eq!(hs.len(), 1, "{hs:#?}");
     let h = &hs[0];
     assert_eq!(h["class"], "daemon", "{h:#}");
-    assert_eq!(h["user"], "root");
+    assert_eq!(h["user"], user);
     assert!(has_reason(h, "the double fork of a daemon"), "{h:#}");
     assert!(has_reason(h, "has working directory / "), "{h:#}");
+    if user != "root" {
+        assert!(has_reason(h, "its socket was created by uid 0"), "{h:#}");
+    }
     let bystander = Spec::new("listen").start();
     consent_frees(
         &format!("udp:{port}"),
