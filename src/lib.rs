@@ -30,12 +30,14 @@
 
 pub mod classify;
 pub mod config;
+pub mod conns;
 pub mod discover;
 pub mod error;
 pub mod escape;
 pub mod kill;
 pub mod model;
 pub mod os;
+pub mod project;
 pub mod spec;
 pub mod timefmt;
 pub mod tree;

@@ -246,6 +246,11 @@ pub struct Snapshot {
     pub boot_time: u64,
     /// Clock ticks per second (`start_time` units).
     pub clk_tck: u64,
+    /// Connections of each TCP listener, by the listener's inode (empty
+    /// when the scan did not gather them).
+    pub connections: BTreeMap<u64, crate::conns::Connections>,
+    /// Each holder's working directory and project, by pid.
+    pub contexts: BTreeMap<Pid, crate::project::ProcContext>,
 }
 
 impl Snapshot {
@@ -406,6 +411,7 @@ pub(crate) mod fixture {
             processes,
             boot_time: 1_795_000_000,
             clk_tck: 100,
+            ..Snapshot::default()
         }
     }
 }

@@ -263,6 +263,7 @@ pub fn snapshot() -> Snapshot {
             .collect::<BTreeMap<_, _>>(),
         boot_time: BOOT,
         clk_tck: 100,
+        ..Snapshot::default()
     }
 }
 
