@@ -34,6 +34,7 @@ pub mod conns;
 pub mod discover;
 pub mod error;
 pub mod escape;
+pub mod events;
 pub mod kill;
 pub mod model;
 pub mod os;
