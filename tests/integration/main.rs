@@ -11,6 +11,7 @@
 // Tests report failures by panicking; unwrap/expect are the idiom here.
 #![allow(clippy::unwrap_used)]
 
+mod context;
 mod hardening;
 mod kill;
 mod list;
