@@ -14,6 +14,7 @@
 //! color-eyre's) and SIGTERM/SIGHUP/SIGINT (blocked and collected by a
 //! `sigwait` thread, which asks the loop to quit cleanly).
 
+pub mod context;
 pub mod effects;
 pub mod render;
 pub mod state;

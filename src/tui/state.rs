@@ -217,6 +217,8 @@ pub struct App {
     pub cwd: Option<(Pid, Option<String>)>,
     /// Set when the app should exit.
     pub quit: bool,
+    /// What changed since start (key `e`).
+    pub events: super::context::EventLog,
 }
 
 impl App {
@@ -246,6 +248,7 @@ impl App {
             details_scroll: 0,
             cwd: None,
             quit: false,
+            events: super::context::EventLog::default(),
         }
     }
 
@@ -254,6 +257,7 @@ impl App {
     pub fn set_snapshot(&mut self, snap: Snapshot) {
         let keep = self.selected_key();
         self.verdicts = classify::classify(&snap, &self.ctx);
+        self.events.observe(&snap, &self.verdicts, self.now);
         self.snapshot = Some(snap);
         self.rebuild(keep);
     }
@@ -423,6 +427,7 @@ fn row_matches(
         return false;
     };
     hay(&p.uid.to_string())
+        || super::context::project_label(snap, Some(pid)).is_some_and(|l| hay(&l))
         || p.user.as_deref().is_some_and(hay)
         || hay(&p.name)
         || hay(&p.command())
