@@ -287,7 +287,7 @@ mod tests {
             // Another port: not ours.
             conn(LO, 9090, LO, 50006, ConnState::Established, 7),
         ];
-        let m = attribute(&[l.clone()], &conns);
+        let m = attribute(std::slice::from_ref(&l), &conns);
         let c = &m[&l.inode];
         assert_eq!(
             (c.established, c.syn_recv, c.close_wait, c.time_wait),
