@@ -72,15 +72,19 @@ pub fn why_connections(s: &mut String, snap: &Snapshot, sock: &Socket) {
     };
     let _ = writeln!(
         s,
-        "  connections: {} established, {} syn_recv, {} close_wait, {} time_wait",
-        c.established, c.syn_recv, c.close_wait, c.time_wait
+        "  connections: {} established ({} accepted), {} syn_recv, {} close_wait, {} time_wait",
+        c.established,
+        served(c, sock),
+        c.syn_recv,
+        c.close_wait,
+        c.time_wait
     );
     if sock.stuck() {
         let _ = writeln!(
             s,
             "  {}",
-            if c.established == 0 {
-                "queue full with 0 established: the server stopped accepting (hung, or blocked before accept())"
+            if served(c, sock) == 0 {
+                "queue full and no established connection accepted: the server stopped accepting (hung, or blocked before accept())"
             } else {
                 "queue full while serving established connections: it accepts too slowly for its load"
             }
@@ -95,6 +99,12 @@ pub fn why_connections(s: &mut String, snap: &Snapshot, sock: &Socket) {
         let ep = SocketAddr::new(k.addr, k.port);
         let _ = writeln!(s, "    client {ep}: {who}");
     }
+}
+
+/// Established connections the server has accepted: the kernel counts the
+/// ones still waiting in the accept queue as established too.
+pub fn served(c: &portwarden::conns::Connections, sock: &Socket) -> u32 {
+    c.established.saturating_sub(sock.accept_queue.unwrap_or(0))
 }
 
 /// `why`'s cwd and project lines for one holder.

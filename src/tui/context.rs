@@ -143,7 +143,7 @@ pub fn log_line(e: &Event, now: u64) -> String {
             e.established
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "?".into()),
-            if e.established == Some(0) {
+            if e.established.unwrap_or(u32::MAX) <= e.accept_queue.unwrap_or(0) {
                 ": stopped accepting"
             } else {
                 ""
@@ -294,7 +294,7 @@ pub fn socket_details(snap: &Snapshot, s: &Socket) -> Vec<(&'static str, String)
             c.syn_recv,
             c.close_wait,
             c.time_wait,
-            if s.stuck() && c.established == 0 {
+            if s.stuck() && c.established <= s.accept_queue.unwrap_or(0) {
                 "  (queue full, nobody served: stopped accepting)"
             } else {
                 ""

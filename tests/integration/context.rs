@@ -527,3 +527,36 @@ fn tui_event_log_shows_a_listener_that_closed() {
         Ok(Some(_))
     )));
 }
+
+#[test]
+fn a_stuck_listener_with_nothing_accepted_is_explained_by_its_connections() {
+    // listen(1), three clients of its own, never accepts.
+    let fx = Spec::new("stuck")
+        .args(&["--backlog", "1", "--clients", "3"])
+        .start();
+    let r = fx.one("holder").clone();
+    let port = fx.port.to_string();
+    let doc = list_json(&[&port]);
+    let s = socket_at(&doc, "tcp", "127.0.0.1", fx.port);
+    assert_eq!(s["stuck"], true, "{s}");
+    let c = &s["connections"];
+    let est = c["established"].as_u64().unwrap();
+    let queued = s["accept_queue"].as_u64().unwrap();
+    // The queued handshakes are established (not accepted) connections;
+    // the clients are the fixture itself.
+    assert!(est >= queued && est >= 1, "{s:#}");
+    assert!(
+        c["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["pid"] == r.pid),
+        "{s:#}"
+    );
+    let out = portwarden().args(["why", &port]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("no established connection accepted: the server stopped accepting"),
+        "{text}"
+    );
+}
