@@ -12,6 +12,8 @@
 //! - [`kill`] — plan (pure) and execute a safe kill; [`kill::ensure_port_free`]
 //!   for a program reclaiming its port; [`kill::wait_port`].
 //! - [`tree`] — the process tree around a holder, group marked.
+//! - [`project`], [`conns`], [`events`] — which project a holder works in,
+//!   who is connected to a listener, and what changed between scans.
 //! - [`model`] — the plain data everything else is a function of.
 //!
 //! ```no_run
