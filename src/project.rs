@@ -309,6 +309,30 @@ mod tests {
     }
 
     #[test]
+    fn another_users_directory_is_not_entered_unless_root() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let repo = tmp.path().join("theirs");
+        std::fs::create_dir_all(repo.join(".git")).expect("mkdir");
+        std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/main\n").expect("head");
+        let me = std::fs::metadata(tmp.path()).expect("meta").uid();
+        // The repository belongs to someone else: as root, hand it to uid
+        // 4242; as a user, it is ours and we ask as another uid.
+        let asker = if me == 0 {
+            std::os::unix::fs::chown(&repo, Some(4242), None).expect("chown");
+            1000
+        } else {
+            me + 1
+        };
+        let dir = repo.display().to_string();
+        assert_eq!(Lookup::new(asker).project(&dir), None);
+        assert_eq!(
+            Lookup::new(0).project(&dir).map(|p| p.label()),
+            Some("theirs@main".to_string())
+        );
+    }
+
+    #[test]
     fn lookup_finds_root_branch_and_nearest_manifest() {
         let tmp = tempfile::tempdir().expect("tmp");
         let root = tmp.path().join("shop");

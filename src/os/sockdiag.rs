@@ -377,6 +377,32 @@ mod tests {
     }
 
     #[test]
+    fn parses_connections_in_the_counted_states_only() {
+        let mut m = msg(AF_INET, TCP_ESTABLISHED, 8080, 51234, &[127, 0, 0, 1], 0, 0);
+        m[24..28].copy_from_slice(&[127, 0, 0, 2]);
+        let c = parse_conn(&m).expect("established");
+        assert_eq!(
+            (c.local.to_string(), c.lport, c.remote.to_string(), c.rport),
+            (
+                "127.0.0.1".to_string(),
+                8080,
+                "127.0.0.2".to_string(),
+                51234
+            )
+        );
+        assert_eq!((c.state, c.inode), (ConnState::Established, 4242));
+        // NEW_SYN_RECV request sockets count as SYN_RECV.
+        let m = msg(AF_INET, 12, 8080, 51235, &[127, 0, 0, 1], 0, 0);
+        assert_eq!(parse_conn(&m).map(|c| c.state), Some(ConnState::SynRecv));
+        let m = msg(AF_INET, TCP_TIME_WAIT, 8080, 51236, &[127, 0, 0, 1], 0, 0);
+        assert_eq!(parse_conn(&m).map(|c| c.state), Some(ConnState::TimeWait));
+        // LISTEN is not a connection; neither is a short message.
+        assert!(parse_conn(&msg(AF_INET, TCP_LISTEN, 8080, 0, &[0; 4], 0, 0)).is_none());
+        assert!(parse_conn(&[0u8; 20]).is_none());
+        assert_eq!(CONN_STATES, (1 << 1) | (1 << 3) | (1 << 6) | (1 << 8));
+    }
+
+    #[test]
     fn full_queue_is_stuck() {
         let s = parse_msg(&msg(AF_INET, TCP_LISTEN, 80, 0, &[0; 4], 5, 5), Proto::Tcp).expect("l");
         assert!(s.stuck());
