@@ -278,7 +278,7 @@ pub struct WaitArgs {
     /// With --free: also wait until a plain bind() (no SO_REUSEADDR) on
     /// the listener's address would succeed — no connection or TIME_WAIT
     /// left on it.
-    #[arg(long, requires = "free")]
+    #[arg(long, conflicts_with = "listening")]
     pub bindable: bool,
 }
 

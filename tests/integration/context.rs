@@ -179,6 +179,16 @@ fn list_and_kill_by_project_touch_only_that_project() {
     let a_start = proc_start_time(a1.pid).unwrap();
     let b_start = proc_start_time(b1.pid).unwrap();
 
+    // A project directory that does not exist is a usage error.
+    let out = portwarden()
+        .args([
+            "list",
+            "--project",
+            tmp.path().join("nope").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let doc = list_json(&["--project", a.to_str().unwrap()]);
     let ports: Vec<u64> = sockets(&doc)
         .iter()
@@ -264,6 +274,12 @@ fn udp_sockets_have_null_connections() {
 
 #[test]
 fn wait_free_bindable_waits_for_the_last_connection() {
+    // Usage: --bindable goes with --free only.
+    let out = portwarden()
+        .args(["wait", "1", "--listening", "--bindable", "--timeout", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let tmp = tempfile::tempdir().unwrap();
     let mut g = Guard::new();
     let mut server = start(&mut g, tmp.path(), &["linger"]);
