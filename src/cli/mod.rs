@@ -294,6 +294,10 @@ pub struct WatchArgs {
     /// How often to look (e.g. 500ms, 2s) [default: 1s].
     #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub interval: Option<Duration>,
+    /// A port that listens again this soon after closing, under another
+    /// pid, is reported as `respawn` [default: 10s].
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
+    pub respawn_watch: Option<Duration>,
 }
 
 /// Load the config file, printing its warnings; a broken one is printed

@@ -51,6 +51,9 @@ pub fn run(args: &WatchArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError
     let opts = portwarden::discover::Options::default();
     let mut scanner = Scanner::new();
     let mut tracker = Tracker::new();
+    if let Some(w) = args.respawn_watch {
+        tracker.respawn_watch_ms = u64::try_from(w.as_millis()).unwrap_or(u64::MAX);
+    }
     let ports = args.ports.clone();
     let filter = move |s: &portwarden::Socket| {
         ports.is_empty() || ports.iter().any(|p| p.matches(s.proto, s.port))
