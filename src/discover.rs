@@ -72,6 +72,9 @@ pub struct Scanner {
     /// sock_diag dumps) and each holder's cwd and project (default true;
     /// the benchmark turns it off to measure what it costs).
     pub context: bool,
+    /// Holders' cwds by pid, with the start time they belong to: read once
+    /// per process like its command line, again at every full rescan.
+    cwds: HashMap<Pid, (u64, Option<String>)>,
     last: ScanKind,
 }
 
@@ -108,6 +111,7 @@ impl Default for Scanner {
             hidepid: None,
             full_every: 50,
             context: true,
+            cwds: HashMap::new(),
             last: ScanKind::default(),
         }
     }
@@ -382,7 +386,20 @@ impl Scanner {
         if self.context {
             crate::conns::name_clients(&mut connections, &cache.holders, &snap);
             snap.connections = connections;
-            snap.contexts = crate::project::contexts(&snap, &holder_pids, me);
+            if self.last.full {
+                self.cwds.clear();
+            }
+            self.cwds.retain(|pid, (start, _)| {
+                snap.process(*pid).is_some_and(|p| p.start_time == *start)
+            });
+            let cwds = &mut self.cwds;
+            let mut cwd_of = |p: &Process| {
+                cwds.entry(p.pid)
+                    .or_insert_with(|| (p.start_time, procfs::cwd(p.pid)))
+                    .1
+                    .clone()
+            };
+            snap.contexts = crate::project::contexts(&snap, &holder_pids, me, &mut cwd_of);
         }
         snap.sockets = sockets;
         cache.procs = snap.processes.clone();

@@ -49,13 +49,15 @@ pub struct ProcContext {
     pub project: Option<Project>,
 }
 
-/// The context of every pid in `holders`: cwd and project, looked up with
-/// one [`Lookup`] so each directory is examined once per scan. Another
-/// user's process is skipped when not root (its cwd is not ours to read).
+/// The context of every pid in `holders`: cwd (from `cwd_of`) and project,
+/// looked up with one [`Lookup`] so each directory is examined once per
+/// scan. Another user's process is skipped when not root (its cwd is not
+/// ours to read).
 pub fn contexts(
     snap: &crate::model::Snapshot,
     holders: &std::collections::BTreeSet<crate::model::Pid>,
     euid: u32,
+    cwd_of: &mut dyn FnMut(&crate::model::Process) -> Option<String>,
 ) -> std::collections::BTreeMap<crate::model::Pid, ProcContext> {
     let mut lookup = Lookup::new(euid);
     holders
@@ -65,7 +67,7 @@ pub fn contexts(
             if euid != 0 && p.uid != euid {
                 return Some((pid, ProcContext::default()));
             }
-            let cwd = crate::os::procfs::cwd(pid);
+            let cwd = cwd_of(p);
             let project = cwd.as_deref().and_then(|c| lookup.project(c));
             Some((pid, ProcContext { cwd, project }))
         })
