@@ -63,6 +63,40 @@ pub fn project_ports(snap: &Snapshot, dir: &Path) -> (Vec<PortSpec>, Vec<String>
     (ports, notes)
 }
 
+/// The ports `kill` frees: those named, plus with `--project DIR` those of
+/// the project's listeners. `None` (after saying so) when `--project`
+/// found nothing and no port was named: nothing to do, exit 0.
+pub fn kill_ports(
+    args: &super::KillArgs,
+    snap: &Snapshot,
+    out: &mut super::Out,
+) -> Result<Option<Vec<PortSpec>>, CliError> {
+    let mut ports = args.ports.clone();
+    let Some(dir) = &args.project else {
+        return Ok(Some(ports));
+    };
+    let dir = project_dir(dir)?;
+    let (found, notes) = project_ports(snap, &dir);
+    for n in &notes {
+        eprintln!("portwarden: {}", portwarden::escape::escape(n));
+    }
+    if found.is_empty() && ports.is_empty() {
+        if !args.json {
+            out.line(&format!(
+                "no listener of project {} to free",
+                portwarden::escape::escape(&dir.display().to_string())
+            ))?;
+        }
+        return Ok(None);
+    }
+    for p in found {
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    Ok(Some(ports))
+}
+
 /// `why`'s connection lines for one socket: counts, local clients, and
 /// what a full queue means given them.
 pub fn why_connections(s: &mut String, snap: &Snapshot, sock: &Socket) {

@@ -33,28 +33,9 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         only: args.only.clone(),
         ..base
     };
-    let mut ports = args.ports.clone();
-    if let Some(dir) = &args.project {
-        let dir = super::context::project_dir(dir)?;
-        let (found, notes) = super::context::project_ports(&snap, &dir);
-        for n in &notes {
-            eprintln!("portwarden: {}", escape(n));
-        }
-        if found.is_empty() && ports.is_empty() {
-            if !args.json {
-                out.line(&format!(
-                    "no listener of project {} to free",
-                    escape(&dir.display().to_string())
-                ))?;
-            }
-            return Ok(exit::OK);
-        }
-        for p in found {
-            if !ports.contains(&p) {
-                ports.push(p);
-            }
-        }
-    }
+    let Some(ports) = super::context::kill_ports(args, &snap, out)? else {
+        return Ok(exit::OK);
+    };
     let plan = kill::plan_ports(&snap, &ctx, &ports, &policy);
     let json = |out: &mut Out, report: Option<&Report>, code: u8| -> Result<u8, CliError> {
         let doc = KillDoc {
