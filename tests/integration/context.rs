@@ -576,3 +576,36 @@ fn a_stuck_listener_with_nothing_accepted_is_explained_by_its_connections() {
         "{text}"
     );
 }
+
+#[test]
+fn kill_reports_connections_that_outlive_the_listener() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = Guard::new();
+    let server = start(&mut g, tmp.path(), &["session"]);
+    let _client = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let line = server.lines.recv_timeout(STEP).expect("CHILD line");
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let ["CHILD", pid, start] = f.as_slice() else {
+        panic!("unexpected {line:?}");
+    };
+    let (child, child_start): (i32, u64) = (pid.parse().unwrap(), start.parse().unwrap());
+    g.adopt(child, child_start);
+
+    let out = portwarden()
+        .args(["kill", &server.port.to_string(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("nothing listens on port {}", server.port))
+            && text.contains("live on"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("ESTABLISHED, held by pid {child} (python3)")),
+        "{text}"
+    );
+    // The session child was not in the plan: it still holds its connection.
+    assert!(is_alive(child, child_start));
+}
