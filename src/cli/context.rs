@@ -65,7 +65,7 @@ pub fn project_ports(snap: &Snapshot, dir: &Path) -> (Vec<PortSpec>, Vec<String>
 
 /// The ports `kill` frees: those named, plus with `--project DIR` those of
 /// the project's listeners. `None` (after saying so) when `--project`
-/// found nothing and no port was named: nothing to do, exit 0.
+/// found nothing, no port was named and no JSON is wanted: exit 0.
 pub fn kill_ports(
     args: &super::KillArgs,
     snap: &Snapshot,
@@ -80,13 +80,12 @@ pub fn kill_ports(
     for n in &notes {
         eprintln!("portwarden: {}", portwarden::escape::escape(n));
     }
-    if found.is_empty() && ports.is_empty() {
-        if !args.json {
-            out.line(&format!(
-                "no listener of project {} to free",
-                portwarden::escape::escape(&dir.display().to_string())
-            ))?;
-        }
+    // With --json an empty plan is still printed (as for a free port).
+    if found.is_empty() && ports.is_empty() && !args.json {
+        out.line(&format!(
+            "no listener of project {} to free",
+            portwarden::escape::escape(&dir.display().to_string())
+        ))?;
         return Ok(None);
     }
     for p in found {
