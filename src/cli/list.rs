@@ -208,3 +208,62 @@ pub fn render_table(rows: &[[String; 7]], width: Option<usize>) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portwarden::model::{Family, Process, Proto, SockState};
+    use portwarden::project::{ProcContext, Project};
+
+    fn snap() -> Snapshot {
+        let sock = Socket {
+            proto: Proto::Tcp,
+            family: Family::Ipv4,
+            addr: "127.0.0.1".parse().expect("ip"),
+            port: 3000,
+            state: SockState::Listen,
+            inode: 7,
+            uid: 1000,
+            accept_queue: Some(0),
+            backlog: Some(128),
+            holders: vec![42],
+            unresolved: None,
+        };
+        let mut p = Process::new(42, 1, "node");
+        p.cmdline = vec!["node".into(), "server.js".into()];
+        let mut s = Snapshot {
+            sockets: vec![sock],
+            ..Snapshot::default()
+        };
+        s.processes.insert(42, p);
+        s.contexts.insert(
+            42,
+            ProcContext {
+                cwd: Some("/home/dev/shop".into()),
+                project: Some(Project {
+                    root: "/home/dev/shop".into(),
+                    name: "shop".into(),
+                    branch: Some("main".into()),
+                    worktree: false,
+                }),
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn project_column_only_on_a_wide_terminal() {
+        let s = snap();
+        let socks: Vec<&Socket> = s.sockets.iter().collect();
+        let v = BTreeMap::new();
+        let mut rows = table_rows(&s, &v, &socks);
+        assert_eq!(with_project_column(&s, &socks, &mut rows, Some(100)), None);
+        assert_eq!(with_project_column(&s, &socks, &mut rows, None), None);
+        assert_eq!(rows[0][6], "node server.js");
+        assert_eq!(
+            with_project_column(&s, &socks, &mut rows, Some(140)),
+            Some(9)
+        );
+        assert_eq!(rows[0][6], "shop@main  node server.js");
+    }
+}
