@@ -609,3 +609,32 @@ fn kill_reports_connections_that_outlive_the_listener() {
     // The session child was not in the plan: it still holds its connection.
     assert!(is_alive(child, child_start));
 }
+
+#[test]
+fn a_hostile_project_name_never_reaches_the_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("evil");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/x\u{1b}[2J\n").unwrap();
+    std::fs::write(
+        repo.join("package.json"),
+        r#"{"name": "evil\u001b]0;pwned\u0007"}"#,
+    )
+    .unwrap();
+    let mut g = Guard::new();
+    let l = start(&mut g, &repo, &["listen"]);
+    let out = portwarden()
+        .args(["why", &l.port.to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.stdout.contains(&0x1b), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("project: evil\\e]0;pwned\\x07@x\\e[2J"),
+        "{text}"
+    );
+    // JSON keeps the exact string, escaped as JSON.
+    let doc = list_json(&[&l.port.to_string()]);
+    let h = holder_of(&doc, l.port);
+    assert_eq!(h["project"]["name"], "evil\u{1b}]0;pwned\u{7}");
+}
