@@ -495,15 +495,18 @@ pub fn is_system_account(uid: u32) -> bool {
     uid != 0 && (uid < FIRST_LOGIN_UID || uid == 65534)
 }
 
-/// See [`Prog::bound_as`]: only a system account's process qualifies, so a
-/// person's process never becomes root's through a socket root handed it.
+/// See [`Prog::bound_as`]. Only root can drop to a system account, so only
+/// a root-made socket counts (a user's socket in a system account's hands
+/// was passed to it, and that process is still another user's); and only a
+/// system account's process qualifies, so a person's process never becomes
+/// root's through a socket root handed it.
 fn bound_as(snap: &Snapshot, p: &Process) -> Option<u32> {
     if !is_system_account(p.uid) {
         return None;
     }
     snap.sockets
         .iter()
-        .find(|s| s.uid != p.uid && s.holders.contains(&p.pid))
+        .find(|s| s.uid == 0 && s.holders.contains(&p.pid))
         .map(|s| s.uid)
 }
 
@@ -969,6 +972,11 @@ mod tests {
         assert_ne!(class(&s, &sudo, 60), Class::Foreign);
         // Another user still sees another user's program.
         assert_eq!(class(&s, &ctx(), 60), Class::Foreign);
+        // A user's socket in a system account's hands was passed to it:
+        // still another user's process.
+        let www = proc(62, 1, 62, 62, 33, "apache2");
+        let s2 = snap(vec![www], vec![tcp(80, &[62])]);
+        assert_eq!(class(&s2, &ctx(), 62), Class::Foreign);
         // A person's process holding a root-made socket stays the person's.
         let person = proc(61, 1, 61, 61, 1001, "node");
         let mut handed = tcp(54, &[61]);

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::model::{Pid, Process, Proto, Snapshot, Socket};
 use crate::os::bpf::Unavailable;
 use crate::os::procfs::{self, ProcRoot};
-use crate::os::sockdiag::SockDiag;
+use crate::os::sockdiag::{Conn, SockDiag};
 use crate::os::{self, Users};
 
 mod method;
@@ -75,6 +75,13 @@ pub struct Scanner {
     /// to a process we already knew. (A reused pid is caught every scan, by
     /// the inode of its `/proc` directory.)
     pub full_every: u32,
+    /// Also gather each TCP listener's connections (from the same
+    /// sock_diag dumps) and each holder's cwd and project (default true;
+    /// the benchmark turns it off to measure what it costs).
+    pub context: bool,
+    /// Holders' cwds by pid, with the start time they belong to: read once
+    /// per process like its command line, again at every full rescan.
+    cwds: HashMap<Pid, (u64, Option<String>)>,
     last: ScanKind,
     /// How holders are found (default [`Method::Auto`]).
     pub method: Method,
@@ -104,6 +111,9 @@ struct Cache {
     holders: HashMap<u64, BTreeSet<Pid>>,
     since_full: u32,
     denied: usize,
+    /// Client-socket inodes of this scan: searched for like listeners, but
+    /// never worth a walk of every process in an incremental scan.
+    clients: HashSet<u64>,
 }
 
 impl Default for Scanner {
@@ -114,6 +124,8 @@ impl Default for Scanner {
             cache: None,
             hidepid: None,
             full_every: 50,
+            context: true,
+            cwds: HashMap::new(),
             last: ScanKind::default(),
             method: Method::Auto,
             bpf: method::BpfState::default(),
@@ -277,6 +289,16 @@ impl Scanner {
     /// Only the kernel's socket table: no holders, no `/proc` walk. Cheap
     /// enough to poll every few milliseconds (`wait`, kill confirmation).
     pub fn sockets(&mut self, opts: &Options) -> Result<Vec<Socket>> {
+        self.sockets_and_conns(opts, false).map(|(s, _)| s)
+    }
+
+    /// The socket table and, with `conns`, the TCP connections a listener's
+    /// counts need, from the same dumps.
+    fn sockets_and_conns(
+        &mut self,
+        opts: &Options,
+        conns: bool,
+    ) -> Result<(Vec<Socket>, Vec<Conn>)> {
         let diag = match self.diag() {
             Ok(d) => d,
             // No netlink socket at all (seccomp, a sandbox): read the same
@@ -284,14 +306,19 @@ impl Scanner {
             Err(e) => {
                 let mut v = procnet_all(opts).map_err(|_| e)?;
                 sort_sockets(&mut v);
-                return Ok(v);
+                let c = if conns && opts.tcp {
+                    procnet_conns()
+                } else {
+                    Vec::new()
+                };
+                return Ok((v, c));
             }
         };
-        let r = diag.listeners(opts.tcp, opts.udp);
+        let r = diag.listeners_and_conns(opts.tcp, opts.udp, conns);
         match r {
-            Ok(mut v) => {
+            Ok((mut v, c)) => {
                 sort_sockets(&mut v);
-                Ok(v)
+                Ok((v, c))
             }
             Err(e) => {
                 // A broken netlink socket is not reused.
@@ -303,17 +330,21 @@ impl Scanner {
 
     /// A snapshot: sockets, every process, holders, details.
     pub fn scan(&mut self, opts: &Options) -> Result<Snapshot> {
-        let mut sockets = self.sockets(opts)?;
+        let (mut sockets, conns) = self.sockets_and_conns(opts, self.context)?;
+        let mut connections = crate::conns::attribute(&sockets, &conns);
+        let clients: HashSet<u64> = crate::conns::client_inodes(&connections).collect();
         let root = ProcRoot::open().map_err(Error::Proc)?;
         let entries = root.pids().map_err(Error::Proc)?;
-        let want: HashSet<u64> = sockets
+        let mut want: HashSet<u64> = sockets
             .iter()
             .map(|s| s.inode)
             .filter(|&i| i != 0)
             .collect();
+        want.extend(clients.iter().copied());
 
         let cache = match self.cache.take() {
-            Some(c) if c.since_full + 1 < self.full_every => {
+            Some(mut c) if c.since_full + 1 < self.full_every => {
+                c.clients = clients.clone();
                 let mut finder = method::Holders::new(self.bpf.loaded(), entries.len());
                 let r = incremental(&root, &entries, &want, c, &mut finder);
                 let (used, failed) = (finder.used_bpf(), finder.failed.take());
@@ -341,6 +372,7 @@ impl Scanner {
                 full_cache(walked, &want, &entries)
             }
         };
+        cache.clients = clients;
         // Drop what no longer exists: inodes gone from the table.
         cache.holders.retain(|inode, _| want.contains(inode));
 
@@ -350,10 +382,15 @@ impl Scanner {
             processes: std::mem::take(&mut cache.procs),
             boot_time: os::boot_time(),
             clk_tck: os::clk_tck(),
-            containers: Default::default(),
-            facts: BTreeMap::new(),
+            ..Snapshot::default()
         };
-        let holder_pids: BTreeSet<Pid> = cache.holders.values().flatten().copied().collect();
+        // Client sockets' holders are named, not detailed.
+        let holder_pids: BTreeSet<Pid> = cache
+            .holders
+            .iter()
+            .filter(|(i, _)| !cache.clients.contains(i))
+            .flat_map(|(_, h)| h.iter().copied())
+            .collect();
         let mut todo: Vec<&mut Process> = Vec::new();
         let want_details = related(&snap, &holder_pids);
         for p in snap.processes.values_mut() {
@@ -373,6 +410,25 @@ impl Scanner {
         if sockets.iter().any(|s| s.holders.is_empty()) {
             let again: HashSet<u64> = self.sockets(opts)?.iter().map(|s| s.inode).collect();
             sockets.retain(|s| !s.holders.is_empty() || again.contains(&s.inode));
+        }
+        if self.context {
+            crate::conns::name_clients(&mut connections, &cache.holders, &snap);
+            snap.connections = connections;
+            if self.last.full {
+                self.cwds.clear();
+            }
+            self.cwds.retain(|pid, (start, _)| {
+                snap.process(*pid).is_some_and(|p| p.start_time == *start)
+            });
+            let cwds = &mut self.cwds;
+            let mut cwd_of = |p: &Process| {
+                cwds.entry(p.pid)
+                    .or_insert_with(|| (p.start_time, procfs::cwd(p.pid)))
+                    .1
+                    .clone()
+            };
+            let me = rustix::process::geteuid().as_raw();
+            snap.contexts = crate::project::contexts(&snap, &holder_pids, me, &mut cwd_of);
         }
         snap.sockets = sockets;
         // Only when a holder is a container's: asks the engines over their
@@ -566,6 +622,7 @@ fn full_cache(walked: Vec<Walked>, want: &HashSet<u64>, entries: &[(Pid, u64)]) 
         holders,
         since_full: 0,
         denied,
+        clients: HashSet::new(),
     }
 }
 
@@ -686,10 +743,12 @@ fn incremental(
                 c.holders.entry(inode).or_default().insert(w.proc.pid);
             }
         }
+        // A client socket nobody likely holds waits for the next full scan
+        // rather than costing a walk of everyone now.
         let unfound: HashSet<u64> = new_inodes
             .iter()
             .copied()
-            .filter(|i| c.holders.get(i).is_none_or(BTreeSet::is_empty))
+            .filter(|i| c.holders.get(i).is_none_or(BTreeSet::is_empty) && !c.clients.contains(i))
             .collect();
         if !unfound.is_empty() {
             let rest: Vec<Pid> = c
@@ -723,6 +782,13 @@ fn procnet_all(opts: &Options) -> std::io::Result<Vec<Socket>> {
         }
     }
     Ok(out)
+}
+
+/// Every TCP connection from `/proc/net` (the fallback table), for counts.
+fn procnet_conns() -> Vec<Conn> {
+    let mut out = crate::os::procnet::conns(crate::model::Family::Ipv4).unwrap_or_default();
+    out.extend(crate::os::procnet::conns(crate::model::Family::Ipv6).unwrap_or_default());
+    out
 }
 
 /// One full scan with a fresh [`Scanner`].

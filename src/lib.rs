@@ -17,6 +17,8 @@
 //! - [`program`] — pure rules about a holder's *program*: its leader, the
 //!   supervisor that restarts it, daemon-or-orphan evidence; fed by
 //!   [`evidence`], which discovery reads (streams, cwd, supervisor env).
+//! - [`project`], [`conns`], [`events`] — which project a holder works in,
+//!   who is connected to a listener, and what changed between scans.
 //! - [`model`] — the plain data everything else is a function of.
 //!
 //! ```no_run
@@ -35,15 +37,18 @@
 
 pub mod classify;
 pub mod config;
+pub mod conns;
 pub mod container;
 pub mod discover;
 pub mod error;
 pub mod escape;
+pub mod events;
 pub mod evidence;
 pub mod kill;
 pub mod model;
 pub mod os;
 pub mod program;
+pub mod project;
 pub mod spec;
 pub mod timefmt;
 pub mod tree;

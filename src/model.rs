@@ -260,6 +260,11 @@ pub struct Snapshot {
     /// environment), for holders, their programs' leaders and the leaders'
     /// parents: see [`crate::evidence`].
     pub facts: BTreeMap<Pid, crate::evidence::Facts>,
+    /// Connections of each TCP listener, by the listener's inode (empty
+    /// when the scan did not gather them).
+    pub connections: BTreeMap<u64, crate::conns::Connections>,
+    /// Each holder's working directory and project, by pid.
+    pub contexts: BTreeMap<Pid, crate::project::ProcContext>,
 }
 
 impl Snapshot {
@@ -420,8 +425,7 @@ pub(crate) mod fixture {
             processes,
             boot_time: 1_795_000_000,
             clk_tck: 100,
-            containers: Default::default(),
-            facts: BTreeMap::new(),
+            ..Snapshot::default()
         }
     }
 }

@@ -86,6 +86,7 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 mod fixture;
 mod phase_bpf;
+mod phase_context;
 mod phase_kill;
 mod phase_list;
 mod phase_refresh;
@@ -98,6 +99,7 @@ mod tools;
 
 use fixture::*;
 use phase_bpf::*;
+use phase_context::*;
 use phase_kill::*;
 use phase_list::*;
 use phase_refresh::*;
@@ -129,6 +131,8 @@ pub(crate) enum Phase {
     Tui,
     /// BPF iterator vs /proc walk vs ss at 50 and 400 fds per process (root).
     Bpf,
+    /// What project lookup and connection counts add to a scan (issue 13).
+    Context,
 }
 
 /// portwarden's benchmark (issue #5): builds a loopback fixture of N
@@ -345,6 +349,9 @@ pub(crate) fn run(cfg: &Config) -> Result<bool> {
     }
     if cfg.runs_phase(Phase::Scan) {
         phase_scan(cfg, &mut rows, &mut notes)?;
+    }
+    if cfg.runs_phase(Phase::Context) {
+        phase_context(cfg, &fixture, &mut rows, &mut notes)?;
     }
     if cfg.runs_phase(Phase::Kill) {
         phase_kill(cfg, &mut rows, &mut notes)?;

@@ -47,6 +47,9 @@ pub struct JsonSocket<'a> {
     pub unresolved: Option<&'a str>,
     /// Every process holding it.
     pub holders: Vec<JsonHolder<'a>>,
+    /// TCP: connections on its address and port, with local clients
+    /// (`null` for UDP, or when not gathered).
+    pub connections: Option<&'a portwarden::conns::Connections>,
 }
 
 /// One holder process.
@@ -88,6 +91,10 @@ pub struct JsonHolder<'a> {
     /// The container it forwards to or runs in (`engine`, `id`, `name`,
     /// `image`, `compose_project`, `compose_service`), else null.
     pub container: Option<&'a portwarden::container::Container>,
+    /// Working directory, when readable.
+    pub cwd: Option<&'a str>,
+    /// The project around `cwd` (`null` when none).
+    pub project: Option<&'a portwarden::project::Project>,
 }
 
 /// Build the JSON view of one socket.
@@ -114,9 +121,18 @@ pub fn socket<'a>(
             .filter_map(|pid| {
                 let p = snap.process(*pid)?;
                 let v = verdicts.get(pid)?;
-                Some(holder(p, v))
+                let c = snap.contexts.get(pid);
+                Some(JsonHolder {
+                    cwd: c.and_then(|c| c.cwd.as_deref()),
+                    project: c.and_then(|c| c.project.as_ref()),
+                    ..holder(p, v)
+                })
             })
             .collect(),
+        connections: snap
+            .connections
+            .get(&s.inode)
+            .filter(|_| s.proto == Proto::Tcp),
     }
 }
 
@@ -140,5 +156,7 @@ pub fn holder<'a>(p: &'a Process, v: &'a Verdict) -> JsonHolder<'a> {
         manager: v.manager.as_ref(),
         stop_command: v.manager.as_ref().map(Manager::stop_command),
         container: v.manager.as_ref().and_then(Manager::container),
+        cwd: None,
+        project: None,
     }
 }

@@ -33,7 +33,10 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         only: args.only.clone(),
         ..base
     };
-    let plan = kill::plan_ports(&snap, &ctx, &args.ports, &policy);
+    let Some(ports) = super::context::kill_ports(args, &snap, out)? else {
+        return Ok(exit::OK);
+    };
+    let plan = kill::plan_ports(&snap, &ctx, &ports, &policy);
     let json = |out: &mut Out, report: Option<&Report>, code: u8| -> Result<u8, CliError> {
         let doc = KillDoc {
             schema: 1,
@@ -141,6 +144,15 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         return json(out, Some(&report), code);
     }
     out.line(&escape(&report.summary()))?;
+    if report.success() {
+        // The listener is gone; its connections may not be (an ssh
+        // session outlives its sshd listener).
+        for p in &plan.ports {
+            for l in super::context::lingering_lines(p.port) {
+                out.line(&l)?;
+            }
+        }
+    }
     Ok(code)
 }
 
@@ -298,8 +310,21 @@ pub fn run_wait(args: &WaitArgs, out: &mut Out) -> Result<u8, CliError> {
     } else {
         Condition::Free
     };
-    let met = kill::wait_port(args.port, cond, args.timeout)?;
+    let start = std::time::Instant::now();
+    let addrs = args
+        .bindable
+        .then(|| super::context::probe_addrs(args.port));
+    let mut met = kill::wait_port(args.port, cond, args.timeout)?;
+    if met && let Some(addrs) = &addrs {
+        let deadline = args.timeout.map(|t| start + t);
+        met = super::context::wait_bindable(args.port.port, addrs, deadline);
+    }
     if met {
+        if cond == Condition::Free && addrs.is_none() {
+            for l in super::context::lingering_lines(args.port.port) {
+                eprintln!("{l}");
+            }
+        }
         Ok(exit::OK)
     } else {
         let what = match cond {

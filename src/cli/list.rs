@@ -21,7 +21,11 @@ pub fn run(args: &ListArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError>
     }
     let ctx = cfg.context();
     let verdicts = classify::classify(&snap, &ctx);
-    let sockets: Vec<&Socket> = select(&snap, &args.ports);
+    let mut sockets: Vec<&Socket> = select(&snap, &args.ports);
+    if let Some(dir) = &args.project {
+        let dir = super::context::project_dir(dir)?;
+        sockets.retain(|s| super::context::in_project(&snap, s, &dir));
+    }
     if args.json {
         let doc = json::ListDoc {
             schema: 1,
@@ -34,8 +38,13 @@ pub fn run(args: &ListArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError>
             serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
         out.line(&portwarden::escape::json_safe(text))?;
     } else {
-        let rows = table_rows(&snap, &verdicts, &sockets);
-        for line in render_table(&rows, out.width) {
+        let mut rows = table_rows(&snap, &verdicts, &sockets);
+        let projected = with_project_column(&snap, &sockets, &mut rows, out.width);
+        for (i, line) in render_table(&rows, out.width).into_iter().enumerate() {
+            let line = match (&projected, i) {
+                (Some(w), 0) => line.replacen("COMMAND", &format!("{:<w$}  COMMAND", "PROJECT"), 1),
+                _ => line,
+            };
             out.line(&line)?;
         }
         if sockets.iter().any(|s| s.stuck()) {
@@ -43,6 +52,59 @@ pub fn run(args: &ListArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError>
         }
     }
     Ok(exit::OK)
+}
+
+/// Narrowest terminal that gets a PROJECT column in `list`'s table.
+pub const PROJECT_COLUMN_WIDTH: usize = 120;
+
+/// On a terminal at least [`PROJECT_COLUMN_WIDTH`] wide, when some holder
+/// has a project, put a PROJECT column (`name@branch`) before COMMAND and
+/// return its width. Rows follow [`table_rows`]' order: one per holder, or
+/// one for a socket without any.
+fn with_project_column(
+    snap: &Snapshot,
+    sockets: &[&Socket],
+    rows: &mut [[String; 7]],
+    width: Option<usize>,
+) -> Option<usize> {
+    if width.is_none_or(|w| w < PROJECT_COLUMN_WIDTH) {
+        return None;
+    }
+    let labels: Vec<String> = sockets
+        .iter()
+        .flat_map(|s| {
+            let per: Vec<String> = s
+                .holders
+                .iter()
+                .filter(|p| snap.process(**p).is_some())
+                .map(|p| {
+                    snap.contexts
+                        .get(p)
+                        .and_then(|c| c.project.as_ref())
+                        .map(|p| escape(&p.label()).into_owned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            if s.holders.is_empty() {
+                vec![String::new()]
+            } else {
+                per
+            }
+        })
+        .collect();
+    if labels.len() != rows.len() || labels.iter().all(String::is_empty) {
+        return None;
+    }
+    let w = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(7, 24);
+    for (r, l) in rows.iter_mut().zip(labels) {
+        r[6] = format!("{:<w$}  {}", truncate(&l, w), r[6]);
+    }
+    Some(w)
 }
 
 /// Sockets matching any of `ports` (all sockets when `ports` is empty).
@@ -151,4 +213,63 @@ pub fn render_table(rows: &[[String; 7]], width: Option<usize>) -> Vec<String> {
         out.push(fmt([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]]));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portwarden::model::{Family, Process, Proto, SockState};
+    use portwarden::project::{ProcContext, Project};
+
+    fn snap() -> Snapshot {
+        let sock = Socket {
+            proto: Proto::Tcp,
+            family: Family::Ipv4,
+            addr: "127.0.0.1".parse().expect("ip"),
+            port: 3000,
+            state: SockState::Listen,
+            inode: 7,
+            uid: 1000,
+            accept_queue: Some(0),
+            backlog: Some(128),
+            holders: vec![42],
+            unresolved: None,
+        };
+        let mut p = Process::new(42, 1, "node");
+        p.cmdline = vec!["node".into(), "server.js".into()];
+        let mut s = Snapshot {
+            sockets: vec![sock],
+            ..Snapshot::default()
+        };
+        s.processes.insert(42, p);
+        s.contexts.insert(
+            42,
+            ProcContext {
+                cwd: Some("/home/dev/shop".into()),
+                project: Some(Project {
+                    root: "/home/dev/shop".into(),
+                    name: "shop".into(),
+                    branch: Some("main".into()),
+                    worktree: false,
+                }),
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn project_column_only_on_a_wide_terminal() {
+        let s = snap();
+        let socks: Vec<&Socket> = s.sockets.iter().collect();
+        let v = BTreeMap::new();
+        let mut rows = table_rows(&s, &v, &socks);
+        assert_eq!(with_project_column(&s, &socks, &mut rows, Some(100)), None);
+        assert_eq!(with_project_column(&s, &socks, &mut rows, None), None);
+        assert_eq!(rows[0][6], "node server.js");
+        assert_eq!(
+            with_project_column(&s, &socks, &mut rows, Some(140)),
+            Some(9)
+        );
+        assert_eq!(rows[0][6], "shop@main  node server.js");
+    }
 }

@@ -11,8 +11,6 @@
 //! class means and when the agent must ask its user first, because the
 //! agent reads them, not the README.
 
-use std::collections::BTreeMap;
-
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
@@ -62,9 +60,10 @@ pub struct ListParams {
     /// Only these ports: "3000", "tcp:8080", "udp:53" (default: all).
     #[serde(default)]
     pub ports: Option<Vec<String>>,
-    /// Only listeners whose holder works in this project (the name of the
-    /// directory with .git / Cargo.toml / package.json … at or above the
-    /// holder's working directory).
+    /// Only listeners whose holder works in this project: its name (from
+    /// package.json, Cargo.toml, pyproject.toml, go.mod, else the
+    /// repository's directory name) or a directory the holder's working
+    /// directory is inside.
     #[serde(default)]
     pub project: Option<String>,
 }
@@ -164,17 +163,15 @@ program running now, e.g. the user's dev server: ask the user), foreign (another
         let snap = discover(&Options::default()).map_err(scan_error)?;
         let verdicts = classify::classify(&snap, &self.cfg.context());
         let mut sockets = Vec::new();
-        let mut projects = BTreeMap::new();
         for s in super::list::select(&snap, &specs) {
-            let project = s.holders.first().and_then(|&pid| {
-                projects
-                    .entry(pid)
-                    .or_insert_with(|| super::metrics::project_of(pid))
-                    .clone()
-            });
-            if p.project.is_some() && p.project != project {
+            let ctx = s.holders.iter().find_map(|pid| snap.contexts.get(pid));
+            let project = ctx.and_then(|c| c.project.as_ref());
+            if let Some(want) = &p.project
+                && !in_project(want, ctx)
+            {
                 continue;
             }
+            let project = project.map(|p| p.name.clone());
             let mut v = serde_json::to_value(json::socket(&snap, &verdicts, s))
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             if let Some(o) = v.as_object_mut() {
@@ -283,6 +280,22 @@ impl Server {
             ..base
         })
     }
+}
+
+/// Does a holder with this context work in project `want` (a project name,
+/// or an absolute directory its working directory is inside)?
+fn in_project(want: &str, ctx: Option<&portwarden::project::ProcContext>) -> bool {
+    let Some(ctx) = ctx else {
+        return false;
+    };
+    if ctx.project.as_ref().is_some_and(|p| p.name == want) {
+        return true;
+    }
+    want.starts_with('/')
+        && ctx
+            .cwd
+            .as_deref()
+            .is_some_and(|cwd| std::path::Path::new(cwd).starts_with(want))
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -18,29 +18,14 @@ use std::time::{Duration, Instant};
 use super::{CliError, MetricsArgs, Out, exit};
 use portwarden::classify::{self, Class, Verdict};
 use portwarden::config::Config;
-use portwarden::model::{Family, Pid, Proto, Snapshot, Socket};
-use portwarden::os::procnet::{self, Conn};
+use portwarden::model::{Pid, Proto, Snapshot, Socket};
 
 /// Run `metrics`.
 pub fn run(args: &MetricsArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
     let started = Instant::now();
     let snap = portwarden::discover::discover(&portwarden::discover::Options::default())?;
     let verdicts = classify::classify(&snap, &cfg.context());
-    let mut conns = Vec::new();
-    for fam in [Family::Ipv4, Family::Ipv6] {
-        // Connection counts are extra detail: an unreadable table leaves
-        // them out rather than failing the whole scrape.
-        if let Ok(c) = procnet::tcp_connections(fam) {
-            conns.extend(c.into_iter().map(|c| (fam, c)));
-        }
-    }
-    let projects: BTreeMap<Pid, String> = snap
-        .sockets
-        .iter()
-        .flat_map(|s| s.holders.iter())
-        .filter_map(|&pid| project_of(pid).map(|p| (pid, p)))
-        .collect();
-    let text = render(&snap, &verdicts, &conns, &projects, started.elapsed());
+    let text = render(&snap, &verdicts, started.elapsed());
     match &args.textfile {
         Some(path) => match write_atomic(path, &text) {
             Ok(()) => Ok(exit::OK),
@@ -75,36 +60,6 @@ pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     res
-}
-
-/// The project a holder belongs to: the name of the nearest directory at
-/// or above its working directory that holds a project marker (`.git`,
-/// `Cargo.toml`, `package.json`, …). `None` when unreadable or none.
-pub fn project_of(pid: Pid) -> Option<String> {
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
-    project_dir(&cwd, &|p| p.exists())
-}
-
-/// Files whose presence makes a directory a project root.
-const PROJECT_MARKERS: &[&str] = &[
-    ".git",
-    "Cargo.toml",
-    "package.json",
-    "pyproject.toml",
-    "go.mod",
-    "Gemfile",
-    "composer.json",
-    "pom.xml",
-];
-
-/// The nearest ancestor of `dir` (itself included, `/` excluded) holding a
-/// marker, by name; `exists` is the file test (so it can be faked).
-pub fn project_dir(dir: &Path, exists: &dyn Fn(&Path) -> bool) -> Option<String> {
-    dir.ancestors()
-        .filter(|d| d.parent().is_some())
-        .find(|d| PROJECT_MARKERS.iter().any(|m| exists(&d.join(m))))
-        .and_then(|d| d.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
 }
 
 /// Escape a label value per the exposition format: backslash, double
@@ -153,19 +108,13 @@ fn header(s: &mut String, name: &str, help: &str) {
     let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
 
-/// Every series, as Prometheus text format (pure: the scan, the TCP
-/// connection table and each holder's project are passed in).
-pub fn render(
-    snap: &Snapshot,
-    verdicts: &BTreeMap<Pid, Verdict>,
-    conns: &[(Family, Conn)],
-    projects: &BTreeMap<Pid, String>,
-    took: Duration,
-) -> String {
+/// Every series, as Prometheus text format (pure: connection counts and
+/// each holder's project come from the scan itself).
+pub fn render(snap: &Snapshot, verdicts: &BTreeMap<Pid, Verdict>, took: Duration) -> String {
     let mut s = String::new();
-    render_info(&mut s, snap, verdicts, projects);
+    render_info(&mut s, snap, verdicts);
     render_queues(&mut s, snap);
-    render_connections(&mut s, snap, conns);
+    render_connections(&mut s, snap);
     header(
         &mut s,
         "portwarden_listeners",
@@ -188,12 +137,7 @@ pub fn render(
     s
 }
 
-fn render_info(
-    s: &mut String,
-    snap: &Snapshot,
-    verdicts: &BTreeMap<Pid, Verdict>,
-    projects: &BTreeMap<Pid, String>,
-) {
+fn render_info(s: &mut String, snap: &Snapshot, verdicts: &BTreeMap<Pid, Verdict>) {
     header(
         s,
         "portwarden_listener_info",
@@ -223,7 +167,11 @@ fn render_info(
                 continue;
             };
             let user = p.user.clone().unwrap_or_else(|| p.uid.to_string());
-            let project = projects.get(pid).map(String::as_str).unwrap_or("");
+            let project = snap
+                .contexts
+                .get(pid)
+                .and_then(|c| c.project.as_ref())
+                .map_or("", |p| p.name.as_str());
             add(v.class.as_str(), &user, &p.name, project);
         }
     }
@@ -270,24 +218,27 @@ fn render_queues(s: &mut String, snap: &Snapshot) {
     }
 }
 
-fn render_connections(s: &mut String, snap: &Snapshot, conns: &[(Family, Conn)]) {
+fn render_connections(s: &mut String, snap: &Snapshot) {
     header(
         s,
         "portwarden_listener_connections",
-        "TCP connections on a listener's port, by state.",
+        "TCP connections on a listener's address and port, by state.",
     );
+    // Sockets sharing proto/addr/port (SO_REUSEPORT) are summed, so no
+    // series is duplicated.
     let mut counts: BTreeMap<(SockKey, &str), u64> = BTreeMap::new();
     for sock in snap.sockets.iter().filter(|s| s.proto == Proto::Tcp) {
-        let key = sock_key(sock);
-        for (fam, c) in conns {
-            let mine = *fam == sock.family
-                && c.port == sock.port
-                && (sock.addr.is_unspecified() || c.addr == sock.addr);
-            if mine {
-                *counts
-                    .entry((key.clone(), procnet::tcp_state_name(c.state)))
-                    .or_default() += 1;
-            }
+        let Some(c) = snap.connections.get(&sock.inode) else {
+            continue;
+        };
+        let by_state = [
+            ("established", c.established),
+            ("syn_recv", c.syn_recv),
+            ("close_wait", c.close_wait),
+            ("time_wait", c.time_wait),
+        ];
+        for (state, n) in by_state {
+            *counts.entry((sock_key(sock), state)).or_default() += u64::from(n);
         }
     }
     for (((proto, addr, port), state), n) in counts {
@@ -305,7 +256,7 @@ fn render_connections(s: &mut String, snap: &Snapshot, conns: &[(Family, Conn)])
 mod tests {
     use super::*;
     use portwarden::classify::Context;
-    use portwarden::model::{Process, SockState};
+    use portwarden::model::{Family, Process, SockState};
     use std::net::{IpAddr, Ipv4Addr};
 
     fn proc(pid: Pid, ppid: Pid, name: &str) -> Process {
@@ -320,20 +271,22 @@ mod tests {
         }
     }
 
+    fn web_context() -> portwarden::project::ProcContext {
+        portwarden::project::ProcContext {
+            cwd: Some("/home/dev/web".into()),
+            project: Some(portwarden::project::Project {
+                root: "/home/dev/web".into(),
+                name: "web".into(),
+                branch: Some("main".into()),
+                worktree: false,
+            }),
+        }
+    }
+
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape_label(r#"a\b"c"#), r#"a\\b\"c"#);
         assert_eq!(escape_label("x\ny"), "x\\ny");
-    }
-
-    #[test]
-    fn project_is_the_nearest_marked_directory() {
-        let marked = |p: &Path| p == Path::new("/home/dev/web/package.json");
-        assert_eq!(
-            project_dir(Path::new("/home/dev/web/src/api"), &marked).as_deref(),
-            Some("web")
-        );
-        assert_eq!(project_dir(Path::new("/tmp"), &marked), None);
     }
 
     #[test]
@@ -363,6 +316,17 @@ mod tests {
             .collect(),
             boot_time: 0,
             clk_tck: 100,
+            connections: BTreeMap::from([(
+                1,
+                portwarden::conns::Connections {
+                    established: 1,
+                    ..Default::default()
+                },
+            )]),
+            contexts: [4242, 4243]
+                .into_iter()
+                .map(|pid| (pid, web_context()))
+                .collect(),
             ..Snapshot::default()
         };
         let ctx = Context {
@@ -372,19 +336,7 @@ mod tests {
             ..Context::default()
         };
         let v = classify::classify(&sn, &ctx);
-        let conn = Conn {
-            addr: sn.sockets[0].addr,
-            port: 8080,
-            state: 1,
-        };
-        let projects = BTreeMap::from([(4242, "web".to_string()), (4243, "web".to_string())]);
-        let text = render(
-            &sn,
-            &v,
-            &[(Family::Ipv4, conn)],
-            &projects,
-            Duration::from_millis(5),
-        );
+        let text = render(&sn, &v, Duration::from_millis(5));
         let info: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("portwarden_listener_info{"))
@@ -400,7 +352,7 @@ mod tests {
             text.contains("portwarden_listener_stuck{proto=\"tcp\""),
             "{text}"
         );
-        assert!(text.contains("state=\"ESTAB\"} 1"), "{text}");
+        assert!(text.contains("state=\"established\"} 1"), "{text}");
         assert!(
             text.contains("portwarden_listeners{class=\"unknown\"} 0"),
             "{text}"

@@ -5,12 +5,14 @@
 //! [`Out`], which turns a closed pipe into a quiet exit and escapes nothing:
 //! escaping is the job of whoever formats a process-supplied string.
 
+pub mod context;
 pub mod fleet;
 pub mod json;
 pub mod kill;
 pub mod list;
 pub mod mcp;
 pub mod metrics;
+pub mod watch;
 pub mod why;
 
 use std::io::{self, IsTerminal, Write};
@@ -162,6 +164,18 @@ pub enum Command {
         "  portwarden mcp --allow-kill"
     ))]
     Mcp(McpArgs),
+    /// Print one line per change as it is seen: listen, close, holder,
+    /// respawn, stuck, unstuck — until interrupted.
+    #[command(after_long_help = concat!(
+        "Examples:\n",
+        "  portwarden watch\n",
+        "  portwarden watch 3000 8080 --json --interval 500ms | jq .\n\n",
+        "Exit codes:\n",
+        "  0  interrupted (SIGINT/SIGTERM)\n",
+        "  1  runtime error\n",
+        "  2  usage error"
+    ))]
+    Watch(WatchArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     #[command(
         after_long_help = "Examples:\n  portwarden completions bash > ~/.local/share/bash-completion/completions/portwarden\n  portwarden completions zsh > ~/.zfunc/_portwarden\n  portwarden completions fish > ~/.config/fish/completions/portwarden.fish"
@@ -253,6 +267,10 @@ pub struct ListArgs {
     /// Say on stderr which holder finder ran, and why.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Only listeners whose holder's working directory is inside DIR
+    /// (`.` works).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<std::path::PathBuf>,
 }
 
 /// `portwarden why`.
@@ -267,8 +285,12 @@ pub struct WhyArgs {
 #[derive(Debug, Args)]
 pub struct KillArgs {
     /// Ports to free: 8080, :8080, tcp:8080, udp:53.
-    #[arg(required = true, allow_negative_numbers = true)]
+    #[arg(required_unless_present = "project", allow_negative_numbers = true)]
     pub ports: Vec<PortSpec>,
+    /// Free every port whose holder's working directory is inside DIR
+    /// (`.` works): the same plan, confirmation and policy as ports.
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<std::path::PathBuf>,
     /// Do not ask; act. Required when stdin is not a terminal.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -337,6 +359,29 @@ pub struct WaitArgs {
     /// Give up after this long (exit 4). Default: wait forever.
     #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
+    /// With --free: also wait until a plain bind() (no SO_REUSEADDR) on
+    /// the listener's address would succeed — no connection or TIME_WAIT
+    /// left on it.
+    #[arg(long, conflicts_with = "listening")]
+    pub bindable: bool,
+}
+
+/// `portwarden watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Ports to watch: 8080, :8080, tcp:8080, udp:53 (default: all).
+    #[arg(allow_negative_numbers = true)]
+    pub ports: Vec<PortSpec>,
+    /// One JSON object per line (NDJSON, schema 1).
+    #[arg(long)]
+    pub json: bool,
+    /// How often to look (e.g. 500ms, 2s) [default: 1s].
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
+    pub interval: Option<Duration>,
+    /// A port that listens again this soon after closing, under another
+    /// pid, is reported as `respawn` [default: 10s].
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
+    pub respawn_watch: Option<Duration>,
 }
 
 /// Load the config file, printing its warnings; a broken one is printed
@@ -383,6 +428,7 @@ pub fn run(cmd: Command) -> color_eyre::Result<ExitCode> {
         Command::Kill(a) => load_config().and_then(|cfg| kill::run_kill(&a, &cfg, &mut out)),
         Command::Metrics(a) => load_config().and_then(|cfg| metrics::run(&a, &cfg, &mut out)),
         Command::Mcp(a) => load_config().and_then(|cfg| mcp::run(&a, &cfg)),
+        Command::Watch(a) => load_config().and_then(|cfg| watch::run(&a, &cfg, &mut out)),
     };
     Ok(finish(code, &mut out))
 }

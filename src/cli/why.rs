@@ -70,6 +70,7 @@ pub fn explain(
                 "  STUCK: the accept queue is full — the listener is up but not accepting connections."
             );
         }
+        super::context::why_connections(&mut s, snap, sock);
         if sock.holders.is_empty() {
             let _ = writeln!(
                 s,
@@ -164,6 +165,7 @@ fn holder(s: &mut String, snap: &Snapshot, ctx: &Context, pid: Pid, now: u64) {
         .map(|u| format!("{} (uid {})", escape(u), p.uid))
         .unwrap_or_else(|| format!("uid {}", p.uid));
     let _ = writeln!(s, "    user: {user}");
+    super::context::why_project(s, snap, pid);
     if let Some(exe) = &p.exe {
         let _ = writeln!(s, "    exe: {}", escape(exe));
     }

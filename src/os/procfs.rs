@@ -213,6 +213,13 @@ pub fn fill_details(p: &mut Process) {
         .ok()
         .map(|l| decode(l.as_os_str().as_encoded_bytes()));
     p.cgroup = fs::read(format!("{base}/cgroup")).ok().map(|b| decode(&b));
+    // An incremental scan may have known this pid from before its exec
+    // (a shell that became `python3`): take the name as it is now.
+    if let Some(st) = stat(p.pid)
+        && st.start_time == p.start_time
+    {
+        p.name = st.name;
+    }
     if let Some(uid) = fs::read_to_string(format!("{base}/status"))
         .ok()
         .and_then(|s| status_euid(&s))

@@ -6,11 +6,17 @@
 //! netlink sockets, a kernel built without `inet_diag` — while still
 //! offering the procfs tables. Rather than fail, read those: same sockets,
 //! no backlog (so `stuck` cannot be judged and is left false).
+//!
+//! Connection counts work here too: the same tables list every TCP
+//! connection (TIME_WAIT and SYN_RECV included), so [`conns`] gives the
+//! same [`Conn`]s sock_diag would — at the price of the kernel formatting
+//! every socket of the namespace as text.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::model::{Family, Proto, SockState, Socket};
+use crate::os::sockdiag::{Conn, ConnState};
 
 const TCP_LISTEN: u8 = 0x0A;
 const TCP_CLOSE: u8 = 0x07;
@@ -29,6 +35,42 @@ pub fn listeners(proto: Proto, family: Family) -> io::Result<Vec<Socket>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
         Err(e) => Err(e),
     }
+}
+
+/// TCP connections of one family from `/proc/net/tcp{,6}` in the states a
+/// listener's counts need.
+pub fn conns(family: Family) -> io::Result<Vec<Conn>> {
+    let file = match family {
+        Family::Ipv4 => "tcp",
+        Family::Ipv6 => "tcp6",
+    };
+    match std::fs::read_to_string(format!("{}/net/{file}", super::procfs::PROC)) {
+        Ok(text) => Ok(parse_conns(&text, family)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Parse the connections (ESTABLISHED, SYN_RECV, CLOSE_WAIT, TIME_WAIT) of
+/// one `/proc/net/tcp{,6}` text.
+pub fn parse_conns(text: &str, family: Family) -> Vec<Conn> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_ascii_whitespace().collect();
+            let state = ConnState::from_kernel(u8::from_str_radix(f.get(3)?, 16).ok()?)?;
+            let (local, lport) = endpoint(f.get(1)?, family)?;
+            let (remote, rport) = endpoint(f.get(2)?, family)?;
+            Some(Conn {
+                local,
+                lport,
+                remote,
+                rport,
+                state,
+                inode: f.get(9)?.parse().ok()?,
+            })
+        })
+        .collect()
 }
 
 /// Parse the text of one `/proc/net` socket table, keeping listeners only
@@ -77,64 +119,6 @@ fn parse_line(line: &str, proto: Proto, family: Family) -> Option<Socket> {
     })
 }
 
-/// One TCP connection's local end and state, as `/proc/net/tcp{,6}` lists
-/// it: what the metrics count per listener (`ESTABLISHED`, `TIME_WAIT`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Conn {
-    /// Local address.
-    pub addr: IpAddr,
-    /// Local port.
-    pub port: u16,
-    /// Kernel TCP state number (1 = ESTABLISHED … 11 = CLOSING).
-    pub state: u8,
-}
-
-/// Every TCP socket that is not a listener, of one family, from `/proc/net`.
-/// sock_diag is kept to listeners on purpose (the scan stays small); this
-/// is read only by `portwarden metrics`, which wants per-state counts.
-pub fn tcp_connections(family: Family) -> io::Result<Vec<Conn>> {
-    let file = match family {
-        Family::Ipv4 => "tcp",
-        Family::Ipv6 => "tcp6",
-    };
-    match std::fs::read_to_string(format!("{}/net/{file}", super::procfs::PROC)) {
-        Ok(text) => Ok(parse_connections(&text, family)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Parse the text of `/proc/net/tcp{,6}`, keeping every non-listening row.
-pub fn parse_connections(text: &str, family: Family) -> Vec<Conn> {
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_ascii_whitespace().collect();
-            let state = u8::from_str_radix(f.get(3)?, 16).ok()?;
-            let (addr, port) = endpoint(f.get(1)?, family)?;
-            (state != TCP_LISTEN).then_some(Conn { addr, port, state })
-        })
-        .collect()
-}
-
-/// The name `ss` gives a kernel TCP state number.
-pub fn tcp_state_name(state: u8) -> &'static str {
-    match state {
-        1 => "ESTAB",
-        2 => "SYN-SENT",
-        3 => "SYN-RECV",
-        4 => "FIN-WAIT-1",
-        5 => "FIN-WAIT-2",
-        6 => "TIME-WAIT",
-        7 => "CLOSE",
-        8 => "CLOSE-WAIT",
-        9 => "LAST-ACK",
-        10 => "LISTEN",
-        11 => "CLOSING",
-        _ => "UNKNOWN",
-    }
-}
-
 /// `0100007F:1F90` → 127.0.0.1:8080. Addresses are 32-bit words printed in
 /// host byte order; the port is already in host order.
 fn endpoint(s: &str, family: Family) -> Option<(IpAddr, u16)> {
@@ -166,20 +150,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connections_keep_every_non_listening_row() {
-        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 11 1
-   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 12 1
-   2: 0100007F:1F90 0100007F:C351 06 00000000:00000000 00:00000000 00000000  1000        0 0 1
-";
-        let c = parse_connections(text, Family::Ipv4);
-        assert_eq!(c.len(), 2);
-        assert_eq!((c[0].port, c[0].state, c[1].state), (8080, 1, 6));
-        assert_eq!(c[0].addr, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_eq!(tcp_state_name(c[1].state), "TIME-WAIT");
-    }
-
-    #[test]
     fn parses_tcp_listeners_and_skips_connections() {
         let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000  1000        0 4242 1 0 100 0 0 10 0
@@ -193,6 +163,30 @@ mod tests {
             (4242, 1000, Some(3), None)
         );
         assert!(!v[0].stuck());
+    }
+
+    #[test]
+    fn parses_connections_in_the_counted_states() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000  1000        0 4242 1 0 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 4243 1 0 100 0 0 10 0
+   2: 0100007F:1F90 0100007F:C351 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0
+   3: 0100007F:1F90 0100007F:C352 08 00000000:00000000 00:00000000 00000000  1000        0 4244 1 0 100 0 0 10 0
+   4: 0100007F:1F90 0100007F:C353 04 00000000:00000000 00:00000000 00000000  1000        0 4245 1 0 100 0 0 10 0
+";
+        let v = parse_conns(text, Family::Ipv4);
+        let got: Vec<(u16, ConnState, u64)> =
+            v.iter().map(|c| (c.rport, c.state, c.inode)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0xC350, ConnState::Established, 4243),
+                (0xC351, ConnState::TimeWait, 0),
+                (0xC352, ConnState::CloseWait, 4244),
+            ]
+        );
+        assert_eq!(v[0].local.to_string(), "127.0.0.1");
+        assert_eq!(v[0].lport, 8080);
     }
 
     #[test]

@@ -33,6 +33,15 @@ const IPPROTO_UDP: u8 = 17;
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_CLOSE: u8 = 7;
 const TCP_LISTEN: u8 = 10;
+const TCP_SYN_RECV: u8 = 3;
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_CLOSE_WAIT: u8 = 8;
+
+/// The TCP states a listener's connection counts need, as a state mask:
+/// ESTABLISHED, SYN_RECV (the kernel adds its NEW_SYN_RECV request
+/// sockets), CLOSE_WAIT and TIME_WAIT — not every state.
+pub const CONN_STATES: u32 =
+    (1 << TCP_ESTABLISHED) | (1 << TCP_SYN_RECV) | (1 << TCP_CLOSE_WAIT) | (1 << TCP_TIME_WAIT);
 
 const NLMSG_HDR: usize = 16;
 const REQ_LEN: usize = NLMSG_HDR + 56;
@@ -65,30 +74,73 @@ impl SockDiag {
     /// Every listening socket of the requested protocols, IPv4 and IPv6:
     /// TCP in LISTEN, UDP bound (port ≠ 0) and unconnected.
     pub fn listeners(&mut self, tcp: bool, udp: bool) -> io::Result<Vec<Socket>> {
+        self.listeners_and_conns(tcp, udp, false).map(|(l, _)| l)
+    }
+
+    /// Like [`SockDiag::listeners`]; with `conns`, the same TCP dumps also
+    /// ask for the connection states a listener's connection counts need
+    /// ([`CONN_STATES`]) and return those sockets as [`Conn`]s.
+    pub fn listeners_and_conns(
+        &mut self,
+        tcp: bool,
+        udp: bool,
+        conns: bool,
+    ) -> io::Result<(Vec<Socket>, Vec<Conn>)> {
         let mut out = Vec::new();
+        let mut cs = Vec::new();
         for (want, proto) in [(tcp, Proto::Tcp), (udp, Proto::Udp)] {
             if !want {
                 continue;
             }
+            let with_conns = conns && proto == Proto::Tcp;
             for family in [Family::Ipv4, Family::Ipv6] {
                 let mut part = Vec::new();
-                match self.dump(proto, family, &mut part) {
-                    Ok(()) => out.append(&mut part),
+                let mut cpart = Vec::new();
+                let states = match proto {
+                    Proto::Tcp if with_conns => (1u32 << TCP_LISTEN) | CONN_STATES,
+                    Proto::Tcp => 1u32 << TCP_LISTEN,
+                    Proto::Udp => 1u32 << TCP_CLOSE,
+                };
+                let r = self.dump(family, proto, states, |m| {
+                    if let Some(s) = parse_msg(m, proto) {
+                        part.push(s);
+                    } else if with_conns && let Some(c) = parse_conn(m) {
+                        cpart.push(c);
+                    }
+                });
+                match r {
+                    Ok(()) => {
+                        out.append(&mut part);
+                        cs.append(&mut cpart);
+                    }
                     // netlink said no (sandbox, seccomp, no inet_diag): the
                     // procfs table has the same sockets, minus the backlog.
-                    Err(e) => out.extend(super::procnet::listeners(proto, family).map_err(|_| e)?),
+                    Err(e) => {
+                        out.extend(super::procnet::listeners(proto, family).map_err(|_| e)?);
+                        if with_conns {
+                            cs.extend(super::procnet::conns(family).unwrap_or_default());
+                        }
+                    }
                 }
             }
         }
-        Ok(out)
+        Ok((out, cs))
     }
 
-    fn dump(&mut self, proto: Proto, family: Family, out: &mut Vec<Socket>) -> io::Result<()> {
+    /// One dump of `family`/`proto` sockets in `states` (a bit per TCP
+    /// state); `each` sees every `struct inet_diag_msg`.
+    fn dump(
+        &mut self,
+        family: Family,
+        proto: Proto,
+        states: u32,
+        mut each: impl FnMut(&[u8]),
+    ) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        let (ipproto, states) = match proto {
-            Proto::Tcp => (IPPROTO_TCP, 1u32 << TCP_LISTEN),
-            Proto::Udp => (IPPROTO_UDP, 1u32 << TCP_CLOSE),
+        let ipproto = match proto {
+            Proto::Tcp => IPPROTO_TCP,
+            Proto::Udp => IPPROTO_UDP,
         };
         let fam = match family {
             Family::Ipv4 => AF_INET,
@@ -146,11 +198,7 @@ impl SockDiag {
                                 return Err(io::Error::from_raw_os_error(-code));
                             }
                         }
-                        SOCK_DIAG_BY_FAMILY => {
-                            if let Some(s) = parse_msg(&h[NLMSG_HDR..len], proto) {
-                                out.push(s);
-                            }
-                        }
+                        SOCK_DIAG_BY_FAMILY => each(&h[NLMSG_HDR..len]),
                         _ => {}
                     }
                 }
@@ -159,6 +207,76 @@ impl SockDiag {
             }
         }
     }
+}
+
+/// State of a TCP connection, as far as a listener's counts care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnState {
+    /// ESTABLISHED.
+    Established,
+    /// SYN_RECV (handshake not complete).
+    SynRecv,
+    /// CLOSE_WAIT (the peer closed, this side has not).
+    CloseWait,
+    /// TIME_WAIT (closed; the address is still reserved for a while).
+    TimeWait,
+}
+
+impl ConnState {
+    /// From the kernel's state number (`/proc/net/tcp` and sock_diag use
+    /// the same numbers); `None` for states the counts ignore.
+    pub fn from_kernel(state: u8) -> Option<Self> {
+        Some(match state {
+            TCP_ESTABLISHED => ConnState::Established,
+            // 12 is TCP_NEW_SYN_RECV (a request socket) on newer kernels.
+            TCP_SYN_RECV | 12 => ConnState::SynRecv,
+            TCP_CLOSE_WAIT => ConnState::CloseWait,
+            TCP_TIME_WAIT => ConnState::TimeWait,
+            _ => return None,
+        })
+    }
+}
+
+/// One TCP connection socket (not a listener).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conn {
+    /// Local address (v4-mapped IPv6 addresses are kept as the kernel says).
+    pub local: IpAddr,
+    /// Local port.
+    pub lport: u16,
+    /// Peer address.
+    pub remote: IpAddr,
+    /// Peer port.
+    pub rport: u16,
+    /// State.
+    pub state: ConnState,
+    /// Socket inode (0 for TIME_WAIT and request sockets: no file).
+    pub inode: u64,
+}
+
+/// Parse one `struct inet_diag_msg` of a TCP connection in one of the
+/// [`CONN_STATES`].
+pub fn parse_conn(m: &[u8]) -> Option<Conn> {
+    if m.len() < MSG_LEN {
+        return None;
+    }
+    let state = ConnState::from_kernel(m[1])?;
+    let id = &m[4..52];
+    let addr = |b: &[u8]| -> Option<IpAddr> {
+        Some(match m[0] {
+            AF_INET => IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
+            AF_INET6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&b[..16]).ok()?)),
+            _ => return None,
+        })
+    };
+    Some(Conn {
+        local: addr(&id[4..20])?,
+        lport: u16::from_be_bytes([id[0], id[1]]),
+        remote: addr(&id[20..36])?,
+        rport: u16::from_be_bytes([id[2], id[3]]),
+        state,
+        inode: u64::from(u32::from_ne_bytes([m[68], m[69], m[70], m[71]])),
+    })
 }
 
 /// Parse one `struct inet_diag_msg`. Returns `None` for sockets that are not
@@ -256,6 +374,32 @@ mod tests {
             (Some(3), Some(128), 1000, 4242)
         );
         assert!(!s.stuck());
+    }
+
+    #[test]
+    fn parses_connections_in_the_counted_states_only() {
+        let mut m = msg(AF_INET, TCP_ESTABLISHED, 8080, 51234, &[127, 0, 0, 1], 0, 0);
+        m[24..28].copy_from_slice(&[127, 0, 0, 2]);
+        let c = parse_conn(&m).expect("established");
+        assert_eq!(
+            (c.local.to_string(), c.lport, c.remote.to_string(), c.rport),
+            (
+                "127.0.0.1".to_string(),
+                8080,
+                "127.0.0.2".to_string(),
+                51234
+            )
+        );
+        assert_eq!((c.state, c.inode), (ConnState::Established, 4242));
+        // NEW_SYN_RECV request sockets count as SYN_RECV.
+        let m = msg(AF_INET, 12, 8080, 51235, &[127, 0, 0, 1], 0, 0);
+        assert_eq!(parse_conn(&m).map(|c| c.state), Some(ConnState::SynRecv));
+        let m = msg(AF_INET, TCP_TIME_WAIT, 8080, 51236, &[127, 0, 0, 1], 0, 0);
+        assert_eq!(parse_conn(&m).map(|c| c.state), Some(ConnState::TimeWait));
+        // LISTEN is not a connection; neither is a short message.
+        assert!(parse_conn(&msg(AF_INET, TCP_LISTEN, 8080, 0, &[0; 4], 0, 0)).is_none());
+        assert!(parse_conn(&[0u8; 20]).is_none());
+        assert_eq!(CONN_STATES, (1 << 1) | (1 << 3) | (1 << 6) | (1 << 8));
     }
 
     #[test]

@@ -271,8 +271,7 @@ pub fn snapshot() -> Snapshot {
             .collect::<BTreeMap<_, _>>(),
         boot_time: BOOT,
         clk_tck: 100,
-        containers: Default::default(),
-        facts: BTreeMap::new(),
+        ..Snapshot::default()
     }
 }
 

@@ -20,6 +20,7 @@
 //! the process; SIGCONT (`fg`) enters both again and redraws everything — a
 //! shell that took the terminal back in the meantime left it cooked.
 
+pub mod context;
 pub mod effects;
 pub mod fleet;
 pub mod render;

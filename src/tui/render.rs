@@ -135,6 +135,9 @@ pub fn render(app: &App, f: &mut Frame) {
             );
         }
     }
+    if app.events.open {
+        super::context::render_log(app, f, area);
+    }
     if app.help {
         help(&pal, f, area, app.help_scroll);
     }
@@ -162,6 +165,9 @@ fn header_line(app: &App, pal: &Pal, width: u16) -> Line<'static> {
         } else {
             Span::raw(s)
         });
+        if app.events.count() > 0 {
+            spans.push(Span::raw(format!(" · {} events", app.events.count())));
+        }
         spans.push(Span::raw("  "));
     }
     let refresh = if let Some(e) = &app.scan_error {
@@ -347,10 +353,11 @@ fn table(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
         return;
     };
     let w = widths(app, area.width);
+    let extra = super::context::Columns::for_app(app, area.width);
     // 7 gaps between 8 columns, 1 for the selection marker.
-    let fixed: u16 = w.iter().sum::<u16>() + 7 + 1;
+    let fixed: u16 = w.iter().sum::<u16>() + 7 + 1 + extra.width();
     let cmd_w = usize::from(area.width.saturating_sub(fixed)).max(1);
-    let header = Row::new(vec![
+    let header = Row::new(extra.header(vec![
         header_cell(app, "PROTO", Some(SortCol::Proto)),
         header_cell(app, "ADDR:PORT", Some(SortCol::Port)),
         header_cell(app, "PID", Some(SortCol::Pid)),
@@ -359,7 +366,7 @@ fn table(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
         header_cell(app, "CLASS", Some(SortCol::Class)),
         Cell::from("!"),
         header_cell(app, "COMMAND", Some(SortCol::Command)),
-    ])
+    ]))
     .style(pal.bold().add_modifier(Modifier::UNDERLINED));
 
     if app.rows.is_empty() {
@@ -370,7 +377,7 @@ fn table(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
         };
         let [h, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
         f.render_widget(
-            Table::new(Vec::<Row>::new(), constraints(&w))
+            Table::new(Vec::<Row>::new(), extra.constraints(constraints(&w)))
                 .header(header)
                 .highlight_symbol(">")
                 .highlight_spacing(HighlightSpacing::Always),
@@ -402,20 +409,27 @@ fn table(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                 (Cell::from(""), Cell::from(""), Cell::from(""))
             };
             let Some(pid) = r.pid else {
-                return Row::new(vec![
-                    proto,
-                    addr,
-                    Cell::from("-"),
-                    Cell::from("-"),
-                    Cell::from(format!("uid {}", s.uid)),
-                    Cell::from("?"),
-                    stuck,
-                    Cell::from(truncate(&unresolved_text(s), cmd_w)).style(pal.dim()),
-                ]);
+                return Row::new(extra.cells(
+                    app,
+                    r,
+                    vec![
+                        proto,
+                        addr,
+                        Cell::from("-"),
+                        Cell::from("-"),
+                        Cell::from(format!("uid {}", s.uid)),
+                        Cell::from("?"),
+                        stuck,
+                        Cell::from(truncate(&unresolved_text(s), cmd_w)).style(pal.dim()),
+                    ],
+                ));
             };
             let p = snap.process(pid);
             let class = app.class_of(pid);
-            Row::new(vec![
+            Row::new(extra.cells(
+                app,
+                r,
+                vec![
                 proto,
                 addr,
                 Cell::from(pid.to_string()),
@@ -438,10 +452,11 @@ fn table(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     p.map(|p| escape_trunc(&p.short_command(), cmd_w))
                         .unwrap_or_else(|| "?".into()),
                 ),
-            ])
+            ],
+            ))
         })
         .collect();
-    let table = Table::new(rows, constraints(&w))
+    let table = Table::new(rows, extra.constraints(constraints(&w)))
         .header(header)
         .column_spacing(1)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
@@ -461,7 +476,7 @@ fn constraints(w: &[u16; 7]) -> Vec<Constraint> {
 
 /// Clear the full-width rows a popup covers, so no cut-off scrap of the
 /// table (a lone `…` or digit) shows beside it.
-fn clear_band(f: &mut Frame, r: Rect) {
+pub(super) fn clear_band(f: &mut Frame, r: Rect) {
     let screen = f.area();
     let band = Rect::new(screen.x, r.y, screen.width, r.height).intersection(screen);
     f.render_widget(Clear, band);
@@ -615,6 +630,9 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
     } else {
         kv(pal, "Queue", queue)
     });
+    for (k, v) in super::context::socket_details(snap, s) {
+        lines.extend(kvw(width, pal, k, v));
+    }
     match row.pid {
         None => {
             lines.extend(kvw(width, pal, "Holder", "none visible"));
@@ -680,6 +698,9 @@ fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
                     _ => "…".into(),
                 };
                 lines.extend(kvw(width, pal, "Cwd", cwd));
+                for (k, v) in super::context::holder_details(snap, pid) {
+                    lines.extend(kvw(width, pal, k, v));
+                }
                 if let Some(started) = snap.started_at(p) {
                     let ago = if app.now >= started {
                         format!(" ({} ago)", age(app.now - started))

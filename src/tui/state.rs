@@ -98,6 +98,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("  F", "on a refusal: force (plans again, asks again)"),
     ("s  S", "cycle the sort column / reverse the order"),
     ("r", "refresh now"),
+    ("e", "event log: what listened, closed, respawned"),
     ("?  F1", "this help"),
     ("Esc", "close whatever is open"),
     ("q  Ctrl-C", "quit"),
@@ -258,6 +259,8 @@ pub struct App {
     pub cwd: Option<(Pid, Option<String>)>,
     /// Set when the app should exit.
     pub quit: bool,
+    /// What changed since start (key `e`).
+    pub events: super::context::EventLog,
 }
 
 impl App {
@@ -289,6 +292,7 @@ impl App {
             refusal_scroll: 0,
             cwd: None,
             quit: false,
+            events: super::context::EventLog::default(),
         }
     }
 
@@ -297,6 +301,7 @@ impl App {
     pub fn set_snapshot(&mut self, snap: Snapshot) {
         let keep = self.selected_key();
         self.verdicts = classify::classify(&snap, &self.ctx);
+        self.events.observe(&snap, &self.verdicts, self.now);
         self.snapshot = Some(snap);
         self.rebuild(keep);
     }
@@ -466,6 +471,7 @@ fn row_matches(
         return false;
     };
     hay(&p.uid.to_string())
+        || super::context::project_label(snap, Some(pid)).is_some_and(|l| hay(&l))
         || p.user.as_deref().is_some_and(hay)
         || hay(&p.name)
         || hay(&p.command())

@@ -227,6 +227,14 @@ fn key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
         app.help_scroll = app.help_scroll.min(help_max_scroll(app.size.1));
         return Vec::new();
     }
+    if app.events.open {
+        match k.code {
+            KeyCode::Esc | KeyCode::Char('e') => app.events.open = false,
+            KeyCode::Char('q') => return quit(app),
+            _ => {}
+        }
+        return Vec::new();
+    }
     if app.filter_input.is_some() {
         return filter_key(app, k);
     }
@@ -341,6 +349,7 @@ fn normal_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             app.rebuild(keep);
         }
         KeyCode::Char('?') | KeyCode::F(1) => app.help = true,
+        KeyCode::Char('e') => app.events.open = true,
         _ => {}
     }
     Vec::new()

@@ -13,6 +13,7 @@
 
 mod bpf;
 mod containers;
+mod context;
 mod fleet;
 mod hardening;
 mod hardening2;

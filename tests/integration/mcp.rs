@@ -3,7 +3,6 @@
 //! host application would (`tests/fixtures/mcp_client.py`), against real
 //! listeners.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -118,11 +117,9 @@ fn mcp_allow_kill_frees_an_orphan_but_not_a_live_or_foreign_holder() {
     // Its parent is this test: part of a running program.
     let live = Spec::new("listen").start();
     let l = live.one("holder").clone();
-    let project = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .file_name()
-        .expect("name")
-        .to_string_lossy()
-        .into_owned();
+    // The fixture runs in this checkout: its project is named by the
+    // manifest (Cargo.toml's package name), whatever the directory is called.
+    let project = env!("CARGO_PKG_NAME").to_string();
     let mut calls = vec![
         json!({"name": "list_listeners", "arguments": {"ports": [o.port.to_string()], "project": project}}),
         json!({"name": "list_listeners", "arguments": {"ports": [o.port.to_string()], "project": "no-such-project"}}),

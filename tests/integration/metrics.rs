@@ -236,7 +236,7 @@ fn assert_stuck(samples: &[Sample], port: u16) {
     let b: u64 = backlog[0].2.parse().expect("number");
     assert!(q >= b && b == 1, "queue {q}, backlog {b}");
     let mut conn_key = key.to_vec();
-    conn_key.push(("state", "ESTAB"));
+    conn_key.push(("state", "established"));
     let conns = find(samples, "portwarden_listener_connections", &conn_key);
     assert_eq!(conns.len(), 1, "{samples:?}");
     assert!(conns[0].2.parse::<u64>().expect("number") >= 2, "{conns:?}");

@@ -1,0 +1,461 @@
+//! The TUI's context pieces (issue 13): the PROJECT and CONN columns, the
+//! project and client lines of the details pane, and the event log (key
+//! `e`) fed by the same snapshots as the table.
+//!
+//! Kept apart from `render.rs`/`state.rs` so the table code only gains a
+//! few calls: columns appear only when the terminal is wide enough *and*
+//! the snapshot has something to put in them.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Cell, Paragraph};
+
+use portwarden::classify::Verdict;
+use portwarden::escape::{escape, truncate};
+use portwarden::events::{Event, Kind, Tracker};
+use portwarden::model::{Pid, Proto, Snapshot, Socket};
+use portwarden::timefmt::{age, utc};
+
+use super::state::{App, Row};
+
+/// Most events kept for the log.
+pub const MAX_EVENTS: usize = 500;
+/// A row that appeared this recently (seconds) is marked `+` in the table.
+pub const NEW_FOR_SECS: u64 = 60;
+/// Narrowest table that gets a CONN column.
+pub const CONN_MIN_WIDTH: u16 = 100;
+/// Narrowest table that gets a PROJECT column.
+pub const PROJECT_MIN_WIDTH: u16 = 120;
+
+/// What changed since the TUI started.
+#[derive(Debug)]
+pub struct EventLog {
+    tracker: Tracker,
+    /// Newest first.
+    pub events: VecDeque<Event>,
+    /// (proto, addr, port) → when it last appeared (listen or respawn),
+    /// seconds since the epoch.
+    appeared: HashMap<(Proto, IpAddr, u16), u64>,
+    /// The log overlay is open.
+    pub open: bool,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        EventLog {
+            tracker: Tracker::new(),
+            events: VecDeque::new(),
+            appeared: HashMap::new(),
+            open: false,
+        }
+    }
+}
+
+impl EventLog {
+    /// Feed a snapshot taken at `now` (seconds since the epoch).
+    pub fn observe(
+        &mut self,
+        snap: &Snapshot,
+        verdicts: &std::collections::BTreeMap<Pid, Verdict>,
+        now: u64,
+    ) {
+        for e in self.tracker.update(snap, verdicts, now * 1000, &|_| true) {
+            if matches!(e.kind, Kind::Listen | Kind::Respawn) {
+                self.appeared.insert((e.proto, e.addr, e.port), now);
+            }
+            self.events.push_front(e);
+        }
+        self.events.truncate(MAX_EVENTS);
+        self.appeared
+            .retain(|_, at| now.saturating_sub(*at) < NEW_FOR_SECS);
+    }
+
+    /// Events since the TUI started (the header's count).
+    pub fn count(&self) -> u64 {
+        self.tracker.count
+    }
+
+    /// Did `s` appear in the last minute?
+    pub fn is_new(&self, s: &Socket, now: u64) -> bool {
+        self.appeared
+            .get(&(s.proto, s.addr, s.port))
+            .is_some_and(|&at| now.saturating_sub(at) < NEW_FOR_SECS)
+    }
+}
+
+/// `3000 freed 12s ago — node (orphan), lived 2h 5m`: one log line.
+pub fn log_line(e: &Event, now: u64) -> String {
+    let at = e.at_ms / 1000;
+    let when = format!(
+        "{} {:>9}",
+        utc(at).get(11..).unwrap_or_default(),
+        format!("{} ago", age(now.saturating_sub(at)))
+    );
+    let who = match (e.pid, &e.name) {
+        (Some(p), Some(n)) => format!(
+            "{} pid {p}{}",
+            escape(n),
+            e.class
+                .map(|c| format!(" ({})", c.as_str()))
+                .unwrap_or_default()
+        ),
+        (Some(p), None) => format!("pid {p}"),
+        _ => "no visible holder".into(),
+    };
+    let proj = e
+        .project
+        .as_deref()
+        .map(|p| format!(" [{}]", escape(p)))
+        .unwrap_or_default();
+    let port = format!("{}/{}", e.port, e.proto);
+    let what = match e.kind {
+        Kind::Listen => format!("{port} listening — {who}{proj}"),
+        Kind::Close => format!(
+            "{port} freed — {who}{proj}, lived {}",
+            age(e.lived_ms.unwrap_or(0) / 1000)
+        ),
+        Kind::Respawn => format!(
+            "{port} respawned — {who}, was pid {}{}",
+            e.old_pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into()),
+            e.ppid.map(|p| format!(", parent {p}")).unwrap_or_default()
+        ),
+        Kind::Holder => format!(
+            "{port} holders now {}",
+            e.holders
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Kind::Stuck => format!(
+            "{port} STUCK — queue {}/{}, {} established{}",
+            e.accept_queue.unwrap_or(0),
+            e.backlog.unwrap_or(0),
+            e.established
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "?".into()),
+            if e.established.unwrap_or(u32::MAX) <= e.accept_queue.unwrap_or(0) {
+                ": stopped accepting"
+            } else {
+                ""
+            }
+        ),
+        Kind::Unstuck => format!("{port} accepting again — {who}"),
+    };
+    format!("{when}  {what}")
+}
+
+/// The event log overlay: newest at the top.
+pub fn render_log(app: &App, f: &mut Frame, area: Rect) {
+    let w = area.width.saturating_sub(4).clamp(20, 110);
+    let h = area.height.saturating_sub(2).max(3);
+    let r = area.centered(Constraint::Length(w), Constraint::Length(h));
+    let inner = usize::from(w.saturating_sub(2));
+    let lines: Vec<Line> = if app.events.events.is_empty() {
+        vec![Line::from(" nothing has changed since portwarden started")]
+    } else {
+        app.events
+            .events
+            .iter()
+            .map(|e| {
+                let l = Line::from(truncate(&log_line(e, app.now), inner));
+                match e.kind {
+                    Kind::Stuck if app.color => l.style(Style::new().fg(Color::Red)),
+                    Kind::Close if app.color => l.style(Style::new().add_modifier(Modifier::DIM)),
+                    _ => l,
+                }
+            })
+            .collect()
+    };
+    super::render::clear_band(f, r);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(format!(
+            " events since start: {} — newest first · e/Esc closes ",
+            app.events.count()
+        ))),
+        r,
+    );
+}
+
+/// The optional columns of the main table, between `!` and COMMAND.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Columns {
+    /// CONN (established connections of TCP listeners).
+    pub conn: bool,
+    /// PROJECT, this wide.
+    pub project: Option<u16>,
+}
+
+impl Columns {
+    /// Which columns fit a table `width` wide and have something to show.
+    pub fn for_app(app: &App, width: u16) -> Self {
+        let Some(snap) = &app.snapshot else {
+            return Columns::default();
+        };
+        let conn = width >= CONN_MIN_WIDTH && !snap.connections.is_empty();
+        let longest = app
+            .rows
+            .iter()
+            .filter_map(|r| project_label(snap, r.pid))
+            .map(|l| l.chars().count())
+            .max();
+        let project = longest
+            .filter(|_| width >= PROJECT_MIN_WIDTH)
+            .map(|n| n.clamp(7, 24) as u16);
+        Columns { conn, project }
+    }
+
+    /// Columns (with their gaps) this adds to the table's fixed width.
+    pub fn width(&self) -> u16 {
+        u16::from(self.conn) * 5 + self.project.map_or(0, |w| w + 1)
+    }
+
+    /// Insert the header cells before COMMAND (the last cell).
+    pub fn header(&self, mut cells: Vec<Cell<'static>>) -> Vec<Cell<'static>> {
+        let at = cells.len().saturating_sub(1);
+        if let Some(_w) = self.project {
+            cells.insert(at, Cell::from("PROJECT"));
+        }
+        if self.conn {
+            cells.insert(at, Cell::from("CONN"));
+        }
+        cells
+    }
+
+    /// Insert a row's cells before COMMAND, and mark a socket that
+    /// appeared in the last minute (`+` before the protocol).
+    pub fn cells(&self, app: &App, row: &Row, mut cells: Vec<Cell<'static>>) -> Vec<Cell<'static>> {
+        let Some(snap) = &app.snapshot else {
+            return cells;
+        };
+        let s = &snap.sockets[row.socket];
+        if row.first && app.events.is_new(s, app.now) && !cells.is_empty() {
+            let style = if app.color {
+                Style::new().fg(Color::Green).add_modifier(Modifier::BOLD)
+            } else {
+                Style::new().add_modifier(Modifier::BOLD)
+            };
+            cells[0] = Cell::from(format!("+{}", s.proto)).style(style);
+        }
+        let at = cells.len().saturating_sub(1);
+        if let Some(w) = self.project {
+            let l = project_label(snap, row.pid).unwrap_or_default();
+            cells.insert(at, Cell::from(truncate(&l, usize::from(w))));
+        }
+        if self.conn {
+            let n = match snap.connections.get(&s.inode) {
+                Some(c) if row.first => c.established.to_string(),
+                _ => String::new(),
+            };
+            cells.insert(at, Cell::from(format!("{n:>4}")));
+        }
+        cells
+    }
+
+    /// The constraints, with this table's extra columns before the last
+    /// (COMMAND's fill).
+    pub fn constraints(&self, mut c: Vec<Constraint>) -> Vec<Constraint> {
+        let at = c.len().saturating_sub(1);
+        if let Some(w) = self.project {
+            c.insert(at, Constraint::Length(w));
+        }
+        if self.conn {
+            c.insert(at, Constraint::Length(4));
+        }
+        c
+    }
+}
+
+/// `name@branch` of a holder's project, escaped.
+pub fn project_label(snap: &Snapshot, pid: Option<Pid>) -> Option<String> {
+    let p = snap.contexts.get(&pid?)?.project.as_ref()?;
+    Some(escape(&p.label()).into_owned())
+}
+
+/// Details lines for the socket: connections and local clients.
+pub fn socket_details(snap: &Snapshot, s: &Socket) -> Vec<(&'static str, String)> {
+    let Some(c) = snap.connections.get(&s.inode) else {
+        return Vec::new();
+    };
+    let mut out = vec![(
+        "Conns",
+        format!(
+            "{} established  {} syn_recv  {} close_wait  {} time_wait{}",
+            c.established,
+            c.syn_recv,
+            c.close_wait,
+            c.time_wait,
+            if s.stuck() && c.established <= s.accept_queue.unwrap_or(0) {
+                "  (queue full, nobody served: stopped accepting)"
+            } else {
+                ""
+            }
+        ),
+    )];
+    const SHOWN: usize = 8;
+    for k in c.clients.iter().take(SHOWN) {
+        let who = match (k.pid, &k.name) {
+            (Some(p), Some(n)) => format!("pid {p} {}", escape(n)),
+            (Some(p), None) => format!("pid {p}"),
+            _ => "not visible".into(),
+        };
+        out.push((
+            "Client",
+            format!("{} {who}", std::net::SocketAddr::new(k.addr, k.port)),
+        ));
+    }
+    if c.clients.len() > SHOWN {
+        out.push((
+            "",
+            format!("and {} more local clients", c.clients.len() - SHOWN),
+        ));
+    }
+    out
+}
+
+/// Details lines for a holder: its project and root.
+pub fn holder_details(snap: &Snapshot, pid: Pid) -> Vec<(&'static str, String)> {
+    let Some(p) = snap.contexts.get(&pid).and_then(|c| c.project.as_ref()) else {
+        return Vec::new();
+    };
+    vec![(
+        "Project",
+        format!(
+            "{}  root {}{}",
+            escape(&p.label()),
+            escape(&p.root),
+            if p.worktree { " (git worktree)" } else { "" }
+        ),
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::KeyCode;
+    use insta::assert_snapshot;
+
+    use portwarden::conns::{Client, Connections};
+    use portwarden::project::{ProcContext, Project};
+
+    use super::*;
+    use crate::tui::fixture::*;
+    use crate::tui::update::Msg;
+
+    /// The fixture machine 30 s later: node's :3000 is gone, the live
+    /// python (4000) now has a project, two local clients on :8000 and a
+    /// new listener on :5173.
+    fn later() -> Snapshot {
+        let mut snap = snapshot();
+        snap.sockets.retain(|s| s.port != 3000);
+        let mut vite = snap
+            .sockets
+            .iter()
+            .find(|s| s.port == 8000)
+            .cloned()
+            .expect("8000");
+        vite.port = 5173;
+        vite.inode = 5173;
+        snap.sockets.push(vite);
+        portwarden::discover::sort_sockets(&mut snap.sockets);
+        snap.contexts.insert(
+            4000,
+            ProcContext {
+                cwd: Some("/home/dev/shop/web".into()),
+                project: Some(Project {
+                    root: "/home/dev/shop".into(),
+                    name: "shop".into(),
+                    branch: Some("main".into()),
+                    worktree: false,
+                }),
+            },
+        );
+        let client = |port| Client {
+            pid: Some(4300),
+            name: Some("curl".into()),
+            addr: "::1".parse().expect("ip"),
+            port,
+            inode: 0,
+        };
+        snap.connections.insert(
+            8000,
+            Connections {
+                established: 2,
+                time_wait: 1,
+                clients: vec![client(51234), client(51236)],
+                ..Connections::default()
+            },
+        );
+        snap.connections.insert(5000, Connections::default());
+        snap
+    }
+
+    fn app_later(w: u16, h: u16) -> App {
+        let mut app = app_sized(w, h);
+        feed(
+            &mut app,
+            [Msg::Snapshot {
+                result: Ok(later()),
+                at: NOW + 30,
+            }],
+        );
+        app
+    }
+
+    #[test]
+    fn context_columns_and_new_rows() {
+        let app = app_later(150, 16);
+        assert_eq!(app.events.count(), 2);
+        let screen = draw(&app);
+        assert!(screen.contains("2 events"), "{screen}");
+        assert!(screen.contains("+tcp"), "{screen}");
+        assert!(screen.contains("shop@main"), "{screen}");
+        assert_snapshot!(screen);
+    }
+
+    #[test]
+    fn event_log_shows_a_close() {
+        let mut app = app_later(100, 14);
+        feed(&mut app, [ch('e')]);
+        assert!(app.events.open);
+        let screen = draw(&app);
+        assert!(screen.contains("3000/tcp freed"), "{screen}");
+        assert_snapshot!(screen);
+        feed(&mut app, [press(KeyCode::Esc)]);
+        assert!(!app.events.open);
+    }
+
+    #[test]
+    fn details_show_project_and_clients() {
+        let mut app = app_later(120, 30);
+        let snap = app.snapshot.clone().expect("snapshot");
+        let i = app
+            .rows
+            .iter()
+            .position(|r| snap.sockets[r.socket].port == 8000)
+            .expect(":8000 row");
+        app.select(i);
+        feed(&mut app, [press(KeyCode::Enter)]);
+        let screen = draw(&app);
+        assert!(screen.contains("root /home/dev/shop"), "{screen}");
+        assert!(screen.contains("[::1]:51234 pid 4300 curl"), "{screen}");
+        assert_snapshot!(screen);
+    }
+
+    #[test]
+    fn the_filter_matches_projects() {
+        let mut app = app_later(120, 30);
+        feed(&mut app, [ch('/')]);
+        feed(&mut app, typed("shop@"));
+        let pids: Vec<Option<Pid>> = app.rows.iter().map(|r| r.pid).collect();
+        assert_eq!(pids, vec![Some(4000), Some(4000)]);
+    }
+}
