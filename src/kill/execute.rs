@@ -1,0 +1,549 @@
+//! Executing a plan: identity re-verified through a pidfd immediately
+//! before every signal, escalation after the grace, waiting for death, and
+//! a last look at the port (with a watch for a respawn).
+
+use super::*;
+
+/// Progress reported while [`execute`] runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A signal was delivered.
+    Signalled {
+        /// The target.
+        pid: Pid,
+        /// The signal number.
+        signal: i32,
+    },
+    /// A target was observed dead (exited or zombie).
+    Exited {
+        /// The target.
+        pid: Pid,
+        /// Time since the first signal.
+        after: Duration,
+    },
+    /// The grace ran out: survivors get SIGKILL.
+    Escalating,
+    /// Every target is dead; checking the port.
+    WaitingForPort,
+}
+
+/// A target during execution.
+pub(super) struct Live {
+    pub(super) idx: usize,
+    pub(super) pid: Pid,
+    pub(super) start_time: u64,
+    /// `None` on kernels without pidfd (< 5.3): fall back to kill(2).
+    pub(super) fd: Option<OwnedFd>,
+}
+
+pub(super) enum Verify {
+    Same(Option<OwnedFd>),
+    Gone(String),
+    Mismatch(String),
+}
+
+/// Re-verify a target's identity right before signalling. With a pidfd, the
+/// start time is checked *after* opening it, so the fd pins exactly the
+/// process that was planned.
+pub(super) fn verify(pid: Pid, start_time: u64) -> Verify {
+    let Some(rpid) = rustix::process::Pid::from_raw(pid) else {
+        return Verify::Gone("invalid pid".into());
+    };
+    let fd = match rustix::process::pidfd_open(rpid, rustix::process::PidfdFlags::empty()) {
+        Ok(fd) => Some(fd),
+        Err(rustix::io::Errno::SRCH) => return Verify::Gone("already gone".into()),
+        Err(rustix::io::Errno::NOSYS) => None,
+        Err(e) => return Verify::Gone(format!("already gone? pidfd_open failed: {e}")),
+    };
+    match procfs::stat(pid) {
+        None => Verify::Gone("already gone".into()),
+        Some(st) if st.start_time != start_time => Verify::Mismatch(format!(
+            "pid reused: start time {} differs from planned {start_time}; not signalled",
+            st.start_time
+        )),
+        Some(st) if st.state == 'Z' || st.state == 'X' => {
+            Verify::Gone("already gone (zombie: its fds are closed)".into())
+        }
+        Some(_) => Verify::Same(fd),
+    }
+}
+
+pub(super) fn send(
+    pid: Pid,
+    fd: Option<&OwnedFd>,
+    start_time: u64,
+    sig: i32,
+) -> rustix::io::Result<()> {
+    let signal = rustix::process::Signal::from_named_raw(sig).ok_or(rustix::io::Errno::INVAL)?;
+    match fd {
+        Some(fd) => rustix::process::pidfd_send_signal(fd, signal),
+        None => {
+            // No pidfd: re-check identity as late as possible, then kill(2).
+            if procfs::start_time(pid) != Some(start_time) {
+                return Err(rustix::io::Errno::SRCH);
+            }
+            let rpid = rustix::process::Pid::from_raw(pid).ok_or(rustix::io::Errno::INVAL)?;
+            rustix::process::kill_process(rpid, signal)
+        }
+    }
+}
+
+pub(super) fn is_dead(l: &Live) -> bool {
+    match procfs::stat(l.pid) {
+        None => true,
+        Some(st) => st.start_time != l.start_time || st.state == 'Z' || st.state == 'X',
+    }
+}
+
+/// Wait until every live target is dead or `deadline` passes; record exit
+/// times. Waits on pidfd readability (the kernel wakes us at exit), polling
+/// /proc only for targets without a pidfd.
+pub(super) fn wait_all(
+    live: &mut Vec<Live>,
+    outcomes: &mut [Outcome],
+    start: Instant,
+    deadline: Instant,
+    on: &mut dyn FnMut(&Progress),
+) {
+    loop {
+        // Reap what is already dead (covers zombies and the no-pidfd case).
+        live.retain(|l| {
+            let dead = is_dead(l);
+            if dead {
+                let after = start.elapsed();
+                outcomes[l.idx].exited_after = Some(after);
+                on(&Progress::Exited { pid: l.pid, after });
+            }
+            !dead
+        });
+        let now = Instant::now();
+        if live.is_empty() || now >= deadline {
+            return;
+        }
+        let remaining = deadline - now;
+        let has_fallback = live.iter().any(|l| l.fd.is_none());
+        let step = if has_fallback {
+            remaining.min(Duration::from_millis(10))
+        } else {
+            remaining
+        };
+        let mut pfds: Vec<rustix::event::PollFd<'_>> = live
+            .iter()
+            .filter_map(|l| l.fd.as_ref())
+            .map(|fd| rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN))
+            .collect();
+        let ts = rustix::event::Timespec {
+            tv_sec: step.as_secs() as i64,
+            tv_nsec: i64::from(step.subsec_nanos()),
+        };
+        if pfds.is_empty() {
+            std::thread::sleep(step);
+        } else {
+            // EINTR or a spurious wake just loops; the deadline bounds us.
+            let _ = rustix::event::poll(&mut pfds, Some(&ts));
+        }
+    }
+}
+
+/// How long one signal round waits before re-reading the planned groups.
+pub(super) const ROUND: Duration = Duration::from_millis(50);
+/// At most this many signal rounds (the grace and [`KILL_GRACE`] bound the
+/// time as well).
+pub(super) const MAX_ROUNDS: u32 = 400;
+
+pub(super) fn new_outcome(pid: Pid, name: &str, role: Role) -> Outcome {
+    Outcome {
+        pid,
+        name: name.to_string(),
+        role,
+        signals: Vec::new(),
+        exited_after: None,
+        skipped: None,
+        error: None,
+    }
+}
+
+/// Verify `o.pid` against `start_time`, send `sig`, record the outcome and
+/// (when signalled) the live entry.
+pub(super) fn signal_one(
+    outcomes: &mut Vec<Outcome>,
+    live: &mut Vec<Live>,
+    mut o: Outcome,
+    start_time: u64,
+    sig: i32,
+    on: &mut dyn FnMut(&Progress),
+) {
+    let idx = outcomes.len();
+    match verify(o.pid, start_time) {
+        Verify::Gone(why) | Verify::Mismatch(why) => o.skipped = Some(why),
+        Verify::Same(fd) => match send(o.pid, fd.as_ref(), start_time, sig) {
+            Ok(()) => {
+                o.signals.push(sig);
+                on(&Progress::Signalled {
+                    pid: o.pid,
+                    signal: sig,
+                });
+                live.push(Live {
+                    idx,
+                    pid: o.pid,
+                    start_time,
+                    fd,
+                });
+            }
+            Err(rustix::io::Errno::SRCH) => o.skipped = Some("already gone".into()),
+            Err(e) => o.error = Some(format!("signal failed: {e}")),
+        },
+    }
+    outcomes.push(o);
+}
+
+/// Wait, re-read the planned groups and subtrees, signal newcomers with
+/// the signal of the moment; escalate to SIGKILL when the grace is over;
+/// stop when nothing is alive and nothing new arrived, or at the bound.
+/// SIGSTOP: freezes a subtree before SIGKILL (see [`RoundState::kill_all`]).
+pub(super) const SIGSTOP: i32 = 19;
+/// Most rounds of looking for children of frozen processes.
+pub(super) const FREEZE_ROUNDS: u32 = 20;
+
+/// What the signal rounds work on.
+pub(super) struct RoundState {
+    pub(super) scope: converge::Scope,
+    /// Every pid planned or signalled: never a newcomer.
+    pub(super) planned: std::collections::HashSet<Pid>,
+    pub(super) conv: Convergence,
+    pub(super) live: Vec<Live>,
+}
+
+impl RoundState {
+    /// Read the planned groups and subtrees; signal what is new with `sig`.
+    /// Returns whether anything new arrived.
+    pub(super) fn signal_newcomers(
+        &mut self,
+        outcomes: &mut Vec<Outcome>,
+        sig: i32,
+        on: &mut dyn FnMut(&Progress),
+    ) -> bool {
+        let fresh = self.fetch();
+        self.signal(fresh, outcomes, sig, on)
+    }
+
+    /// SIGKILL every live target. In a subtree kill they are first all
+    /// stopped (SIGSTOP), and what they forked before stopping is taken in
+    /// and stopped too, so no child is forked between the last look and its
+    /// parent's death (it would be reparented and lost to the tree).
+    pub(super) fn kill_all(&mut self, outcomes: &mut Vec<Outcome>, on: &mut dyn FnMut(&Progress)) {
+        if self.scope.has_tree() {
+            self.send_all(SIGSTOP, outcomes, on);
+            for _ in 0..FREEZE_ROUNDS {
+                let fresh = self.fetch();
+                if !self.signal(fresh, outcomes, SIGSTOP, on) {
+                    break;
+                }
+            }
+        }
+        self.send_all(SIGKILL, outcomes, on);
+    }
+
+    /// `sig` to every live target (identity pinned by its pidfd).
+    pub(super) fn send_all(
+        &self,
+        sig: i32,
+        outcomes: &mut [Outcome],
+        on: &mut dyn FnMut(&Progress),
+    ) {
+        for l in &self.live {
+            if send(l.pid, l.fd.as_ref(), l.start_time, sig).is_ok() {
+                outcomes[l.idx].signals.push(sig);
+                on(&Progress::Signalled {
+                    pid: l.pid,
+                    signal: sig,
+                });
+            }
+        }
+    }
+
+    /// Newcomers to the planned groups and subtrees since the last look.
+    pub(super) fn fetch(&mut self) -> Vec<converge::Newcomer> {
+        if self.scope.is_empty() {
+            return Vec::new();
+        }
+        self.scope.newcomers(&self.planned)
+    }
+
+    /// Identity-check and signal `fresh` with `sig`; whether there were any.
+    pub(super) fn signal(
+        &mut self,
+        fresh: Vec<converge::Newcomer>,
+        outcomes: &mut Vec<Outcome>,
+        sig: i32,
+        on: &mut dyn FnMut(&Progress),
+    ) -> bool {
+        let arrived = !fresh.is_empty();
+        for n in fresh {
+            self.planned.insert(n.pid);
+            self.conv.newcomers += 1;
+            let o = new_outcome(n.pid, &n.name, n.role);
+            signal_one(outcomes, &mut self.live, o, n.start_time, sig, on);
+        }
+        arrived
+    }
+}
+
+pub(super) fn rounds(
+    plan: &Plan,
+    st: &mut RoundState,
+    outcomes: &mut Vec<Outcome>,
+    start: Instant,
+    on: &mut dyn FnMut(&Progress),
+) {
+    let mut sig = plan.policy.signal;
+    let mut deadline = start + plan.policy.grace;
+    loop {
+        let step = if st.scope.is_empty() {
+            deadline
+        } else {
+            deadline.min(Instant::now() + ROUND)
+        };
+        wait_all(&mut st.live, outcomes, start, step, on);
+        st.conv.rounds += 1;
+        let arrived = st.signal_newcomers(outcomes, sig, on);
+        st.conv.elapsed = start.elapsed();
+        if st.live.is_empty() && !arrived {
+            return;
+        }
+        if Instant::now() >= deadline {
+            if sig == SIGKILL {
+                st.conv.bounded = true;
+                return;
+            }
+            sig = SIGKILL;
+            deadline = Instant::now() + KILL_GRACE;
+            on(&Progress::Escalating);
+            st.kill_all(outcomes, on);
+        }
+        if st.conv.rounds >= MAX_ROUNDS {
+            st.conv.bounded = true;
+            return;
+        }
+    }
+}
+
+/// Carry out a plan: verify, signal, escalate, confirm. Blocking (up to
+/// grace + 2 s + a short port check); run it off any UI thread.
+///
+/// A refused plan signals nothing and returns a report carrying the
+/// refusals.
+pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
+    let mut report = Report {
+        ports: plan.ports.clone(),
+        outcomes: Vec::new(),
+        refusals: plan.refusals.clone(),
+        port_free_after: None,
+        still_held: Vec::new(),
+        containers: Vec::new(),
+        convergence: Convergence::default(),
+    };
+    if plan.is_refused() {
+        return report;
+    }
+    let start = Instant::now();
+    for cs in &plan.containers {
+        let t0 = Instant::now();
+        let r = crate::os::engine::stop(
+            std::path::Path::new(&cs.socket),
+            &cs.container.id,
+            plan.policy.grace,
+        );
+        report.containers.push(ContainerOutcome {
+            container: cs.container.clone(),
+            stopped_after: r.is_ok().then(|| t0.elapsed()),
+            error: r.err().map(|e| format!("{}: {e}", cs.socket)),
+        });
+    }
+    // The protected set, re-read now: ancestors could have changed since the
+    // plan was made (our parent died and we were reparented).
+    let me = std::process::id() as Pid;
+    let ancestors = crate::os::ancestors_of(me);
+
+    // 0 in a PID namespace whose group leader lives outside it.
+    let self_pgid = nix::unistd::getpgrp().as_raw();
+    let scope = converge::Scope::new(plan, me, self_pgid, &ancestors);
+    let planned: std::collections::HashSet<Pid> = plan.targets.iter().map(|t| t.pid).collect();
+    let mut st = RoundState {
+        scope,
+        planned,
+        conv: Convergence::default(),
+        live: Vec::new(),
+    };
+    // Read the groups once before the first signal: members forked since
+    // the plan are signalled with it, and later rounds only read pids that
+    // are new since (a listing of /proc), so the port is confirmed free
+    // right after the last exit.
+    let early = st.fetch();
+    // A first SIGKILL in a subtree kill is a stop, then `kill_all`.
+    let freeze_first = plan.policy.signal == SIGKILL && st.scope.has_tree();
+    let first = if freeze_first {
+        SIGSTOP
+    } else {
+        plan.policy.signal
+    };
+    // Convergence is bounded from the first signal; `start` (before any
+    // container stop) is what "free after" is measured from.
+    let signalled = Instant::now();
+    let live = &mut st.live;
+    for t in &plan.targets {
+        let mut o = new_outcome(t.pid, &t.name, t.role);
+        if t.pid <= 1 || t.pid == me || ancestors.contains(&t.pid) {
+            o.skipped = Some("protected (init, portwarden or its ancestor)".into());
+            report.outcomes.push(o);
+            continue;
+        }
+        signal_one(&mut report.outcomes, live, o, t.start_time, first, on);
+    }
+    st.signal(early, &mut report.outcomes, first, on);
+    if freeze_first {
+        st.kill_all(&mut report.outcomes, on);
+    }
+    rounds(plan, &mut st, &mut report.outcomes, signalled, on);
+    report.convergence = st.conv;
+
+    on(&Progress::WaitingForPort);
+    // A supervisor restarts after a delay (supervisord: about a second):
+    // watch long enough to see it.
+    let watch = if plan.respawners.iter().any(|r| r.supervised) {
+        plan.policy.watch.max(plan.policy.respawn_watch)
+    } else {
+        plan.policy.watch
+    };
+    confirm_ports(&mut report, start, watch);
+    report
+}
+
+/// Look at the ports again. A listening socket closes in the holder's exit
+/// path before the pidfd wakes us, so "free" is normally immediate; a short
+/// bounded re-check covers sockets whose last fd lived elsewhere. Once free,
+/// the ports are watched for `watch` more, to catch a respawn.
+pub(super) fn confirm_ports(report: &mut Report, start: Instant, watch: Duration) {
+    let mut scanner = Scanner::new();
+    let ports = report.ports.clone();
+    let held_now = |scanner: &mut Scanner| -> Vec<PortSpec> {
+        let Ok(socks) = scanner.sockets(&Options::default()) else {
+            return ports.clone();
+        };
+        ports
+            .iter()
+            .filter(|p| socks.iter().any(|s| p.matches(s.proto, s.port)))
+            .copied()
+            .collect()
+    };
+    let settle = Instant::now() + Duration::from_millis(300);
+    let mut held = held_now(&mut scanner);
+    while !held.is_empty() && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(5));
+        held = held_now(&mut scanner);
+    }
+    let mut retaken_after = None;
+    if held.is_empty() {
+        let free_after = start.elapsed();
+        report.port_free_after = Some(free_after);
+        let until = Instant::now() + watch;
+        while held.is_empty() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+            held = held_now(&mut scanner);
+        }
+        if held.is_empty() {
+            return;
+        }
+        report.port_free_after = None;
+        retaken_after = Some(free_after);
+    }
+    // Still held: say by whom — a supervisor may have respawned it.
+    let snap = scanner.scan(&Options::default()).ok();
+    let ctx = Context::current();
+    for port in held {
+        let by = snap
+            .as_ref()
+            .map(|snap| holders_described(snap, port))
+            .unwrap_or_default();
+        let (respawner, next_step) = snap
+            .as_ref()
+            .map(|snap| respawn_next_step(snap, &ctx, port))
+            .unwrap_or_default();
+        report.still_held.push(StillHeld {
+            port,
+            by,
+            retaken_after,
+            respawner,
+            next_step,
+        });
+    }
+}
+
+/// Reclaim `port` for a program that is about to bind it: plan with
+/// `policy`, refuse rather than touch anything the policy forbids, execute,
+/// and return the report only when the port was observed free.
+///
+/// With [`Policy::default`] only orphans and daemons of the calling user
+/// are ended; `live`, `foreign` and `managed` holders make it refuse.
+///
+/// ```no_run
+/// use portwarden::kill::{ensure_port_free, Policy};
+///
+/// // At start-up, reclaim our sidecar's port from an orphan of a previous
+/// // run, but never touch anything else.
+/// let policy = Policy { only: Some("my-sidecar".into()), ..Policy::default() };
+/// match ensure_port_free(4317, &policy) {
+///     Ok(report) => eprintln!("{}", report.summary()),
+///     Err(e) => eprintln!("cannot reclaim :4317: {e}"),
+/// }
+/// // … now bind 4317.
+/// ```
+pub fn ensure_port_free(port: u16, policy: &Policy) -> Result<Report> {
+    let snap = Scanner::new().scan(&Options::default())?;
+    let ctx = Context::current();
+    let spec = PortSpec { proto: None, port };
+    let plan = plan_ports(&snap, &ctx, &[spec], policy);
+    if plan.is_refused() {
+        return Err(Error::Refused(
+            plan.refusals
+                .iter()
+                .map(|r| r.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
+    let report = execute(&plan, &mut |_| {});
+    if report.success() {
+        Ok(report)
+    } else {
+        Err(Error::NotFreed(report.summary()))
+    }
+}
+
+/// What [`wait_port`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// No socket listens on the port.
+    Free,
+    /// Some socket listens on the port.
+    Listening,
+}
+
+/// Poll the kernel's socket table (no `/proc` walk) every 10 ms until the
+/// condition holds (`Ok(true)`) or `timeout` passes (`Ok(false)`).
+pub fn wait_port(spec: PortSpec, cond: Condition, timeout: Option<Duration>) -> Result<bool> {
+    let mut scanner = Scanner::new();
+    let opts = Options::for_proto(spec.proto);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let socks = scanner.sockets(&opts)?;
+        let listening = socks.iter().any(|s| spec.matches(s.proto, s.port));
+        if listening == (cond == Condition::Listening) {
+            return Ok(true);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
