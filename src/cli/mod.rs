@@ -379,7 +379,8 @@ pub struct WatchArgs {
     #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub interval: Option<Duration>,
     /// A port that listens again this soon after closing, under another
-    /// pid, is reported as `respawn` [default: 10s].
+    /// pid, is reported as `respawn` [default: `respawn_watch` in the
+    /// config file, else 10s].
     #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub respawn_watch: Option<Duration>,
 }

@@ -51,7 +51,9 @@ pub fn run(args: &WatchArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError
     let opts = portwarden::discover::Options::default();
     let mut scanner = Scanner::new();
     let mut tracker = Tracker::new();
-    if let Some(w) = args.respawn_watch {
+    // The flag, else the config's `respawn_watch` (the same window `kill`
+    // watches a freed port for), else the tracker's default.
+    if let Some(w) = args.respawn_watch.or(cfg.respawn_watch) {
         tracker.respawn_watch_ms = u64::try_from(w.as_millis()).unwrap_or(u64::MAX);
     }
     let ports = args.ports.clone();
