@@ -258,6 +258,21 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // The shared connections portwarden opened (ControlPersist keeps
+        // their masters alive after the test): end each through its socket.
+        let sockets = fs::read_dir(self.runtime.join("portwarden"))
+            .into_iter()
+            .flatten();
+        for sock in sockets.flatten() {
+            let _ = Command::new("ssh")
+                .arg("-o")
+                .arg(format!("ControlPath={}", sock.path().display()))
+                .args(["-O", "exit", "lab-host"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         for h in &mut self.hosts {
             // Every process in the namespace is one this test started
             // (sshd, its sessions, fixtures).

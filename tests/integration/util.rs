@@ -175,11 +175,23 @@ impl Guard {
     }
 
     /// Kill and reap everything now (what Drop does).
+    ///
+    /// Everything is stopped before anything is killed: a parent that
+    /// restarts its children (an nginx master respawns a worker the moment
+    /// it dies, supervisord its programs) must not get the chance to start
+    /// a new one that nobody would then reap.
     pub fn cleanup(&mut self) {
-        // Reported pids first, newest first: grandchildren before launchers.
-        for &(pid, start) in self.pids.iter().rev() {
-            if pid > 1 && proc_start_time(pid) == Some(start) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let ours: Vec<i32> = self
+            .pids
+            .iter()
+            .filter(|&&(pid, start)| pid > 1 && proc_start_time(pid) == Some(start))
+            .map(|&(pid, _)| pid)
+            .rev()
+            .chain(self.children.iter().map(|c| c.id() as i32))
+            .collect();
+        for sig in [Signal::SIGSTOP, Signal::SIGKILL] {
+            for &pid in &ours {
+                let _ = kill(Pid::from_raw(pid), sig);
             }
         }
         for child in &mut self.children {
