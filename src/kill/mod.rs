@@ -4,7 +4,7 @@
 //! Two steps, deliberately separate so a person (or a confirm popup) can see
 //! the plan before anything happens:
 //!
-//! 1. [`plan_ports`] / [`plan_pid`] — a pure function of a [`Snapshot`]:
+//! 1. [`plan_ports`] / [`plan_pid`] — a pure function of a [`Snapshot`](crate::model::Snapshot):
 //!    every holder of the port, every member of each holder's process group,
 //!    optionally every descendant ([`Policy::tree`]); with the protected set
 //!    left out and policy refusals recorded. Nothing is signalled.

@@ -146,7 +146,7 @@ pub struct Plan {
     /// Containers to stop through their engine's API (`--force` on a
     /// container's forwarder or process): never done by signalling.
     pub containers: Vec<ContainerStop>,
-    /// Process groups taken whole. [`execute`] re-reads them after every
+    /// Process groups taken whole. [`execute`](super::execute()) re-reads them after every
     /// signal round and signals newcomers (a leader still forking), never
     /// anything outside them and [`Plan::tree_roots`]' subtrees.
     pub groups: Vec<Pid>,

@@ -147,7 +147,7 @@ fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok,
     }
 }
 
-/// What [`execute`] observed.
+/// What [`execute`](super::execute()) observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// The ports the plan meant to free.
