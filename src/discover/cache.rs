@@ -12,6 +12,7 @@ use crate::os::procfs::ProcRoot;
 
 /// The holder cache a [`super::Scanner`] keeps between scans.
 pub(super) struct Cache {
+    /// Every process seen, details read for those anyone looked at.
     pub(super) procs: BTreeMap<Pid, Process>,
     /// Inode of each `/proc/PID` directory when last seen: a new inode for
     /// a known pid means the pid may have been reused (a new process), so

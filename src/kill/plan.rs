@@ -334,6 +334,7 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    /// Nothing gathered yet for a plan of `snap` under `policy`.
     fn new(snap: &'a Snapshot, ctx: &'a Context, policy: &'a Policy) -> Self {
         Builder {
             snap,
