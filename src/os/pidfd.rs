@@ -160,3 +160,64 @@ pub fn wait_any<'a>(procs: impl IntoIterator<Item = &'a Pinned>, deadline: Insta
     // EINTR or a spurious wake just returns; the caller's deadline bounds it.
     let _ = poll(&mut pfds, Some(&ts));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A child we spawned, killed and reaped even if the test fails.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn sleeper() -> (Child, Pid, u64) {
+        let child = Child(
+            std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .expect("spawn sleep (coreutils)"),
+        );
+        let pid = child.0.id() as Pid;
+        let start = procfs::start_time(pid).expect("child start time");
+        (child, pid, start)
+    }
+
+    #[test]
+    fn another_start_time_is_not_pinned() {
+        let (_child, pid, start) = sleeper();
+        match open(pid, start + 1) {
+            Opened::Mismatch(why) => assert!(why.contains("pid reused"), "{why}"),
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        assert_eq!(procfs::start_time(pid), Some(start), "still alive");
+    }
+
+    #[test]
+    fn a_pinned_process_is_signalled_and_seen_to_exit() {
+        let (_child, pid, start) = sleeper();
+        let Opened::Same(p) = open(pid, start) else {
+            panic!("the child could not be pinned");
+        };
+        assert_eq!(p.pid(), pid);
+        assert!(!p.is_dead());
+        p.signal(15).expect("SIGTERM through the pidfd");
+        // Bounded: the pidfd wakes us at exit; a zombie counts as dead.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !p.is_dead() && Instant::now() < deadline {
+            wait_any([&p], deadline);
+        }
+        assert!(p.is_dead(), "sleep survived SIGTERM");
+    }
+
+    #[test]
+    fn a_vanished_pid_is_gone() {
+        let (mut child, pid, start) = sleeper();
+        let _ = child.0.kill();
+        let _ = child.0.wait();
+        assert!(matches!(open(pid, start), Opened::Gone(_)));
+    }
+}
