@@ -183,20 +183,7 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
 /// Parse config text; errors name the file, line and key.
 pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
     let shown = path.display();
-    let raw: Raw = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| {
-                text.as_bytes()[..s.start.min(text.len())]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count()
-                    + 1
-            })
-            .map(|l| format!(" line {l}:"))
-            .unwrap_or_default();
-        format!("config {shown}:{line} {}", e.message().trim())
-    })?;
+    let raw: Raw = toml::from_str(text).map_err(|e| syntax_error(text, &shown, &e))?;
     let line_of = |key: &str| {
         text.lines()
             .position(|l| l.trim_start().starts_with(key))
@@ -220,60 +207,78 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
         cfg.grace = Some(parse_duration(&v).map_err(|e| bad("grace", e))?);
     }
     if let Some(v) = raw.signal {
-        let s = match v {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            other => {
-                return Err(bad(
-                    "signal",
-                    format!("expected a name or number, got {other}"),
-                ));
-            }
-        };
-        cfg.signal = Some(parse_kill_signal(&s).map_err(|e| bad("signal", e))?);
+        cfg.signal = Some(signal_value(v).map_err(|e| bad("signal", e))?);
     }
     if let Some(t) = raw.theme {
-        cfg.color = match t.as_str() {
-            "auto" | "default" => None,
-            "plain" | "none" | "no-color" => Some(false),
-            other => {
-                return Err(bad(
-                    "theme",
-                    format!(
-                        "unknown theme '{}': use \"auto\" or \"plain\"",
-                        crate::escape::escape(other)
-                    ),
-                ));
-            }
-        };
+        cfg.color = theme(&t).map_err(|e| bad("theme", e))?;
     }
     if let Some(ps) = raw.protocols {
-        let mut tcp = false;
-        let mut udp = false;
-        for p in &ps {
-            match p.to_ascii_lowercase().as_str() {
-                "tcp" => tcp = true,
-                "udp" => udp = true,
-                other => {
-                    return Err(bad(
-                        "protocols",
-                        format!(
-                            "unknown protocol '{}': use \"tcp\" and/or \"udp\"",
-                            crate::escape::escape(other)
-                        ),
-                    ));
-                }
-            }
-        }
-        cfg.proto = match (tcp, udp) {
-            (true, false) => Some(Proto::Tcp),
-            (false, true) => Some(Proto::Udp),
-            _ => None,
-        };
+        cfg.proto = protocols(&ps).map_err(|e| bad("protocols", e))?;
     }
     cfg.supervisors = raw.supervisors.unwrap_or_default();
     cfg.managed_cgroups = raw.managed_cgroups.unwrap_or_default();
     Ok(cfg)
+}
+
+/// A TOML syntax error as "config PATH: line N: message".
+fn syntax_error(text: &str, shown: &std::path::Display<'_>, e: &toml::de::Error) -> String {
+    let line = e
+        .span()
+        .map(|s| {
+            text.as_bytes()[..s.start.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        })
+        .map(|l| format!(" line {l}:"))
+        .unwrap_or_default();
+    format!("config {shown}:{line} {}", e.message().trim())
+}
+
+/// `signal = "TERM"` or `signal = 15`: one that can end a process.
+fn signal_value(v: toml::Value) -> Result<i32, String> {
+    let s = match v {
+        toml::Value::String(s) => s,
+        toml::Value::Integer(i) => i.to_string(),
+        other => return Err(format!("expected a name or number, got {other}")),
+    };
+    parse_kill_signal(&s)
+}
+
+/// `theme`: `None` lets the terminal decide, `Some(false)` is plain.
+fn theme(t: &str) -> Result<Option<bool>, String> {
+    match t {
+        "auto" | "default" => Ok(None),
+        "plain" | "none" | "no-color" => Ok(Some(false)),
+        other => Err(format!(
+            "unknown theme '{}': use \"auto\" or \"plain\"",
+            crate::escape::escape(other)
+        )),
+    }
+}
+
+/// `protocols = ["tcp", "udp"]`: one protocol, or `None` for both.
+fn protocols(ps: &[String]) -> Result<Option<Proto>, String> {
+    let mut tcp = false;
+    let mut udp = false;
+    for p in ps {
+        match p.to_ascii_lowercase().as_str() {
+            "tcp" => tcp = true,
+            "udp" => udp = true,
+            other => {
+                return Err(format!(
+                    "unknown protocol '{}': use \"tcp\" and/or \"udp\"",
+                    crate::escape::escape(other)
+                ));
+            }
+        }
+    }
+    Ok(match (tcp, udp) {
+        (true, false) => Some(Proto::Tcp),
+        (false, true) => Some(Proto::Udp),
+        _ => None,
+    })
 }
 
 impl Config {

@@ -22,7 +22,10 @@ use crate::os::procfs::{self, ProcRoot};
 use crate::os::sockdiag::{Conn, SockDiag};
 use crate::os::{self, Users};
 
+mod cache;
 mod method;
+
+use cache::{Cache, full_cache, incremental};
 pub use method::{BPF_MIN_FILES, Finder, Method, MethodReport};
 
 /// What to collect.
@@ -99,21 +102,6 @@ pub struct ScanKind {
     pub full: bool,
     /// How many processes had their fds walked.
     pub fd_walks: usize,
-}
-
-struct Cache {
-    procs: BTreeMap<Pid, Process>,
-    /// Inode of each `/proc/PID` directory when last seen: a new inode for
-    /// a known pid means the pid may have been reused (a new process), so
-    /// its stat is read again — for the price of a `getdents` we do anyway.
-    inos: HashMap<Pid, u64>,
-    /// inode → holders. An empty set means "searched, nobody visible".
-    holders: HashMap<u64, BTreeSet<Pid>>,
-    since_full: u32,
-    denied: usize,
-    /// Client-socket inodes of this scan: searched for like listeners, but
-    /// never worth a walk of every process in an incremental scan.
-    clients: HashSet<u64>,
 }
 
 impl Default for Scanner {
@@ -333,50 +321,17 @@ impl Scanner {
         let (mut sockets, conns) = self.sockets_and_conns(opts, self.context)?;
         let mut connections = crate::conns::attribute(&sockets, &conns);
         let clients: HashSet<u64> = crate::conns::client_inodes(&connections).collect();
-        let root = ProcRoot::open().map_err(Error::Proc)?;
-        let entries = root.pids().map_err(Error::Proc)?;
         let mut want: HashSet<u64> = sockets
             .iter()
             .map(|s| s.inode)
             .filter(|&i| i != 0)
             .collect();
         want.extend(clients.iter().copied());
-
-        let cache = match self.cache.take() {
-            Some(mut c) if c.since_full + 1 < self.full_every => {
-                c.clients = clients.clone();
-                let mut finder = method::Holders::new(self.bpf.loaded(), entries.len());
-                let r = incremental(&root, &entries, &want, c, &mut finder);
-                let (used, failed) = (finder.used_bpf(), finder.failed.take());
-                self.note_incremental(used, failed);
-                r
-            }
-            _ => None,
-        };
-        let mut cache = match cache {
-            Some((mut c, fd_walks)) => {
-                c.since_full += 1;
-                self.last = ScanKind {
-                    full: false,
-                    fd_walks,
-                };
-                c
-            }
-            None => {
-                let pids: Vec<Pid> = entries.iter().map(|&(p, _)| p).collect();
-                let walked = self.full_walk(&root, &pids, &want)?;
-                self.last = ScanKind {
-                    full: true,
-                    fd_walks: walked.len(),
-                };
-                full_cache(walked, &want, &entries)
-            }
-        };
+        let mut cache = self.holder_cache(&want, &clients)?;
         cache.clients = clients;
         // Drop what no longer exists: inodes gone from the table.
         cache.holders.retain(|inode, _| want.contains(inode));
 
-        // Details only for the processes anyone will look at.
         let mut snap = Snapshot {
             sockets: Vec::new(),
             processes: std::mem::take(&mut cache.procs),
@@ -391,44 +346,13 @@ impl Scanner {
             .filter(|(i, _)| !cache.clients.contains(i))
             .flat_map(|(_, h)| h.iter().copied())
             .collect();
-        let mut todo: Vec<&mut Process> = Vec::new();
-        let want_details = related(&snap, &holder_pids);
-        for p in snap.processes.values_mut() {
-            if !p.detailed && want_details.contains(&p.pid) {
-                todo.push(p);
-            }
-        }
-        fill_details_parallel(&mut todo);
-        for p in todo {
-            p.user = self.users.name(p.uid);
-        }
-
+        self.fill_details(&mut snap, &holder_pids);
         self.attach_holders(&mut sockets, &cache, &snap);
-        // A socket with no holder may simply have closed during the walk: a
-        // second look at the (cheap) socket table keeps only the ones that
-        // still exist, so no ghost rows.
-        if sockets.iter().any(|s| s.holders.is_empty()) {
-            let again: HashSet<u64> = self.sockets(opts)?.iter().map(|s| s.inode).collect();
-            sockets.retain(|s| !s.holders.is_empty() || again.contains(&s.inode));
-        }
+        self.drop_ghosts(&mut sockets, opts)?;
         if self.context {
             crate::conns::name_clients(&mut connections, &cache.holders, &snap);
             snap.connections = connections;
-            if self.last.full {
-                self.cwds.clear();
-            }
-            self.cwds.retain(|pid, (start, _)| {
-                snap.process(*pid).is_some_and(|p| p.start_time == *start)
-            });
-            let cwds = &mut self.cwds;
-            let mut cwd_of = |p: &Process| {
-                cwds.entry(p.pid)
-                    .or_insert_with(|| (p.start_time, procfs::cwd(p.pid)))
-                    .1
-                    .clone()
-            };
-            let me = rustix::process::geteuid().as_raw();
-            snap.contexts = crate::project::contexts(&snap, &holder_pids, me, &mut cwd_of);
+            self.add_projects(&mut snap, &holder_pids);
         }
         snap.sockets = sockets;
         // Only when a holder is a container's: asks the engines over their
@@ -440,6 +364,89 @@ impl Scanner {
         cache.procs = snap.processes.clone();
         self.cache = Some(cache);
         Ok(snap)
+    }
+
+    /// Who holds each of `want`: the last scan's cache brought up to date
+    /// incrementally when it can be, else a walk of every process. Records
+    /// which it was ([`Scanner::last_scan`]).
+    fn holder_cache(&mut self, want: &HashSet<u64>, clients: &HashSet<u64>) -> Result<Cache> {
+        let root = ProcRoot::open().map_err(Error::Proc)?;
+        let entries = root.pids().map_err(Error::Proc)?;
+        let cache = match self.cache.take() {
+            Some(mut c) if c.since_full + 1 < self.full_every => {
+                c.clients = clients.clone();
+                let mut finder = method::Holders::new(self.bpf.loaded(), entries.len());
+                let r = incremental(&root, &entries, want, c, &mut finder);
+                let (used, failed) = (finder.used_bpf(), finder.failed.take());
+                self.note_incremental(used, failed);
+                r
+            }
+            _ => None,
+        };
+        Ok(match cache {
+            Some((mut c, fd_walks)) => {
+                c.since_full += 1;
+                self.last = ScanKind {
+                    full: false,
+                    fd_walks,
+                };
+                c
+            }
+            None => {
+                let pids: Vec<Pid> = entries.iter().map(|&(p, _)| p).collect();
+                let walked = self.full_walk(&root, &pids, want)?;
+                self.last = ScanKind {
+                    full: true,
+                    fd_walks: walked.len(),
+                };
+                full_cache(walked, want, &entries)
+            }
+        })
+    }
+
+    /// Details (command line, user, cgroup, …) only for the processes
+    /// anyone will look at: the holders and their relatives.
+    fn fill_details(&mut self, snap: &mut Snapshot, holder_pids: &BTreeSet<Pid>) {
+        let want_details = related(snap, holder_pids);
+        let mut todo: Vec<&mut Process> = snap
+            .processes
+            .values_mut()
+            .filter(|p| !p.detailed && want_details.contains(&p.pid))
+            .collect();
+        fill_details_parallel(&mut todo);
+        for p in todo {
+            p.user = self.users.name(p.uid);
+        }
+    }
+
+    /// A socket with no holder may simply have closed during the walk: a
+    /// second look at the (cheap) socket table keeps only the ones that
+    /// still exist, so no ghost rows.
+    fn drop_ghosts(&mut self, sockets: &mut Vec<Socket>, opts: &Options) -> Result<()> {
+        if sockets.iter().any(|s| s.holders.is_empty()) {
+            let again: HashSet<u64> = self.sockets(opts)?.iter().map(|s| s.inode).collect();
+            sockets.retain(|s| !s.holders.is_empty() || again.contains(&s.inode));
+        }
+        Ok(())
+    }
+
+    /// Each holder's project (from its cwd, read once per process and
+    /// again at every full rescan).
+    fn add_projects(&mut self, snap: &mut Snapshot, holder_pids: &BTreeSet<Pid>) {
+        if self.last.full {
+            self.cwds.clear();
+        }
+        self.cwds
+            .retain(|pid, (start, _)| snap.process(*pid).is_some_and(|p| p.start_time == *start));
+        let cwds = &mut self.cwds;
+        let mut cwd_of = |p: &Process| {
+            cwds.entry(p.pid)
+                .or_insert_with(|| (p.start_time, procfs::cwd(p.pid)))
+                .1
+                .clone()
+        };
+        let me = rustix::process::geteuid().as_raw();
+        snap.contexts = crate::project::contexts(snap, holder_pids, me, &mut cwd_of);
     }
 
     /// Give each socket its holders (those still in the process table) or,
@@ -602,173 +609,6 @@ fn related(snap: &Snapshot, holders: &BTreeSet<Pid>) -> BTreeSet<Pid> {
         out.extend(Snapshot::descendants_in(&kids, h, RELATED_CAP));
     }
     out
-}
-
-fn full_cache(walked: Vec<Walked>, want: &HashSet<u64>, entries: &[(Pid, u64)]) -> Cache {
-    let mut holders: HashMap<u64, BTreeSet<Pid>> =
-        want.iter().map(|&i| (i, BTreeSet::new())).collect();
-    let mut procs = BTreeMap::new();
-    let mut denied = 0;
-    for w in walked {
-        denied += usize::from(w.denied);
-        for inode in w.found {
-            holders.entry(inode).or_default().insert(w.proc.pid);
-        }
-        procs.insert(w.proc.pid, w.proc);
-    }
-    Cache {
-        procs,
-        inos: entries.iter().copied().collect(),
-        holders,
-        since_full: 0,
-        denied,
-        clients: HashSet::new(),
-    }
-}
-
-/// Bring `cache` up to date cheaply, returning it with the number of fd
-/// walks done; `None` when a full scan is wiser.
-fn incremental(
-    root: &ProcRoot,
-    entries: &[(Pid, u64)],
-    want: &HashSet<u64>,
-    mut c: Cache,
-    finder: &mut method::Holders<'_>,
-) -> Option<(Cache, usize)> {
-    let pids: Vec<Pid> = entries.iter().map(|&(p, _)| p).collect();
-    let present: HashSet<Pid> = pids.iter().copied().collect();
-    let gone: HashSet<Pid> = c
-        .procs
-        .keys()
-        .copied()
-        .filter(|p| !present.contains(p))
-        .collect();
-    // Children of vanished processes were reparented: re-read them. Known
-    // holders are re-read to confirm their identity (start time).
-    let mut reread: BTreeSet<Pid> = c
-        .procs
-        .values()
-        .filter(|p| gone.contains(&p.ppid))
-        .map(|p| p.pid)
-        .collect();
-    reread.extend(c.holders.values().flatten().copied());
-    // A known pid whose /proc directory changed inode may be a new process.
-    reread.extend(
-        entries
-            .iter()
-            .filter(|(p, ino)| c.inos.get(p).is_some_and(|old| old != ino))
-            .map(|&(p, _)| p),
-    );
-    c.inos = entries.iter().copied().collect();
-    for g in &gone {
-        c.procs.remove(g);
-    }
-    let mut new_pids: Vec<Pid> = pids
-        .iter()
-        .copied()
-        .filter(|p| !c.procs.contains_key(p))
-        .collect();
-    let mut buf = [0u8; 1024];
-    for pid in reread {
-        let Some(old) = c.procs.get(&pid) else {
-            continue;
-        };
-        let Some(st) = root.stat(pid, &mut buf) else {
-            c.procs.remove(&pid);
-            continue;
-        };
-        if st.start_time != old.start_time {
-            // The pid was reused: a different process. Treat it as new.
-            c.procs.remove(&pid);
-            new_pids.push(pid);
-            continue;
-        }
-        if let Some(p) = c.procs.get_mut(&pid) {
-            p.ppid = st.ppid;
-            p.pgid = st.pgid;
-            p.sid = st.sid;
-            p.tty_nr = st.tty_nr;
-            p.state = st.state;
-        }
-    }
-    new_pids.sort_unstable();
-    if new_pids.len() * 2 > pids.len() {
-        // Mostly new processes: a full walk costs the same and is exact.
-        return None;
-    }
-    // Holders that are gone (or replaced) stop holding. A socket that loses
-    // its last known holder but is still open is held by someone we did not
-    // know about (it was inherited or passed): search for it like a new one.
-    let mut emptied: Vec<u64> = Vec::new();
-    for (inode, set) in c.holders.iter_mut() {
-        let before = set.len();
-        set.retain(|p| c.procs.contains_key(p));
-        if before > 0 && set.is_empty() {
-            emptied.push(*inode);
-        }
-    }
-    for inode in emptied {
-        c.holders.remove(&inode);
-    }
-    let new_inodes: HashSet<u64> = want
-        .iter()
-        .copied()
-        .filter(|i| !c.holders.contains_key(i))
-        .collect();
-    // New processes may hold any socket (a prefork master's fresh worker):
-    // search them for everything wanted.
-    let walked = finder.walk(root, &new_pids, want);
-    let mut walks = walked.len();
-    let new_set: HashSet<Pid> = walked.iter().map(|w| w.proc.pid).collect();
-    let mut parents: BTreeSet<Pid> = BTreeSet::new();
-    for w in walked {
-        c.denied += usize::from(w.denied);
-        parents.insert(w.proc.ppid);
-        for inode in w.found {
-            c.holders.entry(inode).or_default().insert(w.proc.pid);
-        }
-        c.procs.insert(w.proc.pid, w.proc);
-    }
-    if !new_inodes.is_empty() {
-        // A new socket in an old process: its likeliest holders are known
-        // holders (a server opening another port) and new processes'
-        // parents (created it, then forked).
-        let mut candidates: BTreeSet<Pid> = c.holders.values().flatten().copied().collect();
-        candidates.extend(parents);
-        candidates.retain(|p| !new_set.contains(p) && c.procs.contains_key(p));
-        let cands: Vec<Pid> = candidates.into_iter().collect();
-        walks += cands.len();
-        for w in finder.walk(root, &cands, &new_inodes) {
-            for inode in w.found {
-                c.holders.entry(inode).or_default().insert(w.proc.pid);
-            }
-        }
-        // A client socket nobody likely holds waits for the next full scan
-        // rather than costing a walk of everyone now.
-        let unfound: HashSet<u64> = new_inodes
-            .iter()
-            .copied()
-            .filter(|i| c.holders.get(i).is_none_or(BTreeSet::is_empty) && !c.clients.contains(i))
-            .collect();
-        if !unfound.is_empty() {
-            let rest: Vec<Pid> = c
-                .procs
-                .keys()
-                .copied()
-                .filter(|p| !new_set.contains(p))
-                .collect();
-            walks += rest.len();
-            for w in finder.walk(root, &rest, &unfound) {
-                for inode in w.found {
-                    c.holders.entry(inode).or_default().insert(w.proc.pid);
-                }
-            }
-        }
-        for i in new_inodes {
-            c.holders.entry(i).or_default();
-        }
-    }
-    Some((c, walks))
 }
 
 /// Every requested listener from `/proc/net` (the fallback table).

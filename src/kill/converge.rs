@@ -15,17 +15,21 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::{Plan, Role};
+use super::plan::{Plan, Role};
 use crate::model::Pid;
 use crate::os::procfs::ProcRoot;
 
 /// A process that joined a planned group or subtree after planning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Newcomer {
-    pub pid: Pid,
-    pub start_time: u64,
-    pub name: String,
-    pub role: Role,
+    /// Process id.
+    pub(super) pid: Pid,
+    /// Start time, the identity to re-verify before signalling.
+    pub(super) start_time: u64,
+    /// `comm`.
+    pub(super) name: String,
+    /// Group member or descendant.
+    pub(super) role: Role,
 }
 
 /// How a kill's re-reading of its groups went (reported in text and JSON).
@@ -38,7 +42,7 @@ pub struct Convergence {
     /// and were signalled.
     pub newcomers: usize,
     /// From the first signal to the last round.
-    #[serde(serialize_with = "super::ser_ms", rename = "elapsed_ms")]
+    #[serde(serialize_with = "super::report::ser_ms", rename = "elapsed_ms")]
     pub elapsed: std::time::Duration,
     /// The bound (rounds or time) was reached with processes still alive
     /// or still arriving.
@@ -70,7 +74,7 @@ struct Seen {
 impl Scope {
     /// The scope of `plan`, with `me` and `ancestors` (read at execute
     /// time) never touched.
-    pub fn new(plan: &Plan, me: Pid, self_pgid: Pid, ancestors: &[Pid]) -> Self {
+    pub(super) fn new(plan: &Plan, me: Pid, self_pgid: Pid, ancestors: &[Pid]) -> Self {
         let mut never: HashSet<Pid> = plan.protected.iter().map(|(p, _)| *p).collect();
         never.insert(me);
         never.extend(ancestors.iter().copied());
@@ -85,20 +89,20 @@ impl Scope {
     }
 
     /// Nothing could ever join (no group, no subtree).
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.roots.is_empty()
     }
 
     /// Subtrees are in scope: a child forked just before its parent's
     /// death is reparented at once and no longer looks like a descendant,
     /// so parents are stopped before they are killed.
-    pub fn has_tree(&self) -> bool {
+    pub(super) fn has_tree(&self) -> bool {
         !self.roots.is_empty()
     }
 
     /// Processes now in scope that were neither planned nor decided on
     /// before.
-    pub fn newcomers(&mut self, planned: &HashSet<Pid>) -> Vec<Newcomer> {
+    pub(super) fn newcomers(&mut self, planned: &HashSet<Pid>) -> Vec<Newcomer> {
         let Ok(root) = ProcRoot::open() else {
             return Vec::new();
         };

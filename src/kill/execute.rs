@@ -2,7 +2,22 @@
 //! before every signal, escalation after the grace, waiting for death, and
 //! a last look at the port (with a watch for a respawn).
 
-use super::*;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::converge::{Convergence, Newcomer, Scope};
+use super::plan::{Plan, Policy, Role, plan_ports};
+use super::report::{
+    ContainerOutcome, Outcome, Report, StillHeld, holders_described, respawn_next_step,
+};
+use super::{KILL_GRACE, SIGKILL};
+use crate::classify::Context;
+use crate::discover::{Options, Scanner};
+use crate::error::{Error, Result};
+use crate::model::Pid;
+use crate::os::pidfd::{self, Opened, Pinned, SignalError};
+use crate::spec::PortSpec;
 
 /// Progress reported while [`execute`] runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,78 +42,16 @@ pub enum Progress {
     WaitingForPort,
 }
 
-/// A target during execution.
-pub(super) struct Live {
-    pub(super) idx: usize,
-    pub(super) pid: Pid,
-    pub(super) start_time: u64,
-    /// `None` on kernels without pidfd (< 5.3): fall back to kill(2).
-    pub(super) fd: Option<OwnedFd>,
-}
-
-pub(super) enum Verify {
-    Same(Option<OwnedFd>),
-    Gone(String),
-    Mismatch(String),
-}
-
-/// Re-verify a target's identity right before signalling. With a pidfd, the
-/// start time is checked *after* opening it, so the fd pins exactly the
-/// process that was planned.
-pub(super) fn verify(pid: Pid, start_time: u64) -> Verify {
-    let Some(rpid) = rustix::process::Pid::from_raw(pid) else {
-        return Verify::Gone("invalid pid".into());
-    };
-    let fd = match rustix::process::pidfd_open(rpid, rustix::process::PidfdFlags::empty()) {
-        Ok(fd) => Some(fd),
-        Err(rustix::io::Errno::SRCH) => return Verify::Gone("already gone".into()),
-        Err(rustix::io::Errno::NOSYS) => None,
-        Err(e) => return Verify::Gone(format!("already gone? pidfd_open failed: {e}")),
-    };
-    match procfs::stat(pid) {
-        None => Verify::Gone("already gone".into()),
-        Some(st) if st.start_time != start_time => Verify::Mismatch(format!(
-            "pid reused: start time {} differs from planned {start_time}; not signalled",
-            st.start_time
-        )),
-        Some(st) if st.state == 'Z' || st.state == 'X' => {
-            Verify::Gone("already gone (zombie: its fds are closed)".into())
-        }
-        Some(_) => Verify::Same(fd),
-    }
-}
-
-pub(super) fn send(
-    pid: Pid,
-    fd: Option<&OwnedFd>,
-    start_time: u64,
-    sig: i32,
-) -> rustix::io::Result<()> {
-    let signal = rustix::process::Signal::from_named_raw(sig).ok_or(rustix::io::Errno::INVAL)?;
-    match fd {
-        Some(fd) => rustix::process::pidfd_send_signal(fd, signal),
-        None => {
-            // No pidfd: re-check identity as late as possible, then kill(2).
-            if procfs::start_time(pid) != Some(start_time) {
-                return Err(rustix::io::Errno::SRCH);
-            }
-            let rpid = rustix::process::Pid::from_raw(pid).ok_or(rustix::io::Errno::INVAL)?;
-            rustix::process::kill_process(rpid, signal)
-        }
-    }
-}
-
-pub(super) fn is_dead(l: &Live) -> bool {
-    match procfs::stat(l.pid) {
-        None => true,
-        Some(st) => st.start_time != l.start_time || st.state == 'Z' || st.state == 'X',
-    }
+/// A target during execution: its outcome's index and the pinned process.
+struct Live {
+    idx: usize,
+    proc: Pinned,
 }
 
 /// Wait until every live target is dead or `deadline` passes; record exit
 /// times. Waits on pidfd readability (the kernel wakes us at exit), polling
 /// /proc only for targets without a pidfd.
-pub(super) fn wait_all(
+fn wait_all(
     live: &mut Vec<Live>,
     outcomes: &mut [Outcome],
     start: Instant,
@@ -108,50 +61,36 @@ pub(super) fn wait_all(
     loop {
         // Reap what is already dead (covers zombies and the no-pidfd case).
         live.retain(|l| {
-            let dead = is_dead(l);
+            let dead = l.proc.is_dead();
             if dead {
                 let after = start.elapsed();
                 outcomes[l.idx].exited_after = Some(after);
-                on(&Progress::Exited { pid: l.pid, after });
+                on(&Progress::Exited {
+                    pid: l.proc.pid(),
+                    after,
+                });
             }
             !dead
         });
-        let now = Instant::now();
-        if live.is_empty() || now >= deadline {
+        if live.is_empty() || Instant::now() >= deadline {
             return;
         }
-        let remaining = deadline - now;
-        let has_fallback = live.iter().any(|l| l.fd.is_none());
-        let step = if has_fallback {
-            remaining.min(Duration::from_millis(10))
-        } else {
-            remaining
-        };
-        let mut pfds: Vec<rustix::event::PollFd<'_>> = live
-            .iter()
-            .filter_map(|l| l.fd.as_ref())
-            .map(|fd| rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN))
-            .collect();
-        let ts = rustix::event::Timespec {
-            tv_sec: step.as_secs() as i64,
-            tv_nsec: i64::from(step.subsec_nanos()),
-        };
-        if pfds.is_empty() {
-            std::thread::sleep(step);
-        } else {
-            // EINTR or a spurious wake just loops; the deadline bounds us.
-            let _ = rustix::event::poll(&mut pfds, Some(&ts));
-        }
+        pidfd::wait_any(live.iter().map(|l| &l.proc), deadline);
     }
 }
 
 /// How long one signal round waits before re-reading the planned groups.
-pub(super) const ROUND: Duration = Duration::from_millis(50);
+const ROUND: Duration = Duration::from_millis(50);
 /// At most this many signal rounds (the grace and [`KILL_GRACE`] bound the
 /// time as well).
-pub(super) const MAX_ROUNDS: u32 = 400;
+const MAX_ROUNDS: u32 = 400;
+/// SIGSTOP: freezes a subtree before SIGKILL (see [`RoundState::kill_all`]).
+const SIGSTOP: i32 = 19;
+/// Most rounds of looking for children of frozen processes.
+const FREEZE_ROUNDS: u32 = 20;
 
-pub(super) fn new_outcome(pid: Pid, name: &str, role: Role) -> Outcome {
+/// A fresh outcome for a target about to be signalled.
+fn new_outcome(pid: Pid, name: &str, role: Role) -> Outcome {
     Outcome {
         pid,
         name: name.to_string(),
@@ -165,7 +104,7 @@ pub(super) fn new_outcome(pid: Pid, name: &str, role: Role) -> Outcome {
 
 /// Verify `o.pid` against `start_time`, send `sig`, record the outcome and
 /// (when signalled) the live entry.
-pub(super) fn signal_one(
+fn signal_one(
     outcomes: &mut Vec<Outcome>,
     live: &mut Vec<Live>,
     mut o: Outcome,
@@ -174,50 +113,50 @@ pub(super) fn signal_one(
     on: &mut dyn FnMut(&Progress),
 ) {
     let idx = outcomes.len();
-    match verify(o.pid, start_time) {
-        Verify::Gone(why) | Verify::Mismatch(why) => o.skipped = Some(why),
-        Verify::Same(fd) => match send(o.pid, fd.as_ref(), start_time, sig) {
+    match pidfd::open(o.pid, start_time) {
+        Opened::Gone(why) | Opened::Mismatch(why) => o.skipped = Some(why),
+        Opened::Same(proc) => match proc.signal(sig) {
             Ok(()) => {
                 o.signals.push(sig);
                 on(&Progress::Signalled {
                     pid: o.pid,
                     signal: sig,
                 });
-                live.push(Live {
-                    idx,
-                    pid: o.pid,
-                    start_time,
-                    fd,
-                });
+                live.push(Live { idx, proc });
             }
-            Err(rustix::io::Errno::SRCH) => o.skipped = Some("already gone".into()),
-            Err(e) => o.error = Some(format!("signal failed: {e}")),
+            Err(SignalError::Gone) => o.skipped = Some("already gone".into()),
+            Err(SignalError::Failed(e)) => o.error = Some(format!("signal failed: {e}")),
         },
     }
     outcomes.push(o);
 }
 
-/// Wait, re-read the planned groups and subtrees, signal newcomers with
-/// the signal of the moment; escalate to SIGKILL when the grace is over;
-/// stop when nothing is alive and nothing new arrived, or at the bound.
-/// SIGSTOP: freezes a subtree before SIGKILL (see [`RoundState::kill_all`]).
-pub(super) const SIGSTOP: i32 = 19;
-/// Most rounds of looking for children of frozen processes.
-pub(super) const FREEZE_ROUNDS: u32 = 20;
-
 /// What the signal rounds work on.
-pub(super) struct RoundState {
-    pub(super) scope: converge::Scope,
+struct RoundState {
+    scope: Scope,
     /// Every pid planned or signalled: never a newcomer.
-    pub(super) planned: std::collections::HashSet<Pid>,
-    pub(super) conv: Convergence,
-    pub(super) live: Vec<Live>,
+    planned: HashSet<Pid>,
+    conv: Convergence,
+    live: Vec<Live>,
 }
 
 impl RoundState {
+    /// The rounds of `plan`, with `me` and `ancestors` (read now) never
+    /// touched.
+    fn new(plan: &Plan, me: Pid, ancestors: &[Pid]) -> Self {
+        // 0 in a PID namespace whose group leader lives outside it.
+        let self_pgid = nix::unistd::getpgrp().as_raw();
+        RoundState {
+            scope: Scope::new(plan, me, self_pgid, ancestors),
+            planned: plan.targets.iter().map(|t| t.pid).collect(),
+            conv: Convergence::default(),
+            live: Vec::new(),
+        }
+    }
+
     /// Read the planned groups and subtrees; signal what is new with `sig`.
     /// Returns whether anything new arrived.
-    pub(super) fn signal_newcomers(
+    fn signal_newcomers(
         &mut self,
         outcomes: &mut Vec<Outcome>,
         sig: i32,
@@ -231,7 +170,7 @@ impl RoundState {
     /// stopped (SIGSTOP), and what they forked before stopping is taken in
     /// and stopped too, so no child is forked between the last look and its
     /// parent's death (it would be reparented and lost to the tree).
-    pub(super) fn kill_all(&mut self, outcomes: &mut Vec<Outcome>, on: &mut dyn FnMut(&Progress)) {
+    fn kill_all(&mut self, outcomes: &mut Vec<Outcome>, on: &mut dyn FnMut(&Progress)) {
         if self.scope.has_tree() {
             self.send_all(SIGSTOP, outcomes, on);
             for _ in 0..FREEZE_ROUNDS {
@@ -245,17 +184,12 @@ impl RoundState {
     }
 
     /// `sig` to every live target (identity pinned by its pidfd).
-    pub(super) fn send_all(
-        &self,
-        sig: i32,
-        outcomes: &mut [Outcome],
-        on: &mut dyn FnMut(&Progress),
-    ) {
+    fn send_all(&self, sig: i32, outcomes: &mut [Outcome], on: &mut dyn FnMut(&Progress)) {
         for l in &self.live {
-            if send(l.pid, l.fd.as_ref(), l.start_time, sig).is_ok() {
+            if l.proc.signal(sig).is_ok() {
                 outcomes[l.idx].signals.push(sig);
                 on(&Progress::Signalled {
-                    pid: l.pid,
+                    pid: l.proc.pid(),
                     signal: sig,
                 });
             }
@@ -263,7 +197,7 @@ impl RoundState {
     }
 
     /// Newcomers to the planned groups and subtrees since the last look.
-    pub(super) fn fetch(&mut self) -> Vec<converge::Newcomer> {
+    fn fetch(&mut self) -> Vec<Newcomer> {
         if self.scope.is_empty() {
             return Vec::new();
         }
@@ -271,9 +205,9 @@ impl RoundState {
     }
 
     /// Identity-check and signal `fresh` with `sig`; whether there were any.
-    pub(super) fn signal(
+    fn signal(
         &mut self,
-        fresh: Vec<converge::Newcomer>,
+        fresh: Vec<Newcomer>,
         outcomes: &mut Vec<Outcome>,
         sig: i32,
         on: &mut dyn FnMut(&Progress),
@@ -289,7 +223,10 @@ impl RoundState {
     }
 }
 
-pub(super) fn rounds(
+/// Wait, re-read the planned groups and subtrees, signal newcomers with
+/// the signal of the moment; escalate to SIGKILL when the grace is over;
+/// stop when nothing is alive and nothing new arrived, or at the bound.
+fn rounds(
     plan: &Plan,
     st: &mut RoundState,
     outcomes: &mut Vec<Outcome>,
@@ -347,34 +284,43 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
         return report;
     }
     let start = Instant::now();
-    for cs in &plan.containers {
-        let t0 = Instant::now();
-        let r = crate::os::engine::stop(
-            std::path::Path::new(&cs.socket),
-            &cs.container.id,
-            plan.policy.grace,
-        );
-        report.containers.push(ContainerOutcome {
-            container: cs.container.clone(),
-            stopped_after: r.is_ok().then(|| t0.elapsed()),
-            error: r.err().map(|e| format!("{}: {e}", cs.socket)),
-        });
-    }
+    report.containers = stop_containers(plan);
+    report.convergence = signal_processes(plan, &mut report.outcomes, on);
+    on(&Progress::WaitingForPort);
+    confirm_ports(&mut report, start, watch_time(plan));
+    report
+}
+
+/// Stop the plan's containers through their engines' APIs (never by
+/// signalling), each with the plan's grace.
+fn stop_containers(plan: &Plan) -> Vec<ContainerOutcome> {
+    plan.containers
+        .iter()
+        .map(|cs| {
+            let t0 = Instant::now();
+            let r =
+                crate::os::engine::stop(Path::new(&cs.socket), &cs.container.id, plan.policy.grace);
+            ContainerOutcome {
+                container: cs.container.clone(),
+                stopped_after: r.is_ok().then(|| t0.elapsed()),
+                error: r.err().map(|e| format!("{}: {e}", cs.socket)),
+            }
+        })
+        .collect()
+}
+
+/// Signal the plan's targets and whatever joins their groups or subtrees,
+/// escalating and waiting as [`rounds`] does; record each outcome.
+fn signal_processes(
+    plan: &Plan,
+    outcomes: &mut Vec<Outcome>,
+    on: &mut dyn FnMut(&Progress),
+) -> Convergence {
     // The protected set, re-read now: ancestors could have changed since the
     // plan was made (our parent died and we were reparented).
     let me = std::process::id() as Pid;
     let ancestors = crate::os::ancestors_of(me);
-
-    // 0 in a PID namespace whose group leader lives outside it.
-    let self_pgid = nix::unistd::getpgrp().as_raw();
-    let scope = converge::Scope::new(plan, me, self_pgid, &ancestors);
-    let planned: std::collections::HashSet<Pid> = plan.targets.iter().map(|t| t.pid).collect();
-    let mut st = RoundState {
-        scope,
-        planned,
-        conv: Convergence::default(),
-        live: Vec::new(),
-    };
+    let mut st = RoundState::new(plan, me, &ancestors);
     // Read the groups once before the first signal: members forked since
     // the plan are signalled with it, and later rounds only read pids that
     // are new since (a listing of /proc), so the port is confirmed free
@@ -387,43 +333,41 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     } else {
         plan.policy.signal
     };
-    // Convergence is bounded from the first signal; `start` (before any
-    // container stop) is what "free after" is measured from.
+    // Convergence is bounded from the first signal; `execute`'s start
+    // (before any container stop) is what "free after" is measured from.
     let signalled = Instant::now();
-    let live = &mut st.live;
     for t in &plan.targets {
         let mut o = new_outcome(t.pid, &t.name, t.role);
         if t.pid <= 1 || t.pid == me || ancestors.contains(&t.pid) {
             o.skipped = Some("protected (init, portwarden or its ancestor)".into());
-            report.outcomes.push(o);
+            outcomes.push(o);
             continue;
         }
-        signal_one(&mut report.outcomes, live, o, t.start_time, first, on);
+        signal_one(outcomes, &mut st.live, o, t.start_time, first, on);
     }
-    st.signal(early, &mut report.outcomes, first, on);
+    st.signal(early, outcomes, first, on);
     if freeze_first {
-        st.kill_all(&mut report.outcomes, on);
+        st.kill_all(outcomes, on);
     }
-    rounds(plan, &mut st, &mut report.outcomes, signalled, on);
-    report.convergence = st.conv;
+    rounds(plan, &mut st, outcomes, signalled, on);
+    st.conv
+}
 
-    on(&Progress::WaitingForPort);
-    // A supervisor restarts after a delay (supervisord: about a second):
-    // watch long enough to see it.
-    let watch = if plan.respawners.iter().any(|r| r.supervised) {
+/// How long to watch a freed port: a supervisor restarts after a delay
+/// (supervisord: about a second), so watch long enough to see it.
+fn watch_time(plan: &Plan) -> Duration {
+    if plan.respawners.iter().any(|r| r.supervised) {
         plan.policy.watch.max(plan.policy.respawn_watch)
     } else {
         plan.policy.watch
-    };
-    confirm_ports(&mut report, start, watch);
-    report
+    }
 }
 
 /// Look at the ports again. A listening socket closes in the holder's exit
 /// path before the pidfd wakes us, so "free" is normally immediate; a short
 /// bounded re-check covers sockets whose last fd lived elsewhere. Once free,
 /// the ports are watched for `watch` more, to catch a respawn.
-pub(super) fn confirm_ports(report: &mut Report, start: Instant, watch: Duration) {
+fn confirm_ports(report: &mut Report, start: Instant, watch: Duration) {
     let mut scanner = Scanner::new();
     let ports = report.ports.clone();
     let held_now = |scanner: &mut Scanner| -> Vec<PortSpec> {

@@ -4,7 +4,7 @@
 //! Two steps, deliberately separate so a person (or a confirm popup) can see
 //! the plan before anything happens:
 //!
-//! 1. [`plan_ports`] / [`plan_pid`] — a pure function of a [`Snapshot`]:
+//! 1. [`plan_ports`] / [`plan_pid`] — a pure function of a [`Snapshot`](crate::model::Snapshot):
 //!    every holder of the port, every member of each holder's process group,
 //!    optionally every descendant ([`Policy::tree`]); with the protected set
 //!    left out and policy refusals recorded. Nothing is signalled.
@@ -23,31 +23,34 @@
 //! processes (never `kill(-pgid)`), because only a single process can be
 //! identity-checked.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::classify::{self, Class, Context, Manager};
-use crate::container::Container;
-use crate::discover::{Options, Scanner};
-use crate::error::{Error, Result};
 use crate::escape::escape;
-use crate::model::{Pid, Snapshot};
-use crate::os::procfs;
-use crate::spec::PortSpec;
 
+mod converge;
 mod execute;
 mod plan;
 mod report;
 
-pub use execute::*;
-pub use plan::*;
-pub use report::*;
-mod converge;
 pub use converge::Convergence;
+pub use execute::{Condition, Progress, ensure_port_free, execute, wait_port};
+pub use plan::{
+    ContainerStop, Plan, Policy, Refusal, Respawner, Role, Target, dedup_ports, plan_pid,
+    plan_ports,
+};
+pub use report::{
+    ContainerOutcome, Outcome, Report, StillHeld, fold_refusal_list, fold_refusals,
+    holders_described, name_a_few, respawn_next_step,
+};
+
+// The unit tests below build snapshots and plans by hand.
+#[cfg(test)]
+use crate::{
+    classify::{Class, Context},
+    model::{Pid, Snapshot},
+    os::procfs,
+    spec::PortSpec,
+};
 
 /// SIGTERM.
 pub const SIGTERM: i32 = 15;

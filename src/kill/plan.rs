@@ -2,7 +2,18 @@
 //! process group (and with `--tree` its descendants), the protected set left
 //! out, policy refusals recorded. Nothing here signals anything.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::SIGTERM;
+use crate::classify::{self, Class, Context, Manager, Verdict};
+use crate::container::Container;
+use crate::escape::{escape, truncate_cut};
+use crate::model::{Pid, Process, Snapshot};
+use crate::os::procfs;
+use crate::spec::PortSpec;
 
 /// What a kill may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +146,7 @@ pub struct Plan {
     /// Containers to stop through their engine's API (`--force` on a
     /// container's forwarder or process): never done by signalling.
     pub containers: Vec<ContainerStop>,
-    /// Process groups taken whole. [`execute`] re-reads them after every
+    /// Process groups taken whole. [`execute`](super::execute()) re-reads them after every
     /// signal round and signals newcomers (a leader still forking), never
     /// anything outside them and [`Plan::tree_roots`]' subtrees.
     pub groups: Vec<Pid>,
@@ -164,6 +175,7 @@ impl Serialize for Refusal {
     }
 }
 
+/// Port specs as their texts (`["tcp:80"]`).
 pub(super) fn ser_ports<S: serde::Serializer>(ports: &[PortSpec], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(ports.iter().map(|p| p.to_string()))
 }
@@ -270,7 +282,9 @@ pub fn dedup_ports(ports: &[PortSpec]) -> Vec<PortSpec> {
     out
 }
 
-pub(super) fn protected_reason(ctx: &Context, pid: Pid) -> Option<String> {
+/// Why `pid` is never signalled, whatever the policy: init, portwarden, an
+/// ancestor.
+fn protected_reason(ctx: &Context, pid: Pid) -> Option<String> {
     if pid <= 1 {
         Some(format!("pid {pid} is init or the kernel: never signalled"))
     } else if pid == ctx.self_pid {
@@ -284,211 +298,290 @@ pub(super) fn protected_reason(ctx: &Context, pid: Pid) -> Option<String> {
     }
 }
 
-pub(super) fn build(
-    snap: &Snapshot,
-    ctx: &Context,
-    holders: &BTreeSet<Pid>,
-    policy: &Policy,
-) -> Plan {
-    let mut refusals = Vec::new();
-    let mut protected: BTreeMap<Pid, String> = BTreeMap::new();
-    let mut roles: BTreeMap<Pid, Role> = BTreeMap::new();
-    let mut groups: BTreeSet<Pid> = BTreeSet::new();
-    let mut tree_roots: BTreeSet<Pid> = BTreeSet::new();
-    let mut verdicts = BTreeMap::new();
-    // One parent → children index for every subtree walked below.
-    let kids = snap.child_index();
-    let mut verdict = |pid: Pid| {
-        verdicts
+/// Build the plan for `holders`: refuse the holders the policy forbids,
+/// give every process to take its role, admit each as a target or leave it
+/// protected, and record the containers to stop and who could respawn.
+fn build(snap: &Snapshot, ctx: &Context, holders: &BTreeSet<Pid>, policy: &Policy) -> Plan {
+    let mut b = Builder::new(snap, ctx, policy);
+    for &h in holders {
+        let Some(p) = snap.process(h) else { continue };
+        if b.refuse_or_route(h, p) {
+            b.take_holder(h, p);
+        }
+    }
+    if policy.tree {
+        b.take_group_descendants();
+    }
+    let targets = b.admit();
+    b.finish(targets, holders)
+}
+
+/// What [`build`] gathers on its way to a [`Plan`].
+struct Builder<'a> {
+    snap: &'a Snapshot,
+    ctx: &'a Context,
+    policy: &'a Policy,
+    /// One parent → children index for every subtree walked.
+    kids: HashMap<Pid, Vec<Pid>>,
+    /// Each process classified once.
+    verdicts: BTreeMap<Pid, Verdict>,
+    refusals: Vec<Refusal>,
+    protected: BTreeMap<Pid, String>,
+    roles: BTreeMap<Pid, Role>,
+    groups: BTreeSet<Pid>,
+    tree_roots: BTreeSet<Pid>,
+    containers: Vec<ContainerStop>,
+}
+
+impl<'a> Builder<'a> {
+    /// Nothing gathered yet for a plan of `snap` under `policy`.
+    fn new(snap: &'a Snapshot, ctx: &'a Context, policy: &'a Policy) -> Self {
+        Builder {
+            snap,
+            ctx,
+            policy,
+            kids: snap.child_index(),
+            verdicts: BTreeMap::new(),
+            refusals: Vec::new(),
+            protected: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            groups: BTreeSet::new(),
+            tree_roots: BTreeSet::new(),
+            containers: Vec::new(),
+        }
+    }
+
+    /// `pid`'s verdict, classified on first use.
+    fn verdict(&mut self, pid: Pid) -> Verdict {
+        let (snap, ctx) = (self.snap, self.ctx);
+        self.verdicts
             .entry(pid)
             .or_insert_with(|| classify::classify_process(snap, ctx, pid))
             .clone()
-    };
+    }
 
-    let mut containers: Vec<ContainerStop> = Vec::new();
-    for &h in holders {
-        let Some(p) = snap.process(h) else { continue };
-        let v = verdict(h);
-        if let Some(why) = protected_reason(ctx, h) {
-            refusals.push(Refusal {
+    /// Refusals: record why holder `h` may not be signalled, or route a
+    /// container's holder to a stop through its engine. Whether `h` is
+    /// taken as a holder.
+    fn refuse_or_route(&mut self, h: Pid, p: &Process) -> bool {
+        let v = self.verdict(h);
+        if let Some(why) = protected_reason(self.ctx, h) {
+            self.refusals.push(Refusal {
                 pid: h,
                 class: v.class,
                 reason: why,
             });
-            continue;
+            return false;
         }
-        let refuse = |reason: String| Refusal {
-            pid: h,
-            class: v.class,
-            reason,
-        };
         if let Some(c) = v.manager.as_ref().and_then(Manager::container) {
-            match container_stop(h, p, c, &v, policy) {
-                Ok(stop) if containers.iter().any(|s| s.container.id == c.id) => drop(stop),
-                Ok(stop) => containers.push(stop),
-                Err(why) => refusals.push(refuse(why)),
+            match container_stop(h, p, c, &v, self.policy) {
+                Ok(stop) if self.containers.iter().any(|s| s.container.id == c.id) => drop(stop),
+                Ok(stop) => self.containers.push(stop),
+                Err(reason) => self.refusals.push(Refusal {
+                    pid: h,
+                    class: v.class,
+                    reason,
+                }),
             }
-            continue;
+            return false;
         }
-        match v.class {
-            Class::SelfProc => {
-                refusals.push(refuse(format!(
-                    "pid {h} is portwarden or its ancestor: never signalled"
-                )));
-                continue;
+        match holder_refusal(h, p, &v, self.policy) {
+            Some(reason) => {
+                self.refusals.push(Refusal {
+                    pid: h,
+                    class: v.class,
+                    reason,
+                });
+                false
             }
-            Class::Foreign if !policy.force => {
-                refusals.push(refuse(format!(
-                    "pid {h} ({}) is foreign: {}; use --force to kill it anyway",
-                    escape(&p.name),
-                    v.reasons.join("; ")
-                )));
-                continue;
-            }
-            Class::Managed if !policy.force => {
-                let cmd = v
-                    .manager
-                    .as_ref()
-                    .map(|m| m.stop_command())
-                    .unwrap_or_else(|| "its service manager".to_string());
-                refusals.push(refuse(format!(
-                    "pid {h} ({}) is managed: {}; stop it with `{cmd}` (or --force)",
-                    escape(&p.name),
-                    v.reasons.first().cloned().unwrap_or_default()
-                )));
-                continue;
-            }
-            Class::Live if !policy.allow_live => {
-                refusals.push(refuse(format!(
-                    "pid {h} ({}) is live: {}; killing it needs consent",
-                    escape(&p.name),
-                    v.reasons.join("; ")
-                )));
-                continue;
-            }
-            _ => {}
+            None => true,
         }
-        if let Some(pat) = &policy.only
-            && !p.command().contains(pat.as_str())
-        {
-            refusals.push(refuse(format!(
-                "pid {h} ({}) does not match --only '{}': command is '{}'",
-                escape(&p.name),
-                escape(pat),
-                escape(&p.command())
-            )));
-            continue;
-        }
+    }
 
-        roles.insert(h, Role::Holder);
-        let own_group = p.pgid == ctx.self_pgid;
-        if policy.tree || own_group {
-            tree_roots.insert(h);
+    /// Roles: holder `h`, its process group (unless it is portwarden's own)
+    /// and, with `--tree` or in our own group, its descendants.
+    fn take_holder(&mut self, h: Pid, p: &Process) {
+        self.roles.insert(h, Role::Holder);
+        let own_group = p.pgid == self.ctx.self_pgid;
+        if self.policy.tree || own_group {
+            self.tree_roots.insert(h);
         }
         if !own_group && p.pgid > 1 {
-            groups.insert(p.pgid);
+            self.groups.insert(p.pgid);
         }
         if !own_group {
-            for m in snap.group_members(p.pgid) {
-                roles.entry(m).or_insert(Role::Group);
+            for m in self.snap.group_members(p.pgid) {
+                self.roles.entry(m).or_insert(Role::Group);
             }
         }
         // Descendants: with --tree always; without it, only when the group
         // could not be taken (a holder in our own group) — then its children
         // are what would have been its group.
-        if policy.tree || own_group {
-            for d in Snapshot::descendants_in(&kids, h, usize::MAX) {
-                roles.entry(d).or_insert(Role::Descendant);
+        if self.policy.tree || own_group {
+            for d in Snapshot::descendants_in(&self.kids, h, usize::MAX) {
+                self.roles.entry(d).or_insert(Role::Descendant);
             }
         }
     }
-    if policy.tree {
-        let group_pids: Vec<Pid> = roles
+
+    /// Roles with `--tree`: every descendant of a group member too.
+    fn take_group_descendants(&mut self) {
+        let group_pids: Vec<Pid> = self
+            .roles
             .iter()
             .filter(|(_, r)| **r == Role::Group)
             .map(|(p, _)| *p)
             .collect();
         for g in group_pids {
-            for d in Snapshot::descendants_in(&kids, g, usize::MAX) {
-                roles.entry(d).or_insert(Role::Descendant);
+            for d in Snapshot::descendants_in(&self.kids, g, usize::MAX) {
+                self.roles.entry(d).or_insert(Role::Descendant);
             }
         }
     }
 
-    let mut targets = Vec::new();
-    for (pid, role) in roles {
-        if let Some(why) = protected_reason(ctx, pid) {
-            protected.insert(pid, why);
-            continue;
-        }
-        let Some(p) = snap.process(pid) else { continue };
-        // A zombie is already dead (its fds are closed): nothing to signal,
-        // and listing it would make the confirmation lie about what dies.
-        if matches!(p.state, 'Z' | 'X') {
-            continue;
-        }
-        if role != Role::Holder {
-            let v = verdict(pid);
-            // A group member or descendant in our own group is the caller's
-            // family (the script that ran us): never taken implicitly.
-            if p.pgid == ctx.self_pgid && p.pgid > 0 && role == Role::Group {
-                protected.insert(pid, "in portwarden's own process group".to_string());
+    /// Admission: every process with a role becomes a target, unless it is
+    /// protected (recorded with the reason) or already dead. Holders first.
+    fn admit(&mut self) -> Vec<Target> {
+        let mut targets = Vec::new();
+        for (pid, role) in std::mem::take(&mut self.roles) {
+            if let Some(why) = protected_reason(self.ctx, pid) {
+                self.protected.insert(pid, why);
                 continue;
             }
-            if matches!(v.class, Class::SelfProc) {
-                protected.insert(pid, "portwarden or its ancestor".to_string());
+            let Some(p) = self.snap.process(pid) else {
+                continue;
+            };
+            // A zombie is already dead (its fds are closed): nothing to signal,
+            // and listing it would make the confirmation lie about what dies.
+            if matches!(p.state, 'Z' | 'X') {
                 continue;
             }
-            if matches!(v.class, Class::Foreign) && !policy.force {
-                protected.insert(
-                    pid,
-                    format!("owned by uid {}, not yours (use --force)", p.uid),
-                );
-                continue;
-            }
-            // A session leader on a terminal is someone's shell: a server
-            // started from a shell without job control shares its group,
-            // but "free the port" never means "close that terminal".
-            if p.sid == p.pid
-                && let Some(tty) = p.tty()
+            let class = self.verdict(pid).class;
+            if role != Role::Holder
+                && let Some(why) = member_exclusion(self.ctx, p, role, class, self.policy)
             {
-                protected.insert(
-                    pid,
-                    format!(
-                        "leads the terminal session on {tty} (a shell): not signalled; end it yourself if you mean to"
-                    ),
-                );
+                self.protected.insert(pid, why);
                 continue;
             }
+            targets.push(target(p, class, role));
         }
-        targets.push(Target {
-            pid,
-            start_time: p.start_time,
-            name: p.name.clone(),
-            // Display fields: bounded (`--only` matched the whole line).
-            command: crate::escape::truncate_cut(&p.command(), procfs::SHOWN_CMDLINE),
-            short_command: crate::escape::truncate_cut(&p.short_command(), procfs::SHOWN_CMDLINE),
-            uid: p.uid,
-            user: p.user.clone(),
-            class: verdict(pid).class,
-            role,
-        });
+        targets.sort_by_key(|t| (t.role, t.pid));
+        if self.policy.tree {
+            self.tree_roots.extend(targets.iter().map(|t| t.pid));
+        }
+        targets
     }
-    targets.sort_by_key(|t| (t.role, t.pid));
-    if policy.tree {
-        tree_roots.extend(targets.iter().map(|t| t.pid));
+
+    /// The plan, with who could respawn `holders` (ports are the caller's).
+    fn finish(self, targets: Vec<Target>, holders: &BTreeSet<Pid>) -> Plan {
+        Plan {
+            ports: Vec::new(),
+            already_free: Vec::new(),
+            respawners: respawners(self.snap, self.ctx, holders, &self.verdicts),
+            targets,
+            refusals: self.refusals,
+            protected: self.protected.into_iter().collect(),
+            containers: self.containers,
+            groups: self.groups.into_iter().collect(),
+            tree_roots: self.tree_roots.into_iter().collect(),
+            policy: self.policy.clone(),
+        }
     }
-    Plan {
-        ports: Vec::new(),
-        already_free: Vec::new(),
-        targets,
-        refusals,
-        protected: protected.into_iter().collect(),
-        containers,
-        groups: groups.into_iter().collect(),
-        tree_roots: tree_roots.into_iter().collect(),
-        respawners: respawners(snap, ctx, holders, &verdicts),
-        policy: policy.clone(),
+}
+
+/// Why the policy refuses holder `h` by its class (or `--only`), if it does.
+fn holder_refusal(h: Pid, p: &Process, v: &Verdict, policy: &Policy) -> Option<String> {
+    match v.class {
+        Class::SelfProc => {
+            return Some(format!(
+                "pid {h} is portwarden or its ancestor: never signalled"
+            ));
+        }
+        Class::Foreign if !policy.force => {
+            return Some(format!(
+                "pid {h} ({}) is foreign: {}; use --force to kill it anyway",
+                escape(&p.name),
+                v.reasons.join("; ")
+            ));
+        }
+        Class::Managed if !policy.force => {
+            let cmd = v
+                .manager
+                .as_ref()
+                .map(|m| m.stop_command())
+                .unwrap_or_else(|| "its service manager".to_string());
+            return Some(format!(
+                "pid {h} ({}) is managed: {}; stop it with `{cmd}` (or --force)",
+                escape(&p.name),
+                v.reasons.first().cloned().unwrap_or_default()
+            ));
+        }
+        Class::Live if !policy.allow_live => {
+            return Some(format!(
+                "pid {h} ({}) is live: {}; killing it needs consent",
+                escape(&p.name),
+                v.reasons.join("; ")
+            ));
+        }
+        _ => {}
+    }
+    let pat = policy.only.as_ref()?;
+    (!p.command().contains(pat.as_str())).then(|| {
+        format!(
+            "pid {h} ({}) does not match --only '{}': command is '{}'",
+            escape(&p.name),
+            escape(pat),
+            escape(&p.command())
+        )
+    })
+}
+
+/// Why a group member or descendant `p` (of class `class`) is left alone,
+/// if it is.
+fn member_exclusion(
+    ctx: &Context,
+    p: &Process,
+    role: Role,
+    class: Class,
+    policy: &Policy,
+) -> Option<String> {
+    // A group member or descendant in our own group is the caller's
+    // family (the script that ran us): never taken implicitly.
+    if p.pgid == ctx.self_pgid && p.pgid > 0 && role == Role::Group {
+        return Some("in portwarden's own process group".to_string());
+    }
+    if matches!(class, Class::SelfProc) {
+        return Some("portwarden or its ancestor".to_string());
+    }
+    if matches!(class, Class::Foreign) && !policy.force {
+        return Some(format!("owned by uid {}, not yours (use --force)", p.uid));
+    }
+    // A session leader on a terminal is someone's shell: a server
+    // started from a shell without job control shares its group,
+    // but "free the port" never means "close that terminal".
+    if p.sid == p.pid
+        && let Some(tty) = p.tty()
+    {
+        return Some(format!(
+            "leads the terminal session on {tty} (a shell): not signalled; end it yourself if you mean to"
+        ));
+    }
+    None
+}
+
+/// `p` as a target, with the identity to re-verify.
+fn target(p: &Process, class: Class, role: Role) -> Target {
+    Target {
+        pid: p.pid,
+        start_time: p.start_time,
+        name: p.name.clone(),
+        // Display fields: bounded (`--only` matched the whole line).
+        command: truncate_cut(&p.command(), procfs::SHOWN_CMDLINE),
+        short_command: truncate_cut(&p.short_command(), procfs::SHOWN_CMDLINE),
+        uid: p.uid,
+        user: p.user.clone(),
+        class,
+        role,
     }
 }
 
@@ -509,11 +602,11 @@ pub struct ContainerStop {
 /// A container's holder: stopped through the engine when forced (never by
 /// signalling the forwarder or the container's processes), else refused
 /// with the engine's stop command.
-pub(super) fn container_stop(
+fn container_stop(
     h: Pid,
-    p: &crate::model::Process,
+    p: &Process,
     c: &Container,
-    v: &classify::Verdict,
+    v: &Verdict,
     policy: &Policy,
 ) -> std::result::Result<ContainerStop, String> {
     let cmd = match &c.rootless_user {
@@ -566,11 +659,11 @@ pub(super) fn container_stop(
 
 /// Who could start each holder again: the supervisor of a managed program,
 /// or the living parent of a holder's program (not init, not a subreaper).
-pub(super) fn respawners(
+fn respawners(
     snap: &Snapshot,
     ctx: &Context,
     holders: &BTreeSet<Pid>,
-    verdicts: &BTreeMap<Pid, classify::Verdict>,
+    verdicts: &BTreeMap<Pid, Verdict>,
 ) -> Vec<Respawner> {
     let mut out: Vec<Respawner> = Vec::new();
     for &h in holders {

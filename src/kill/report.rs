@@ -1,7 +1,19 @@
 //! What a kill did, as plain data: per target the signals sent and when it
 //! was seen to exit, what was skipped and why, and whether the port is free.
 
-use super::*;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::converge::Convergence;
+use super::plan::{Refusal, Role, ser_ports};
+use crate::classify::{self, Class, Context};
+use crate::container::Container;
+use crate::escape::escape;
+use crate::model::{Pid, Snapshot};
+use crate::spec::PortSpec;
 
 /// Refusals as a person reads them: one line per distinct reason. Workers
 /// of one program are refused for the same reason (their reasons name the
@@ -117,25 +129,25 @@ pub struct StillHeld {
     pub next_step: Option<String>,
 }
 
-pub(super) fn ser_port<S: serde::Serializer>(p: &PortSpec, s: S) -> Result<S::Ok, S::Error> {
+/// A port spec as its text (`tcp:80`).
+fn ser_port<S: serde::Serializer>(p: &PortSpec, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&p.to_string())
 }
 
+/// A duration as whole milliseconds (JSON `*_ms` fields).
 pub(super) fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0).round())
 }
 
-pub(super) fn ser_opt_ms<S: serde::Serializer>(
-    d: &Option<Duration>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+/// An optional duration as whole milliseconds, or null.
+fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_some(&(d.as_secs_f64() * 1000.0).round()),
         None => s.serialize_none(),
     }
 }
 
-/// What [`execute`] observed.
+/// What [`execute`](super::execute()) observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// The ports the plan meant to free.
@@ -188,6 +200,27 @@ impl Report {
     /// One line for a person: "port 8080 free after 140 ms — 3 processes
     /// ended", or what survived and why.
     pub fn summary(&self) -> String {
+        if !self.refusals.is_empty() {
+            return format!(
+                "refused, nothing signalled: {}",
+                fold_refusals(&self.refusals).join("; ")
+            );
+        }
+        let mut s = if self.still_held.is_empty() {
+            self.freed_phrase()
+        } else {
+            self.held_phrase()
+        };
+        s.push_str(&self.container_failures());
+        s.push_str(&self.convergence_phrase());
+        s.push_str(&self.trouble_phrase());
+        s
+    }
+}
+
+impl Report {
+    /// "ports 80, 443 free after 140 ms — 3 processes ended".
+    fn freed_phrase(&self) -> String {
         let ports = self
             .ports
             .iter()
@@ -199,52 +232,49 @@ impl Report {
         } else {
             "port"
         };
-        if !self.refusals.is_empty() {
-            return format!(
-                "refused, nothing signalled: {}",
-                fold_refusals(&self.refusals).join("; ")
-            );
-        }
-        let n = self.ended_count();
-        let procs = if n == 1 { "process" } else { "processes" };
+        let mut s = match self.port_free_after {
+            Some(d) => format!("{plural} {ports} free after {} ms", d.as_millis()),
+            None => format!("{plural} {ports} free"),
+        };
+        let _ = write!(s, " — {}", self.ended_phrase());
+        s
+    }
+
+    /// "port 80 still held by …; respawned by …; next: …; 1 process ended"
+    /// for every port still held.
+    fn held_phrase(&self) -> String {
         let mut s = String::new();
-        if self.still_held.is_empty() {
-            match self.port_free_after {
-                Some(d) => {
-                    let _ = write!(s, "{plural} {ports} free after {} ms", d.as_millis());
+        for h in &self.still_held {
+            let when = match h.retaken_after {
+                Some(d) => format!(" (it was free after {} ms, then re-taken)", d.as_millis()),
+                None => String::new(),
+            };
+            let _ = write!(
+                s,
+                "port {} still held{when} by {}; ",
+                h.port,
+                if h.by.is_empty() {
+                    "an unseen process".to_string()
+                } else {
+                    name_a_few(&h.by, 3)
                 }
-                None => {
-                    let _ = write!(s, "{plural} {ports} free");
-                }
+            );
+            if let Some(r) = &h.respawner {
+                let _ = write!(s, "respawned by {r}; ");
             }
-            let _ = write!(s, " — {}", self.ended_phrase(n, procs));
-        } else {
-            for h in &self.still_held {
-                let when = match h.retaken_after {
-                    Some(d) => format!(" (it was free after {} ms, then re-taken)", d.as_millis()),
-                    None => String::new(),
-                };
-                let _ = write!(
-                    s,
-                    "port {} still held{when} by {}; ",
-                    h.port,
-                    if h.by.is_empty() {
-                        "an unseen process".to_string()
-                    } else {
-                        name_a_few(&h.by, 3)
-                    }
-                );
-                if let Some(r) = &h.respawner {
-                    let _ = write!(s, "respawned by {r}; ");
-                }
-                if let Some(n) = &h.next_step {
-                    let _ = write!(s, "next: {n}; ");
-                }
+            if let Some(n) = &h.next_step {
+                let _ = write!(s, "next: {n}; ");
             }
-            let _ = write!(s, "{}", self.ended_phrase(n, procs));
         }
-        s.push_str(&self.container_failures());
+        s.push_str(&self.ended_phrase());
+        s
+    }
+
+    /// "; 2 newcomer(s) joined …" when the groups grew during the kill or
+    /// the re-reading hit its bound.
+    fn convergence_phrase(&self) -> String {
         let c = &self.convergence;
+        let mut s = String::new();
         if c.newcomers > 0 || c.bounded {
             let _ = write!(
                 s,
@@ -255,8 +285,15 @@ impl Report {
             );
         }
         if c.bounded {
-            let _ = write!(s, "; stopped re-reading the groups at the bound");
+            s.push_str("; stopped re-reading the groups at the bound");
         }
+        s
+    }
+
+    /// What went wrong per target: survivors of SIGKILL, signals that
+    /// failed, targets skipped for a reason other than being gone.
+    fn trouble_phrase(&self) -> String {
+        let mut s = String::new();
         let survivors: Vec<String> = self
             .outcomes
             .iter()
@@ -293,11 +330,9 @@ impl Report {
         }
         s
     }
-}
 
-impl Report {
     /// "; could not stop docker container web (…): why" for each failure.
-    pub(super) fn container_failures(&self) -> String {
+    fn container_failures(&self) -> String {
         self.containers
             .iter()
             .filter_map(|c| {
@@ -313,7 +348,9 @@ impl Report {
 
     /// "1 process ended", "container web stopped through the docker API",
     /// or both.
-    pub(super) fn ended_phrase(&self, n: usize, procs: &str) -> String {
+    fn ended_phrase(&self) -> String {
+        let n = self.ended_count();
+        let procs = if n == 1 { "process" } else { "processes" };
         let mut parts: Vec<String> = self
             .containers
             .iter()

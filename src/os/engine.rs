@@ -318,30 +318,7 @@ fn rootless(snap: &Snapshot, table: &mut ContainerTable) {
     uids.sort_unstable();
     uids.dedup();
     for uid in uids {
-        let sock = PathBuf::from(format!("/run/user/{uid}/podman/podman.sock"));
-        if !sock.exists() {
-            continue;
-        }
-        let shown = sock.to_string_lossy().into_owned();
-        match list(Engine::Podman, &sock) {
-            Ok(cs) => {
-                for c in cs {
-                    if table.by_id(Engine::Podman, &c.id).is_none() {
-                        table.containers.push(c);
-                    }
-                }
-                table.probes.push(EngineProbe {
-                    engine: Engine::Podman,
-                    socket: shown,
-                    error: None,
-                });
-            }
-            Err(e) => table.probes.push(EngineProbe {
-                engine: Engine::Podman,
-                socket: shown.clone(),
-                error: Some(format!("{shown}: {e}")),
-            }),
-        }
+        list_user_podman(uid, table);
     }
     let Ok(host) = std::fs::read_link("/proc/self/ns/net") else {
         return;
@@ -368,28 +345,66 @@ fn rootless(snap: &Snapshot, table: &mut ContainerTable) {
             .flat_map(task_netns)
             .filter(|n| *n != host)
             .collect();
-        let Some(id) = conmons
+        let Some(cf) = conmons
             .iter()
             .find(|(_, ns)| !ns.is_disjoint(&nets))
             .and_then(|(c, _)| container::forwarder(c))
-            .and_then(|cf| {
-                if table.by_id(Engine::Podman, cf.id.as_deref()?).is_none() {
-                    let id = cf.id.as_deref()?;
-                    let mut c = Container::bare(Engine::Podman, id);
-                    c.name = cf.name.clone();
-                    c.image = on_disk
-                        .iter()
-                        .find(|d| d.id == id)
-                        .and_then(|d| d.image.clone());
-                    table.containers.push(c);
-                }
-                cf.id
-            })
         else {
             continue;
         };
-        table.forwarded.push((f.pid, id));
+        if let Some(id) = adopt_conmon_container(cf, &on_disk, table) {
+            table.forwarded.push((f.pid, id));
+        }
     }
+}
+
+/// Ask user `uid`'s own podman API socket (when it serves one) for its
+/// containers; record the probe either way.
+fn list_user_podman(uid: u32, table: &mut ContainerTable) {
+    let sock = PathBuf::from(format!("/run/user/{uid}/podman/podman.sock"));
+    if !sock.exists() {
+        return;
+    }
+    let shown = sock.to_string_lossy().into_owned();
+    match list(Engine::Podman, &sock) {
+        Ok(cs) => {
+            for c in cs {
+                if table.by_id(Engine::Podman, &c.id).is_none() {
+                    table.containers.push(c);
+                }
+            }
+            table.probes.push(EngineProbe {
+                engine: Engine::Podman,
+                socket: shown,
+                error: None,
+            });
+        }
+        Err(e) => table.probes.push(EngineProbe {
+            engine: Engine::Podman,
+            socket: shown.clone(),
+            error: Some(format!("{shown}: {e}")),
+        }),
+    }
+}
+
+/// The container id a conmon's command line names; a container the API
+/// did not list is added from what conmon and the disk say.
+fn adopt_conmon_container(
+    cf: container::Forwarder,
+    on_disk: &[Container],
+    table: &mut ContainerTable,
+) -> Option<String> {
+    if table.by_id(Engine::Podman, cf.id.as_deref()?).is_none() {
+        let id = cf.id.as_deref()?;
+        let mut c = Container::bare(Engine::Podman, id);
+        c.name = cf.name.clone();
+        c.image = on_disk
+            .iter()
+            .find(|d| d.id == id)
+            .and_then(|d| d.image.clone());
+        table.containers.push(c);
+    }
+    cf.id
 }
 
 /// Every conmon of the snapshot with its command line read (a rootless

@@ -5,12 +5,14 @@
 //! the socket table ([`sockdiag`]), `/proc` for processes ([`procfs`]) and,
 //! as root, a BPF iterator for which process holds which socket ([`bpf`]);
 //! container engines' APIs and state for the containers behind a port
-//! ([`engine`]).
+//! ([`engine`]); pidfds to signal exactly the planned process and wait for
+//! its exit ([`pidfd`]).
 //! Linux only: sock_diag and pidfds are what make portwarden correct and fast.
 
 pub mod bpf;
 pub mod engine;
 pub mod facts;
+pub mod pidfd;
 pub mod procfs;
 pub mod procnet;
 pub mod sockdiag;

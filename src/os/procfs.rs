@@ -580,26 +580,9 @@ impl FdDir {
         }
 
         // Sparse (or uncounted) table: list it, skipping what was probed.
-        let Ok(mut dir) = rustix::fs::Dir::new(fd_dir) else {
+        let Some((dir, rest)) = unprobed_fds(fd_dir, probed, count) else {
             return scan;
         };
-        let mut rest: Vec<u32> = Vec::new();
-        let mut listed = 0usize;
-        while let Some(Ok(entry)) = dir.read() {
-            if let Some(n) = std::str::from_utf8(entry.file_name().to_bytes())
-                .ok()
-                .and_then(|s| s.parse::<u32>().ok())
-            {
-                listed += 1;
-                if n >= probed {
-                    rest.push(n);
-                }
-                // All of them listed: skip the end-of-directory call.
-                if count > 0 && listed >= count {
-                    break;
-                }
-            }
-        }
         if let Ok(fd) = dir.fd() {
             for n in rest {
                 if !check(fd, n, &mut scan) && scan.denied {
@@ -609,6 +592,35 @@ impl FdDir {
         }
         scan
     }
+}
+
+/// List the fd directory `fd_dir` (holding `count` fds, 0 if unknown): the
+/// fd numbers from `probed` on, with the open directory to read their links
+/// through.
+fn unprobed_fds(
+    fd_dir: std::os::fd::OwnedFd,
+    probed: u32,
+    count: usize,
+) -> Option<(rustix::fs::Dir, Vec<u32>)> {
+    let mut dir = rustix::fs::Dir::new(fd_dir).ok()?;
+    let mut rest: Vec<u32> = Vec::new();
+    let mut listed = 0usize;
+    while let Some(Ok(entry)) = dir.read() {
+        if let Some(n) = std::str::from_utf8(entry.file_name().to_bytes())
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            listed += 1;
+            if n >= probed {
+                rest.push(n);
+            }
+            // All of them listed: skip the end-of-directory call.
+            if count > 0 && listed >= count {
+                break;
+            }
+        }
+    }
+    Some((dir, rest))
 }
 
 /// Decimal digits of `n` in `buf`, as a path component.

@@ -138,32 +138,12 @@ impl SockDiag {
     ) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        let ipproto = match proto {
-            Proto::Tcp => IPPROTO_TCP,
-            Proto::Udp => IPPROTO_UDP,
-        };
-        let fam = match family {
-            Family::Ipv4 => AF_INET,
-            Family::Ipv6 => AF_INET6,
-        };
-        let mut req = [0u8; REQ_LEN];
-        req[0..4].copy_from_slice(&(REQ_LEN as u32).to_ne_bytes());
-        req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-        req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-        req[8..12].copy_from_slice(&seq.to_ne_bytes());
-        // nlmsg_pid 0: the kernel.
-        req[16] = fam;
-        req[17] = ipproto;
-        // idiag_ext 0, pad 0
-        req[20..24].copy_from_slice(&states.to_ne_bytes());
-        // inet_diag_sockid all zero: no filter on addresses.
         rustix::net::sendto(
             &self.fd,
-            &req,
+            &dump_request(family, proto, states, seq),
             SendFlags::empty(),
             &SocketAddrNetlink::new(0, 0),
         )?;
-
         loop {
             let (n, _) = rustix::net::recv(&self.fd, &mut self.buf[..], RecvFlags::empty())?;
             if n == 0 {
@@ -172,41 +152,75 @@ impl SockDiag {
                     "sock_diag: netlink socket closed mid-dump",
                 ));
             }
-            let mut off = 0;
-            while off + NLMSG_HDR <= n {
-                let h = &self.buf[off..n];
-                let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
-                let ty = u16::from_ne_bytes([h[4], h[5]]);
-                let mseq = u32::from_ne_bytes([h[8], h[9], h[10], h[11]]);
-                if len < NLMSG_HDR || len > h.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "sock_diag: malformed netlink message",
-                    ));
-                }
-                if mseq == seq {
-                    match ty {
-                        NLMSG_DONE => return Ok(()),
-                        NLMSG_ERROR => {
-                            let code = h
-                                .get(16..20)
-                                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                                .unwrap_or(0);
-                            if code == 0 {
-                                // an ACK
-                            } else {
-                                return Err(io::Error::from_raw_os_error(-code));
-                            }
-                        }
-                        SOCK_DIAG_BY_FAMILY => each(&h[NLMSG_HDR..len]),
-                        _ => {}
-                    }
-                }
-                // Messages are 4-byte aligned.
-                off += (len + 3) & !3;
+            if each_message(&self.buf[..n], seq, &mut each)? {
+                return Ok(());
             }
         }
     }
+}
+
+/// The `SOCK_DIAG_BY_FAMILY` dump request (a netlink header and a
+/// `struct inet_diag_req_v2`) for `family`/`proto` sockets in `states`.
+fn dump_request(family: Family, proto: Proto, states: u32, seq: u32) -> [u8; REQ_LEN] {
+    let ipproto = match proto {
+        Proto::Tcp => IPPROTO_TCP,
+        Proto::Udp => IPPROTO_UDP,
+    };
+    let fam = match family {
+        Family::Ipv4 => AF_INET,
+        Family::Ipv6 => AF_INET6,
+    };
+    let mut req = [0u8; REQ_LEN];
+    req[0..4].copy_from_slice(&(REQ_LEN as u32).to_ne_bytes());
+    req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    req[8..12].copy_from_slice(&seq.to_ne_bytes());
+    // nlmsg_pid 0: the kernel.
+    req[16] = fam;
+    req[17] = ipproto;
+    // idiag_ext 0, pad 0
+    req[20..24].copy_from_slice(&states.to_ne_bytes());
+    // inet_diag_sockid all zero: no filter on addresses.
+    req
+}
+
+/// Hand each `SOCK_DIAG_BY_FAMILY` payload of dump `seq` in one received
+/// batch to `each`; whether the dump is done (`NLMSG_DONE`).
+fn each_message(batch: &[u8], seq: u32, each: &mut impl FnMut(&[u8])) -> io::Result<bool> {
+    let n = batch.len();
+    let mut off = 0;
+    while off + NLMSG_HDR <= n {
+        let h = &batch[off..n];
+        let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        let ty = u16::from_ne_bytes([h[4], h[5]]);
+        let mseq = u32::from_ne_bytes([h[8], h[9], h[10], h[11]]);
+        if len < NLMSG_HDR || len > h.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "sock_diag: malformed netlink message",
+            ));
+        }
+        if mseq == seq {
+            match ty {
+                NLMSG_DONE => return Ok(true),
+                NLMSG_ERROR => {
+                    let code = h
+                        .get(16..20)
+                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(0);
+                    // 0 is an ACK.
+                    if code != 0 {
+                        return Err(io::Error::from_raw_os_error(-code));
+                    }
+                }
+                SOCK_DIAG_BY_FAMILY => each(&h[NLMSG_HDR..len]),
+                _ => {}
+            }
+        }
+        // Messages are 4-byte aligned.
+        off += (len + 3) & !3;
+    }
+    Ok(false)
 }
 
 /// State of a TCP connection, as far as a listener's counts care.
