@@ -348,7 +348,7 @@ mod tests {
 
     use super::*;
     use crate::tui::fixture::*;
-    use crate::tui::update::Msg;
+    use crate::tui::msg::Msg;
 
     /// The fixture machine 30 s later: node's :3000 is gone, the live
     /// python (4000) now has a project, two local clients on :8000 and a

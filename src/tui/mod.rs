@@ -23,6 +23,8 @@
 pub mod context;
 pub mod effects;
 pub mod fleet;
+pub mod keys;
+pub mod msg;
 pub mod render;
 pub mod state;
 pub mod update;
@@ -52,8 +54,9 @@ use portwarden::classify::Context;
 use portwarden::discover::{self, Scanner};
 use portwarden::os::procfs;
 
+use msg::{Effect, Msg};
 use state::App;
-use update::{Effect, Msg, update};
+use update::update;
 
 /// How the TUI runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

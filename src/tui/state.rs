@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use portwarden::classify::{self, Class, Context, Verdict};
 use portwarden::model::{Pid, Proto, Snapshot, Socket};
-use portwarden::spec::PortSpec;
 pub use portwarden::tree::{TreeKind, TreeLine};
 
-use super::effects::Planned;
+use super::msg::{KillRequest, Planned};
 
 /// Identity of a table row, stable across refreshes: the socket (proto,
 /// address, port, inode) and the holder's pid (`None` for a socket without
@@ -116,39 +115,6 @@ pub fn help_max_scroll(height: u16) -> u16 {
     let total = help_lines_count() as u16;
     let popup = (total + 2).min(height.saturating_sub(2)).max(height.min(3));
     total.saturating_sub(popup.saturating_sub(2))
-}
-
-/// What to kill, before it is planned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KillTarget {
-    /// Free these ports (from the main table).
-    Ports(Vec<PortSpec>),
-    /// Kill the process group of this process (from the tree view).
-    Group(Pid),
-}
-
-/// A kill request: the target, whether to override refusals, and a label
-/// for the dialogs. Requests become plans through [`super::effects::plan`],
-/// and plans are only executed after the confirmation dialog.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KillRequest {
-    /// What to kill.
-    pub target: KillTarget,
-    /// Plan with `force` (the user pressed the force key on a refusal).
-    pub force: bool,
-}
-
-impl KillRequest {
-    /// `port tcp:3000` or `process group of pid 4242`.
-    pub fn label(&self) -> String {
-        match &self.target {
-            KillTarget::Ports(p) => {
-                let v: Vec<String> = p.iter().map(|p| p.to_string()).collect();
-                format!("port {}", v.join(", "))
-            }
-            KillTarget::Group(pid) => format!("process group of pid {pid}"),
-        }
-    }
 }
 
 /// The process tree around one holder, with a cursor.

@@ -10,66 +10,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
-use portwarden::model::{Pid, Snapshot};
 use portwarden::spec::PortSpec;
 
-use super::effects::Planned;
-use super::state::{
-    App, KillRequest, KillTarget, Mode, TABLE_BODY_TOP, Tone, TreeView, help_max_scroll,
-};
-
-/// Something that happened.
-pub enum Msg {
-    /// A key was pressed.
-    Key(KeyEvent),
-    /// The mouse was used.
-    Mouse(MouseEvent),
-    /// The terminal was resized to (columns, rows).
-    Resize(u16, u16),
-    /// Time passed; `now` is seconds since the epoch.
-    Tick {
-        /// Seconds since the epoch.
-        now: u64,
-    },
-    /// The collector started a scan.
-    ScanStarted,
-    /// A scan finished (or failed, with the error's text).
-    Snapshot {
-        /// The snapshot or the error.
-        result: Result<Snapshot, String>,
-        /// When it was taken, seconds since the epoch.
-        at: u64,
-    },
-    /// A kill request was planned.
-    Planned(Box<Planned>),
-    /// A step of an executing kill.
-    KillProgress(String),
-    /// An executing kill ended.
-    KillDone {
-        /// The port ended up free.
-        success: bool,
-        /// What was observed.
-        summary: String,
-    },
-    /// The working directory of a process was read (for details).
-    Cwd(Pid, Option<String>),
-    /// SIGTERM or SIGHUP arrived: leave cleanly.
-    Terminate,
-}
-
-/// Something for the event loop to do.
-pub enum Effect {
-    /// Leave the TUI.
-    Quit,
-    /// Scan now instead of waiting for the interval.
-    Refresh,
-    /// Plan this kill request (answered with [`Msg::Planned`]).
-    Plan(KillRequest),
-    /// Execute a confirmed plan.
-    Kill(Box<Planned>),
-    /// Read the working directory of a process (answered with [`Msg::Cwd`]).
-    ReadCwd(Pid),
-}
+pub use super::msg::{Effect, Msg};
+use super::msg::{KillRequest, KillTarget};
+use super::state::{App, Mode, TABLE_BODY_TOP, Tone, TreeView, help_max_scroll};
 
 /// Apply one message to the state.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
@@ -582,6 +527,7 @@ mod tests {
     use super::*;
     use crate::tui::fixture::*;
     use crate::tui::state::SortCol;
+    use portwarden::model::Pid;
 
     fn kills(effects: &[Effect]) -> usize {
         effects

@@ -21,9 +21,9 @@ use portwarden::escape::{count, escape, escape_trunc, truncate};
 use portwarden::model::Pid;
 use portwarden::timefmt::{age, utc};
 
-use crate::tui::effects::PlanView;
+use crate::tui::msg::{KillRequest, PlanView};
 use crate::tui::state::{
-    App, HELP, KillRequest, Mode, SortCol, Tone, TreeKind, TreeView, help_lines_count, signal_name,
+    App, HELP, Mode, SortCol, Tone, TreeKind, TreeView, help_lines_count, signal_name,
 };
 
 mod confirm;
@@ -123,7 +123,7 @@ mod tests {
 
     use super::*;
     use crate::tui::fixture::*;
-    use crate::tui::update::Msg;
+    use crate::tui::msg::Msg;
 
     #[test]
     fn first_frame_is_scanning() {
@@ -476,9 +476,9 @@ mod tests {
         let mut app = app_sized(80, 24);
         select_pid(&mut app, 4400);
         let reason = app.verdicts[&4400].reasons.join("; ");
-        let planned = crate::tui::effects::fixture(crate::tui::effects::PlanView {
+        let planned = crate::tui::effects::fixture(crate::tui::msg::PlanView {
             ports: vec!["tcp:6379".into()],
-            refusals: vec![crate::tui::effects::RefusalView {
+            refusals: vec![crate::tui::msg::RefusalView {
                 pid: 4400,
                 class: Class::Managed,
                 reason,
@@ -515,8 +515,8 @@ mod tests {
         assert!(details.contains("`docker stop web`"), "{details}");
         feed(&mut app, [press(KeyCode::Esc)]);
         // The real planner, as the event loop would run it.
-        let req = |force| crate::tui::state::KillRequest {
-            target: crate::tui::state::KillTarget::Ports(vec!["18080".parse().expect("a port")]),
+        let req = |force| crate::tui::msg::KillRequest {
+            target: crate::tui::msg::KillTarget::Ports(vec!["18080".parse().expect("a port")]),
             force,
         };
         let policy = portwarden::kill::Policy::default();
@@ -564,7 +564,7 @@ mod tests {
                 format!("owned by uid {} (user{i}); you are uid 1000", 2000 + i),
             ));
         }
-        let planned = crate::tui::effects::fixture(crate::tui::effects::PlanView {
+        let planned = crate::tui::effects::fixture(crate::tui::msg::PlanView {
             ports: vec!["tcp:80".into()],
             refusals: crate::tui::effects::refusal_views(&refusals),
             signal: 15,
