@@ -27,6 +27,7 @@ use crate::tui::state::{
 };
 
 mod confirm;
+pub(in crate::tui) mod context;
 mod details;
 mod help;
 mod layout;
@@ -108,7 +109,7 @@ pub fn render(app: &App, f: &mut Frame) {
         }
     }
     if app.events.open {
-        crate::tui::context::render_log(app, f, area);
+        context::render_log(app, f, area);
     }
     if app.help {
         help(&pal, f, area, app.help_scroll);

@@ -71,7 +71,7 @@ pub(super) fn table(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
         return;
     };
     let w = widths(app, area.width);
-    let extra = crate::tui::context::Columns::for_app(app, area.width);
+    let extra = context::Columns::for_app(app, area.width);
     // 7 gaps between 8 columns, 1 for the selection marker.
     let fixed: u16 = w.iter().sum::<u16>() + 7 + 1 + extra.width();
     let cmd_w = usize::from(area.width.saturating_sub(fixed)).max(1);
