@@ -79,44 +79,6 @@ impl SortCol {
     }
 }
 
-/// The help overlay's key table (keys, what they do).
-pub const HELP: &[(&str, &str)] = &[
-    ("↑ ↓  j k", "move the selection"),
-    ("PgUp PgDn", "move a page"),
-    ("Home End  g G", "first / last row"),
-    ("/  F4", "filter: port, pid, user, class, command"),
-    ("", "(Enter applies, Esc clears)"),
-    ("Enter  i", "details of the selected socket/holder"),
-    ("", "(PgUp/PgDn scroll them)"),
-    ("t  F5", "process tree of the selected holder"),
-    (
-        "x  F9  Delete",
-        "kill the holder's process group (asks first)",
-    ),
-    ("  y  n", "in the kill dialog: kill / cancel"),
-    ("  F", "on a refusal: force (plans again, asks again)"),
-    ("s  S", "cycle the sort column / reverse the order"),
-    ("r", "refresh now"),
-    ("e", "event log: what listened, closed, respawned"),
-    ("?  F1", "this help"),
-    ("Esc", "close whatever is open"),
-    ("q  Ctrl-C", "quit"),
-];
-
-/// Lines the help overlay has: the key table, a blank line, the `!`
-/// legend and the class legend.
-pub fn help_lines_count() -> usize {
-    HELP.len() + 3
-}
-
-/// The furthest the help overlay can scroll on a terminal `height` rows
-/// tall (its popup leaves a row above and below, and has a border).
-pub fn help_max_scroll(height: u16) -> u16 {
-    let total = help_lines_count() as u16;
-    let popup = (total + 2).min(height.saturating_sub(2)).max(height.min(3));
-    total.saturating_sub(popup.saturating_sub(2))
-}
-
 /// The process tree around one holder, with a cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeView {

@@ -21,10 +21,9 @@ use portwarden::escape::{count, escape, escape_trunc, truncate};
 use portwarden::model::Pid;
 use portwarden::timefmt::{age, utc};
 
+use crate::tui::keys;
 use crate::tui::msg::{KillRequest, PlanView};
-use crate::tui::state::{
-    App, HELP, Mode, SortCol, Tone, TreeKind, TreeView, help_lines_count, signal_name,
-};
+use crate::tui::state::{App, Mode, SortCol, Tone, TreeKind, TreeView, signal_name};
 
 mod confirm;
 pub(in crate::tui) mod context;
