@@ -164,7 +164,10 @@ impl Binding {
 #[derive(Debug)]
 pub struct Table {
     /// The mode's name (for test messages).
-    #[cfg_attr(not(test), expect(dead_code, reason = "only test failures name a mode"))]
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "only test failures name a mode")
+    )]
     pub name: &'static str,
     /// A key bar label that names what the mode is doing rather than a key
     /// (`type to filter`, `killing…`); it comes first.
