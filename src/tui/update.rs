@@ -10,22 +10,20 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
+use portwarden::model::Snapshot;
 use portwarden::spec::PortSpec;
 
 use super::keys::{self, Action, help_max_scroll, lookup};
+use super::msg::{KillRequest, KillTarget, Planned};
+// The messages are re-exported where the update function is.
 pub use super::msg::{Effect, Msg};
-use super::msg::{KillRequest, KillTarget};
 use super::state::{App, Mode, TABLE_BODY_TOP, Tone, TreeLine, TreeView};
 
 /// Apply one message to the state.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
-        Msg::Key(k) => {
-            if k.kind == KeyEventKind::Release {
-                return Vec::new();
-            }
-            key(app, k)
-        }
+        Msg::Key(k) if k.kind == KeyEventKind::Release => Vec::new(),
+        Msg::Key(k) => key(app, k),
         Msg::Mouse(m) => {
             mouse(app, m);
             Vec::new()
@@ -47,55 +45,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Msg::Snapshot { result, at } => {
-            app.scanning = false;
-            app.now = app.now.max(at);
-            match result {
-                Ok(snap) => {
-                    app.set_snapshot(snap);
-                    app.scan_error = None;
-                    app.updated_at = Some(at);
-                }
-                Err(e) => app.scan_error = Some(e),
-            }
-            if let Mode::Tree(t) = &app.mode {
-                let lines = app.tree_lines(t);
-                if !lines.iter().any(|l| l.pid == t.cursor) {
-                    let holder = t.holder;
-                    app.mode = Mode::Tree(TreeView {
-                        holder,
-                        cursor: holder,
-                    });
-                }
-            }
-            details_effects(app)
-        }
+        Msg::Snapshot { result, at } => snapshot_msg(app, result, at),
         Msg::Planned(planned) => {
-            let Mode::Planning(request) = &app.mode else {
-                // Cancelled while planning.
-                return Vec::new();
-            };
-            let request = request.clone();
-            let v = &planned.view;
-            app.refusal_scroll = 0;
-            app.mode = if v.is_refused() && (!request.force || v.is_empty()) {
-                Mode::Refused { request, planned }
-            } else if v.is_empty() {
-                app.status = Some((
-                    format!(
-                        "nothing to kill for {}: it is already gone",
-                        request.label()
-                    ),
-                    Tone::Info,
-                ));
-                Mode::Normal
-            } else {
-                Mode::Confirm {
-                    request,
-                    planned,
-                    scroll: 0,
-                }
-            };
+            planned_msg(app, planned);
             Vec::new()
         }
         Msg::KillProgress(line) => {
@@ -109,18 +61,71 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 app.mode = Mode::Normal;
             }
             app.status = Some((summary, if success { Tone::Good } else { Tone::Bad }));
-            app.scanning = true;
-            vec![Effect::Refresh]
+            refresh(app)
         }
         Msg::Cwd(pid, cwd) => {
             app.cwd = Some((pid, cwd));
             Vec::new()
         }
-        Msg::Terminate => {
-            app.quit = true;
-            vec![Effect::Quit]
+        Msg::Terminate => quit(app),
+    }
+}
+
+/// A scan finished: install it (or its error), put an open tree's cursor
+/// back on its holder if the process under it is gone, and ask for the cwd
+/// an open details pane shows.
+fn snapshot_msg(app: &mut App, result: Result<Snapshot, String>, at: u64) -> Vec<Effect> {
+    app.scanning = false;
+    app.now = app.now.max(at);
+    match result {
+        Ok(snap) => {
+            app.set_snapshot(snap);
+            app.scan_error = None;
+            app.updated_at = Some(at);
+        }
+        Err(e) => app.scan_error = Some(e),
+    }
+    if let Mode::Tree(t) = &app.mode {
+        let lines = app.tree_lines(t);
+        if !lines.iter().any(|l| l.pid == t.cursor) {
+            let holder = t.holder;
+            app.mode = Mode::Tree(TreeView {
+                holder,
+                cursor: holder,
+            });
         }
     }
+    details_effects(app)
+}
+
+/// A plan arrived: a refusal (unless forced into something to do), a
+/// status line when there is nothing left to kill, else the confirmation.
+fn planned_msg(app: &mut App, planned: Box<Planned>) {
+    let Mode::Planning(request) = &app.mode else {
+        // Cancelled while planning.
+        return;
+    };
+    let request = request.clone();
+    let v = &planned.view;
+    app.refusal_scroll = 0;
+    app.mode = if v.is_refused() && (!request.force || v.is_empty()) {
+        Mode::Refused { request, planned }
+    } else if v.is_empty() {
+        app.status = Some((
+            format!(
+                "nothing to kill for {}: it is already gone",
+                request.label()
+            ),
+            Tone::Info,
+        ));
+        Mode::Normal
+    } else {
+        Mode::Confirm {
+            request,
+            planned,
+            scroll: 0,
+        }
+    };
 }
 
 fn quit(app: &mut App) -> Vec<Effect> {
