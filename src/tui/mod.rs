@@ -1,9 +1,13 @@
 //! The interactive TUI (`portwarden` with no arguments).
 //!
 //! Elm-style, so the dangerous parts are testable without a terminal:
-//! [`state`] is plain data, [`update()`] turns messages into state changes
-//! and effects, [`render`] draws a state, and [`effects`] is the one place
-//! that talks to the kill module. This file is the only impure part: the
+//! [`state`] is plain data, [`update()`] turns messages ([`msg`]) into state
+//! changes and effects, dispatching keys through the binding tables of
+//! [`keys`] (which also write the help and the key bar), [`render`] draws a
+//! state, and [`effects`] is the one place that talks to the kill module.
+//! Modules depend one way only: `msg` and `context` on nothing of the TUI,
+//! `state` on them, `keys` on `state`, `effects` on `msg` and `state`,
+//! `update` and `render` on `msg`, `state` and `keys`. This file is the only impure part: the
 //! terminal guard and one event loop that merges everything that can
 //! happen — keys, mouse, resizes, ticks, snapshots from the collection
 //! thread, kill progress from the kill worker, SIGTERM/SIGHUP — through a
