@@ -566,4 +566,32 @@ mod tests {
         let esc = KeyEvent::new(Esc, KeyModifiers::NONE);
         assert_eq!(lookup(&KILLING, &esc), None);
     }
+
+    #[test]
+    fn key_bars_read_as_they_always_did() {
+        let app = crate::tui::fixture::app();
+        let bar = |t: &Table| bar_labels(&app, t).join("  ");
+        assert_eq!(
+            bar(&NORMAL),
+            "↑↓ move  / filter  ⏎ details  t tree  x kill  s sort  r refresh  ? help  q quit"
+        );
+        assert_eq!(
+            bar(&DETAILS),
+            "↑↓ move  PgUp/PgDn scroll  t tree  x kill  Esc close  ? help  q quit"
+        );
+        assert_eq!(
+            bar(&TREE),
+            "↑↓ move  x kill group  Esc close  ? help  q quit"
+        );
+        assert_eq!(
+            bar(&FILTER),
+            "type to filter  Enter apply  Esc clear  ↑↓ move"
+        );
+        assert_eq!(bar(&HELP), "↑↓ PgUp/PgDn scroll  Esc close  q quit");
+        assert_eq!(bar(&PLANNING), "Esc cancel");
+        assert_eq!(bar(&CONFIRM), "y kill  n/Esc cancel");
+        assert_eq!(bar(&KILLING), "killing…  q quit");
+        // Not in a forcible refusal: no force offered.
+        assert_eq!(bar(&REFUSAL), "Esc close");
+    }
 }
