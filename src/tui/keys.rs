@@ -176,6 +176,14 @@ pub struct Table {
     pub bindings: &'static [Binding],
 }
 
+impl Table {
+    /// Every key bar label of the table, in order (the lead first).
+    pub fn bar(&self) -> Vec<&'static str> {
+        let keys = self.bindings.iter().filter_map(|b| b.bar);
+        self.lead.into_iter().chain(keys).collect()
+    }
+}
+
 use Action as A;
 use KeyCode::{
     Backspace, Char, Delete, Down, End, Enter, Esc, F, Home, PageDown as PgDn, PageUp as PgUp, Up,
@@ -366,6 +374,37 @@ pub const EVENTS: Table = Table {
     ],
 };
 
+/// The fleet view's table (`portwarden --hosts`): the CLI's fleet table,
+/// one selection, kill on the selected row's host.
+pub const FLEET: Table = Table {
+    name: "fleet",
+    lead: None,
+    bindings: &[
+        Binding::new(&[Up, Char('k')], A::MoveUp, MOVE).bar("↑↓ move"),
+        Binding::new(&[Down, Char('j')], A::MoveDown, MOVE),
+        Binding::new(&[Char('x'), F(9), Delete], A::Kill, KILL_KEY).bar("x kill"),
+        Binding::new(&[Char('r')], A::Refresh, REFRESH_KEY).bar("r refresh"),
+        Binding::new(&[Char('q')], A::Quit, QUIT_KEY).bar("q quit"),
+    ],
+};
+
+/// The fleet view's kill dialog: `y` kills (when the host planned
+/// something), any other key cancels.
+pub const FLEET_CONFIRM: Table = Table {
+    name: "fleet confirm",
+    lead: None,
+    bindings: &[Binding::new(
+        &[Char('y'), Char('Y')],
+        A::Confirm,
+        CONFIRM_KEYS,
+    )],
+};
+
+/// The fleet view's tables. It has no help overlay, so they stay out of
+/// the help's walk ([`ALL`]).
+#[cfg(test)]
+const FLEET_TABLES: &[&Table] = &[&FLEET, &FLEET_CONFIRM];
+
 /// Every table, the main one first.
 pub const ALL: &[&Table] = &[
     &GLOBAL, &NORMAL, &FILTER, &DETAILS, &TREE, &PLANNING, &CONFIRM, &REFUSAL, &KILLING, &HELP,
@@ -479,7 +518,7 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_a_mode() {
-        for t in ALL {
+        for t in ALL.iter().chain(FLEET_TABLES) {
             let mut seen: Vec<KeyCode> = Vec::new();
             for k in t.bindings.iter().flat_map(|b| b.keys) {
                 assert!(!seen.contains(k), "{:?} bound twice in {}", k, t.name);
@@ -500,7 +539,8 @@ mod tests {
 
     #[test]
     fn every_mode_can_be_left() {
-        for t in ALL.iter().filter(|t| t.name != "global") {
+        // The global table is no mode; the fleet dialog closes on any key.
+        for t in ALL.iter().chain(&[&FLEET]).filter(|t| t.name != "global") {
             assert!(
                 t.bindings.iter().any(|b| matches!(
                     b.action,
@@ -593,5 +633,6 @@ mod tests {
         assert_eq!(bar(&KILLING), "killing…  q quit");
         // Not in a forcible refusal: no force offered.
         assert_eq!(bar(&REFUSAL), "Esc close");
+        assert_eq!(bar(&FLEET), "↑↓ move  x kill  r refresh  q quit");
     }
 }
