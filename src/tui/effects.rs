@@ -7,89 +7,13 @@
 //! blocks for up to the grace period and more, so it runs on a worker thread
 //! that reports over the event loop's channel.
 
-use std::sync::mpsc::Sender;
-use std::time::Duration;
-
-use portwarden::classify::{Class, Context};
+use portwarden::classify::Context;
 use portwarden::kill;
-use portwarden::model::{Pid, Snapshot};
+use portwarden::model::Snapshot;
+use std::sync::mpsc::Sender;
 
-use super::state::{KillRequest, KillTarget};
-use super::update::Msg;
-
-/// A kill plan as the TUI shows it: plain strings and numbers, nothing that
-/// ties the screen to the kill module's types. Strings are raw (not escaped):
-/// the renderer escapes them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlanView {
-    /// The ports the plan frees (`tcp:3000`), empty for a process-group kill.
-    pub ports: Vec<String>,
-    /// Every process that will receive the signal.
-    pub targets: Vec<TargetView>,
-    /// Holders the policy refuses to kill, with why.
-    pub refusals: Vec<RefusalView>,
-    /// Processes that are never signalled (portwarden itself, init, …).
-    pub protected: Vec<(Pid, String)>,
-    /// The first signal's number.
-    pub signal: i32,
-    /// How long to wait before escalating to SIGKILL.
-    pub grace: Duration,
-    /// Whether the plan was made with `force`.
-    pub forced: bool,
-    /// Containers stopped through their engine's API instead of signalling
-    /// (`docker container web (id …) through the docker API`).
-    pub containers: Vec<String>,
-    /// A refused plan that `force` would turn into one that signals
-    /// something: only then is force offered (never for pid 1, portwarden
-    /// or its ancestors, an invisible holder, an `--only` mismatch).
-    pub forcible: bool,
-}
-
-impl PlanView {
-    /// Some holder was refused by policy.
-    pub fn is_refused(&self) -> bool {
-        !self.refusals.is_empty()
-    }
-
-    /// No process would be signalled and no container stopped.
-    pub fn is_empty(&self) -> bool {
-        self.targets.is_empty() && self.containers.is_empty()
-    }
-}
-
-/// One process in a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetView {
-    /// Process id.
-    pub pid: Pid,
-    /// User name, or the uid as text.
-    pub user: String,
-    /// Command line, program directory dropped (full one in details).
-    pub command: String,
-    /// Its class.
-    pub class: Class,
-    /// `holder`, `group` or `descendant`.
-    pub role: &'static str,
-}
-
-/// A refused holder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefusalView {
-    /// Process id.
-    pub pid: Pid,
-    /// Its class (`foreign`, `managed`, `self`).
-    pub class: Class,
-    /// Why, including the right command to stop it (`systemctl stop …`).
-    pub reason: String,
-}
-
-/// A plan and its view, as produced by [`plan`].
-pub struct Planned {
-    /// What the confirmation shows.
-    pub view: PlanView,
-    /// What [`spawn_execute`] runs; `None` only in test fixtures.
-    pub plan: Option<kill::Plan>,
-}
+use super::msg::{KillRequest, KillTarget, Msg};
+pub use super::msg::{PlanView, Planned, RefusalView, TargetView};
 
 /// The policy the TUI plans with: the signal and grace defaults, `live`
 /// holders allowed (the confirmation dialog is the consent), and `force`
@@ -221,7 +145,7 @@ pub fn fixture(view: PlanView) -> Planned {
 mod tests {
     use std::collections::{BTreeMap, HashSet};
 
-    use portwarden::model::Process;
+    use portwarden::model::{Pid, Process};
 
     use super::*;
 

@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use color_eyre::eyre::WrapErr;
-use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{self, Event, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
@@ -27,6 +27,8 @@ use crate::cli::fleet::{render_table, table_rows};
 use crate::cli::{Cli, CliError, exit};
 use portwarden::escape::escape;
 use portwarden::model::Pid;
+
+use super::keys::{self, Action as Key};
 
 /// What one table row stands for: a holder on a host, or a host's error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,24 +146,22 @@ impl View {
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
     }
 
-    /// Handle a key.
+    /// Handle a key: Ctrl-C quits; in the kill dialog only `y` kills
+    /// (any other key cancels); else the fleet table's bindings.
     pub fn key(&mut self, k: KeyEvent) -> Action {
-        let ctrl_c = k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl_c {
+        if keys::lookup(&keys::GLOBAL, &k) == Some(Key::Quit) {
             return Action::Quit;
         }
         match &self.dialog {
             Dialog::Confirm {
                 host, port, pids, ..
             } => {
-                let act = match k.code {
-                    KeyCode::Char('y') | KeyCode::Char('Y') if !pids.is_empty() => {
-                        Action::Kill(host.clone(), port.clone(), pids.clone())
-                    }
-                    _ => {
-                        self.status = Some("not confirmed, nothing signalled".into());
-                        Action::None
-                    }
+                let yes = keys::lookup(&keys::FLEET_CONFIRM, &k) == Some(Key::Confirm);
+                let act = if yes && !pids.is_empty() {
+                    Action::Kill(host.clone(), port.clone(), pids.clone())
+                } else {
+                    self.status = Some("not confirmed, nothing signalled".into());
+                    Action::None
                 };
                 self.dialog = match &act {
                     Action::Kill(h, _, _) => Dialog::Killing { host: h.clone() },
@@ -170,38 +170,39 @@ impl View {
                 act
             }
             Dialog::Planning { .. } | Dialog::Killing { .. } => Action::None,
-            Dialog::None => self.table_key(k.code),
+            Dialog::None => match keys::lookup(&keys::FLEET, &k) {
+                Some(key) => self.table_key(key),
+                None => Action::None,
+            },
         }
     }
 
-    fn table_key(&mut self, code: KeyCode) -> Action {
-        match code {
-            KeyCode::Char('q') => Action::Quit,
-            KeyCode::Char('r') => Action::Refresh,
-            KeyCode::Down | KeyCode::Char('j') => {
+    fn table_key(&mut self, key: Key) -> Action {
+        match key {
+            Key::Quit => Action::Quit,
+            Key::Refresh => Action::Refresh,
+            Key::MoveDown => {
                 self.selected = (self.selected + 1).min(self.rows.len().saturating_sub(1));
                 Action::None
             }
-            KeyCode::Up | KeyCode::Char('k') => {
+            Key::MoveUp => {
                 self.selected = self.selected.saturating_sub(1);
                 Action::None
             }
-            KeyCode::Char('x') | KeyCode::F(9) | KeyCode::Delete => {
-                match self.rows.get(self.selected) {
-                    Some(FleetRow {
-                        host,
-                        port: Some(port),
-                        ..
-                    }) => {
-                        self.dialog = Dialog::Planning {
-                            host: host.clone(),
-                            port: port.clone(),
-                        };
-                        Action::Plan(host.clone(), port.clone())
-                    }
-                    _ => Action::None,
+            Key::Kill => match self.rows.get(self.selected) {
+                Some(FleetRow {
+                    host,
+                    port: Some(port),
+                    ..
+                }) => {
+                    self.dialog = Dialog::Planning {
+                        host: host.clone(),
+                        port: port.clone(),
+                    };
+                    Action::Plan(host.clone(), port.clone())
                 }
-            }
+                _ => Action::None,
+            },
             _ => Action::None,
         }
     }
@@ -265,7 +266,7 @@ pub fn render(v: &View, f: &mut Frame) {
     let footer = v
         .status
         .clone()
-        .unwrap_or_else(|| "↑↓ move  x kill  r refresh  q quit".into());
+        .unwrap_or_else(|| keys::FLEET.bar().join("  "));
     f.render_widget(Paragraph::new(footer), foot);
     render_dialog(v, f);
 }
@@ -511,6 +512,8 @@ fn event_loop(
 
 #[cfg(test)]
 mod tests {
+    use crossterm::event::{KeyCode, KeyModifiers};
+
     use super::*;
     use crate::cli::fleet::remote::parse_list;
     use insta::assert_snapshot;

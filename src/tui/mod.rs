@@ -1,9 +1,13 @@
 //! The interactive TUI (`portwarden` with no arguments).
 //!
 //! Elm-style, so the dangerous parts are testable without a terminal:
-//! [`state`] is plain data, [`update()`] turns messages into state changes
-//! and effects, [`render`] draws a state, and [`effects`] is the one place
-//! that talks to the kill module. This file is the only impure part: the
+//! [`state`] is plain data, [`update()`] turns messages ([`msg`]) into state
+//! changes and effects, dispatching keys through the binding tables of
+//! [`keys`] (which also write the help and the key bar), [`render`] draws a
+//! state, and [`effects`] is the one place that talks to the kill module.
+//! Modules depend one way only: `msg` and `context` on nothing of the TUI,
+//! `state` on them, `keys` on `state`, `effects` on `msg` and `state`,
+//! `update` and `render` on `msg`, `state` and `keys`. This file is the only impure part: the
 //! terminal guard and one event loop that merges everything that can
 //! happen — keys, mouse, resizes, ticks, snapshots from the collection
 //! thread, kill progress from the kill worker, SIGTERM/SIGHUP — through a
@@ -23,6 +27,8 @@
 pub mod context;
 pub mod effects;
 pub mod fleet;
+pub mod keys;
+pub mod msg;
 pub mod render;
 pub mod state;
 pub mod update;
@@ -52,8 +58,9 @@ use portwarden::classify::Context;
 use portwarden::discover::{self, Scanner};
 use portwarden::os::procfs;
 
+use msg::{Effect, Msg};
 use state::App;
-use update::{Effect, Msg, update};
+use update::update;
 
 /// How the TUI runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,54 +237,13 @@ pub fn run(opts: Options) -> color_eyre::Result<()> {
     result
 }
 
+/// The TUI with the exit signals blocked: start the signal, collection and
+/// input threads, enter the terminal, run the loop, and on the way out
+/// restore the terminal before waiting for a kill in progress.
 fn run_blocked(opts: Options, signals: SigSet) -> color_eyre::Result<()> {
     let (tx, rx) = mpsc::channel::<Msg>();
-
-    {
-        let tx = tx.clone();
-        std::thread::Builder::new()
-            .name("portwarden-signals".into())
-            .spawn(move || {
-                while let Ok(sig) = signals.wait() {
-                    let msg = match sig {
-                        Signal::SIGTSTP | Signal::SIGCONT => {
-                            let flag = if sig == Signal::SIGTSTP {
-                                &SUSPEND
-                            } else {
-                                &RESUMED
-                            };
-                            flag.store(true, Ordering::SeqCst);
-                            // Wake the loop; it looks at the flags.
-                            Msg::Tick {
-                                now: portwarden::timefmt::now(),
-                            }
-                        }
-                        other => {
-                            EXIT_SIGNAL.store(other as i32, Ordering::SeqCst);
-                            Msg::Terminate
-                        }
-                    };
-                    if tx.send(msg).is_err() {
-                        break;
-                    }
-                }
-            })
-            .wrap_err("cannot start the signal thread")?;
-    }
-
-    let (refresh_tx, refresh_rx) = mpsc::channel::<()>();
-    {
-        let tx = tx.clone();
-        let scan_opts = discover::Options {
-            tcp: opts.tcp,
-            udp: opts.udp,
-        };
-        let interval = opts.interval.max(Duration::from_millis(100));
-        std::thread::Builder::new()
-            .name("portwarden-scan".into())
-            .spawn(move || collect(scan_opts, interval, tx, refresh_rx))
-            .wrap_err("cannot start the collection thread")?;
-    }
+    spawn_signal_thread(signals, tx.clone())?;
+    let refresh_tx = spawn_collector(&opts, tx.clone())?;
 
     install_panic_hook();
     let guard =
@@ -301,18 +267,74 @@ fn run_blocked(opts: Options, signals: SigSet) -> color_eyre::Result<()> {
     let mut app = App::new(ctx, opts.interval, opts.color, (size.width, size.height));
     app.now = portwarden::timefmt::now();
     let mut worker = None;
-    let result = event_loop(
-        &mut terminal,
-        &mut app,
-        &base,
-        &tx,
-        &rx,
-        &refresh_tx,
-        &mut worker,
-    );
+    let chans = Channels {
+        tx: &tx,
+        rx: &rx,
+        refresh: &refresh_tx,
+    };
+    let result = event_loop(&mut terminal, &mut app, &base, &chans, &mut worker);
     drop(guard);
     finish_kill(worker, &rx);
     result
+}
+
+/// The sigwait thread: SIGTSTP/SIGCONT set a flag and wake the loop (which
+/// suspends or redraws); the exit signals become [`Msg::Terminate`], their
+/// number kept for the exit status.
+fn spawn_signal_thread(signals: SigSet, tx: Sender<Msg>) -> color_eyre::Result<()> {
+    std::thread::Builder::new()
+        .name("portwarden-signals".into())
+        .spawn(move || {
+            while let Ok(sig) = signals.wait() {
+                let msg = match sig {
+                    Signal::SIGTSTP | Signal::SIGCONT => {
+                        let flag = if sig == Signal::SIGTSTP {
+                            &SUSPEND
+                        } else {
+                            &RESUMED
+                        };
+                        flag.store(true, Ordering::SeqCst);
+                        // Wake the loop; it looks at the flags.
+                        Msg::Tick {
+                            now: portwarden::timefmt::now(),
+                        }
+                    }
+                    other => {
+                        EXIT_SIGNAL.store(other as i32, Ordering::SeqCst);
+                        Msg::Terminate
+                    }
+                };
+                if tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        })
+        .wrap_err("cannot start the signal thread")?;
+    Ok(())
+}
+
+/// Start the collection thread; the returned sender asks it for a scan
+/// now.
+fn spawn_collector(opts: &Options, tx: Sender<Msg>) -> color_eyre::Result<Sender<()>> {
+    let (refresh_tx, refresh_rx) = mpsc::channel::<()>();
+    let scan_opts = discover::Options {
+        tcp: opts.tcp,
+        udp: opts.udp,
+    };
+    let interval = opts.interval.max(Duration::from_millis(100));
+    std::thread::Builder::new()
+        .name("portwarden-scan".into())
+        .spawn(move || collect(scan_opts, interval, tx, refresh_rx))
+        .wrap_err("cannot start the collection thread")?;
+    Ok(refresh_tx)
+}
+
+/// The event loop's channels: its own sender (for the kill worker), its
+/// receiver, and the collector's refresh requests.
+struct Channels<'a> {
+    tx: &'a Sender<Msg>,
+    rx: &'a Receiver<Msg>,
+    refresh: &'a Sender<()>,
 }
 
 /// Quitting (or SIGTERM) while a kill executes: the terminal is already
@@ -375,20 +397,21 @@ fn read_input(tx: Sender<Msg>) {
     }
 }
 
+/// Draw, then take every message waiting, update, carry out the effects,
+/// and draw once more; a tick every second keeps the header's clock
+/// moving. Ctrl-Z and SIGTSTP suspend, SIGCONT redraws.
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
     base: &portwarden::kill::Policy,
-    tx: &Sender<Msg>,
-    rx: &Receiver<Msg>,
-    refresh: &Sender<()>,
+    chans: &Channels,
     worker: &mut Option<std::thread::JoinHandle<()>>,
 ) -> color_eyre::Result<()> {
     terminal.draw(|f| render::render(app, f))?;
     let tick = Duration::from_secs(1);
     let mut queue: VecDeque<Msg> = VecDeque::new();
     loop {
-        let first = match rx.recv_timeout(tick) {
+        let first = match chans.rx.recv_timeout(tick) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => Msg::Tick {
                 now: portwarden::timefmt::now(),
@@ -397,7 +420,7 @@ fn event_loop(
         };
         queue.push_back(first);
         // Handle everything already waiting before drawing once.
-        while let Ok(m) = rx.try_recv() {
+        while let Ok(m) = chans.rx.try_recv() {
             queue.push_back(m);
         }
         while let Some(msg) = queue.pop_front() {
@@ -411,32 +434,8 @@ fn event_loop(
                 resume(terminal)?;
             }
             for effect in update(app, msg) {
-                match effect {
-                    Effect::Quit => return Ok(()),
-                    Effect::Refresh => {
-                        let _ = refresh.send(());
-                    }
-                    Effect::Plan(request) => match &app.snapshot {
-                        Some(snap) => {
-                            let planned = effects::plan(snap, &app.ctx, &request, base);
-                            queue.push_back(Msg::Planned(Box::new(planned)));
-                        }
-                        None => app.mode = state::Mode::Normal,
-                    },
-                    Effect::Kill(planned) => match planned.plan {
-                        Some(plan) => match effects::spawn_execute(plan, tx.clone()) {
-                            Ok(handle) => *worker = Some(handle),
-                            Err(e) => queue.push_back(Msg::KillDone {
-                                success: false,
-                                summary: format!("could not start the kill: {e}"),
-                            }),
-                        },
-                        None => queue.push_back(Msg::KillDone {
-                            success: false,
-                            summary: "nothing to execute".into(),
-                        }),
-                    },
-                    Effect::ReadCwd(pid) => queue.push_back(Msg::Cwd(pid, procfs::cwd(pid))),
+                if carry_out(effect, app, base, chans, &mut queue, worker) {
+                    return Ok(());
                 }
             }
             if app.quit {
@@ -446,4 +445,44 @@ fn event_loop(
         app.now = portwarden::timefmt::now();
         terminal.draw(|f| render::render(app, f))?;
     }
+}
+
+/// Carry out one effect; answers (plans, the cwd, a kill that could not
+/// start) join the loop's `queue`. Returns whether to quit.
+fn carry_out(
+    effect: Effect,
+    app: &mut App,
+    base: &portwarden::kill::Policy,
+    chans: &Channels,
+    queue: &mut VecDeque<Msg>,
+    worker: &mut Option<std::thread::JoinHandle<()>>,
+) -> bool {
+    match effect {
+        Effect::Quit => return true,
+        Effect::Refresh => {
+            let _ = chans.refresh.send(());
+        }
+        Effect::Plan(request) => match &app.snapshot {
+            Some(snap) => {
+                let planned = effects::plan(snap, &app.ctx, &request, base);
+                queue.push_back(Msg::Planned(Box::new(planned)));
+            }
+            None => app.mode = state::Mode::Normal,
+        },
+        Effect::Kill(planned) => match planned.plan {
+            Some(plan) => match effects::spawn_execute(plan, chans.tx.clone()) {
+                Ok(handle) => *worker = Some(handle),
+                Err(e) => queue.push_back(Msg::KillDone {
+                    success: false,
+                    summary: format!("could not start the kill: {e}"),
+                }),
+            },
+            None => queue.push_back(Msg::KillDone {
+                success: false,
+                summary: "nothing to execute".into(),
+            }),
+        },
+        Effect::ReadCwd(pid) => queue.push_back(Msg::Cwd(pid, procfs::cwd(pid))),
+    }
+    false
 }

@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use portwarden::classify::{self, Class, Context, Verdict};
 use portwarden::model::{Pid, Proto, Snapshot, Socket};
-use portwarden::spec::PortSpec;
 pub use portwarden::tree::{TreeKind, TreeLine};
 
-use super::effects::Planned;
+use super::msg::{KillRequest, Planned};
 
 /// Identity of a table row, stable across refreshes: the socket (proto,
 /// address, port, inode) and the holder's pid (`None` for a socket without
@@ -76,77 +75,6 @@ impl SortCol {
             SortCol::User => SortCol::Class,
             SortCol::Class => SortCol::Command,
             SortCol::Command => SortCol::Port,
-        }
-    }
-}
-
-/// The help overlay's key table (keys, what they do).
-pub const HELP: &[(&str, &str)] = &[
-    ("↑ ↓  j k", "move the selection"),
-    ("PgUp PgDn", "move a page"),
-    ("Home End  g G", "first / last row"),
-    ("/  F4", "filter: port, pid, user, class, command"),
-    ("", "(Enter applies, Esc clears)"),
-    ("Enter  i", "details of the selected socket/holder"),
-    ("", "(PgUp/PgDn scroll them)"),
-    ("t  F5", "process tree of the selected holder"),
-    (
-        "x  F9  Delete",
-        "kill the holder's process group (asks first)",
-    ),
-    ("  y  n", "in the kill dialog: kill / cancel"),
-    ("  F", "on a refusal: force (plans again, asks again)"),
-    ("s  S", "cycle the sort column / reverse the order"),
-    ("r", "refresh now"),
-    ("e", "event log: what listened, closed, respawned"),
-    ("?  F1", "this help"),
-    ("Esc", "close whatever is open"),
-    ("q  Ctrl-C", "quit"),
-];
-
-/// Lines the help overlay has: the key table, a blank line, the `!`
-/// legend and the class legend.
-pub fn help_lines_count() -> usize {
-    HELP.len() + 3
-}
-
-/// The furthest the help overlay can scroll on a terminal `height` rows
-/// tall (its popup leaves a row above and below, and has a border).
-pub fn help_max_scroll(height: u16) -> u16 {
-    let total = help_lines_count() as u16;
-    let popup = (total + 2).min(height.saturating_sub(2)).max(height.min(3));
-    total.saturating_sub(popup.saturating_sub(2))
-}
-
-/// What to kill, before it is planned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KillTarget {
-    /// Free these ports (from the main table).
-    Ports(Vec<PortSpec>),
-    /// Kill the process group of this process (from the tree view).
-    Group(Pid),
-}
-
-/// A kill request: the target, whether to override refusals, and a label
-/// for the dialogs. Requests become plans through [`super::effects::plan`],
-/// and plans are only executed after the confirmation dialog.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KillRequest {
-    /// What to kill.
-    pub target: KillTarget,
-    /// Plan with `force` (the user pressed the force key on a refusal).
-    pub force: bool,
-}
-
-impl KillRequest {
-    /// `port tcp:3000` or `process group of pid 4242`.
-    pub fn label(&self) -> String {
-        match &self.target {
-            KillTarget::Ports(p) => {
-                let v: Vec<String> = p.iter().map(|p| p.to_string()).collect();
-                format!("port {}", v.join(", "))
-            }
-            KillTarget::Group(pid) => format!("process group of pid {pid}"),
         }
     }
 }

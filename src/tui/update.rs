@@ -10,76 +10,20 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
-use portwarden::model::{Pid, Snapshot};
+use portwarden::model::Snapshot;
 use portwarden::spec::PortSpec;
 
-use super::effects::Planned;
-use super::state::{
-    App, KillRequest, KillTarget, Mode, TABLE_BODY_TOP, Tone, TreeView, help_max_scroll,
-};
-
-/// Something that happened.
-pub enum Msg {
-    /// A key was pressed.
-    Key(KeyEvent),
-    /// The mouse was used.
-    Mouse(MouseEvent),
-    /// The terminal was resized to (columns, rows).
-    Resize(u16, u16),
-    /// Time passed; `now` is seconds since the epoch.
-    Tick {
-        /// Seconds since the epoch.
-        now: u64,
-    },
-    /// The collector started a scan.
-    ScanStarted,
-    /// A scan finished (or failed, with the error's text).
-    Snapshot {
-        /// The snapshot or the error.
-        result: Result<Snapshot, String>,
-        /// When it was taken, seconds since the epoch.
-        at: u64,
-    },
-    /// A kill request was planned.
-    Planned(Box<Planned>),
-    /// A step of an executing kill.
-    KillProgress(String),
-    /// An executing kill ended.
-    KillDone {
-        /// The port ended up free.
-        success: bool,
-        /// What was observed.
-        summary: String,
-    },
-    /// The working directory of a process was read (for details).
-    Cwd(Pid, Option<String>),
-    /// SIGTERM or SIGHUP arrived: leave cleanly.
-    Terminate,
-}
-
-/// Something for the event loop to do.
-pub enum Effect {
-    /// Leave the TUI.
-    Quit,
-    /// Scan now instead of waiting for the interval.
-    Refresh,
-    /// Plan this kill request (answered with [`Msg::Planned`]).
-    Plan(KillRequest),
-    /// Execute a confirmed plan.
-    Kill(Box<Planned>),
-    /// Read the working directory of a process (answered with [`Msg::Cwd`]).
-    ReadCwd(Pid),
-}
+use super::keys::{self, Action, help_max_scroll, lookup};
+use super::msg::{KillRequest, KillTarget, Planned};
+// The messages are re-exported where the update function is.
+pub use super::msg::{Effect, Msg};
+use super::state::{App, Mode, TABLE_BODY_TOP, Tone, TreeLine, TreeView};
 
 /// Apply one message to the state.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
-        Msg::Key(k) => {
-            if k.kind == KeyEventKind::Release {
-                return Vec::new();
-            }
-            key(app, k)
-        }
+        Msg::Key(k) if k.kind == KeyEventKind::Release => Vec::new(),
+        Msg::Key(k) => key(app, k),
         Msg::Mouse(m) => {
             mouse(app, m);
             Vec::new()
@@ -101,55 +45,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Msg::Snapshot { result, at } => {
-            app.scanning = false;
-            app.now = app.now.max(at);
-            match result {
-                Ok(snap) => {
-                    app.set_snapshot(snap);
-                    app.scan_error = None;
-                    app.updated_at = Some(at);
-                }
-                Err(e) => app.scan_error = Some(e),
-            }
-            if let Mode::Tree(t) = &app.mode {
-                let lines = app.tree_lines(t);
-                if !lines.iter().any(|l| l.pid == t.cursor) {
-                    let holder = t.holder;
-                    app.mode = Mode::Tree(TreeView {
-                        holder,
-                        cursor: holder,
-                    });
-                }
-            }
-            details_effects(app)
-        }
+        Msg::Snapshot { result, at } => snapshot_msg(app, result, at),
         Msg::Planned(planned) => {
-            let Mode::Planning(request) = &app.mode else {
-                // Cancelled while planning.
-                return Vec::new();
-            };
-            let request = request.clone();
-            let v = &planned.view;
-            app.refusal_scroll = 0;
-            app.mode = if v.is_refused() && (!request.force || v.is_empty()) {
-                Mode::Refused { request, planned }
-            } else if v.is_empty() {
-                app.status = Some((
-                    format!(
-                        "nothing to kill for {}: it is already gone",
-                        request.label()
-                    ),
-                    Tone::Info,
-                ));
-                Mode::Normal
-            } else {
-                Mode::Confirm {
-                    request,
-                    planned,
-                    scroll: 0,
-                }
-            };
+            planned_msg(app, planned);
             Vec::new()
         }
         Msg::KillProgress(line) => {
@@ -163,18 +61,71 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 app.mode = Mode::Normal;
             }
             app.status = Some((summary, if success { Tone::Good } else { Tone::Bad }));
-            app.scanning = true;
-            vec![Effect::Refresh]
+            refresh(app)
         }
         Msg::Cwd(pid, cwd) => {
             app.cwd = Some((pid, cwd));
             Vec::new()
         }
-        Msg::Terminate => {
-            app.quit = true;
-            vec![Effect::Quit]
+        Msg::Terminate => quit(app),
+    }
+}
+
+/// A scan finished: install it (or its error), put an open tree's cursor
+/// back on its holder if the process under it is gone, and ask for the cwd
+/// an open details pane shows.
+fn snapshot_msg(app: &mut App, result: Result<Snapshot, String>, at: u64) -> Vec<Effect> {
+    app.scanning = false;
+    app.now = app.now.max(at);
+    match result {
+        Ok(snap) => {
+            app.set_snapshot(snap);
+            app.scan_error = None;
+            app.updated_at = Some(at);
+        }
+        Err(e) => app.scan_error = Some(e),
+    }
+    if let Mode::Tree(t) = &app.mode {
+        let lines = app.tree_lines(t);
+        if !lines.iter().any(|l| l.pid == t.cursor) {
+            let holder = t.holder;
+            app.mode = Mode::Tree(TreeView {
+                holder,
+                cursor: holder,
+            });
         }
     }
+    details_effects(app)
+}
+
+/// A plan arrived: a refusal (unless forced into something to do), a
+/// status line when there is nothing left to kill, else the confirmation.
+fn planned_msg(app: &mut App, planned: Box<Planned>) {
+    let Mode::Planning(request) = &app.mode else {
+        // Cancelled while planning.
+        return;
+    };
+    let request = request.clone();
+    let v = &planned.view;
+    app.refusal_scroll = 0;
+    app.mode = if v.is_refused() && (!request.force || v.is_empty()) {
+        Mode::Refused { request, planned }
+    } else if v.is_empty() {
+        app.status = Some((
+            format!(
+                "nothing to kill for {}: it is already gone",
+                request.label()
+            ),
+            Tone::Info,
+        ));
+        Mode::Normal
+    } else {
+        Mode::Confirm {
+            request,
+            planned,
+            scroll: 0,
+        }
+    };
 }
 
 fn quit(app: &mut App) -> Vec<Effect> {
@@ -193,9 +144,10 @@ fn details_effects(app: &App) -> Vec<Effect> {
     }
 }
 
+/// A key press: Ctrl-C and Alt+key first, then the table of whatever is on
+/// top (help, event log, filter prompt, then the mode).
 fn key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
-    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-    if ctrl && matches!(k.code, KeyCode::Char('c') | KeyCode::Char('C')) {
+    if lookup(&keys::GLOBAL, &k) == Some(Action::Quit) {
         return quit(app);
     }
     // A fast Esc followed by a key reaches us as Alt+key (that is how
@@ -209,100 +161,108 @@ fn key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
         return effects;
     }
     if app.help {
-        match k.code {
-            KeyCode::Esc | KeyCode::Char('?') | KeyCode::F(1) => {
-                app.help = false;
-                app.help_scroll = 0;
-            }
-            KeyCode::Char('q') => return quit(app),
-            KeyCode::Down | KeyCode::Char('j') => {
-                app.help_scroll = app.help_scroll.saturating_add(1)
-            }
-            KeyCode::Up | KeyCode::Char('k') => app.help_scroll = app.help_scroll.saturating_sub(1),
-            KeyCode::PageDown => app.help_scroll = app.help_scroll.saturating_add(10),
-            KeyCode::PageUp => app.help_scroll = app.help_scroll.saturating_sub(10),
-            KeyCode::Home => app.help_scroll = 0,
-            _ => {}
-        }
-        app.help_scroll = app.help_scroll.min(help_max_scroll(app.size.1));
-        return Vec::new();
+        return help_key(app, &k);
     }
     if app.events.open {
-        match k.code {
-            KeyCode::Esc | KeyCode::Char('e') => app.events.open = false,
-            KeyCode::Char('q') => return quit(app),
-            _ => {}
-        }
-        return Vec::new();
+        return events_key(app, &k);
     }
     if app.filter_input.is_some() {
         return filter_key(app, k);
     }
+    let action = lookup(keys::mode_table(&app.mode), &k);
+    let Some(action) = action else {
+        return Vec::new();
+    };
     match app.mode {
-        Mode::Normal => normal_key(app, k),
-        Mode::Details => details_key(app, k),
-        Mode::Tree(_) => tree_key(app, k),
+        Mode::Normal => normal_key(app, action),
+        Mode::Details => details_key(app, action),
+        Mode::Tree(_) => tree_key(app, action),
         Mode::Planning(_) => {
-            if k.code == KeyCode::Esc {
-                app.mode = Mode::Normal;
-            }
+            // Cancel is the only binding: back to the table, quietly.
+            app.mode = Mode::Normal;
             Vec::new()
         }
-        Mode::Refused { .. } => refused_key(app, k),
-        Mode::Confirm { .. } => confirm_key(app, k),
-        Mode::Killing { .. } => {
-            if k.code == KeyCode::Char('q') {
-                return quit(app);
-            }
-            Vec::new()
-        }
+        Mode::Refused { .. } => refused_key(app, action),
+        Mode::Confirm { .. } => confirm_key(app, action),
+        // Quit is the only binding while a kill runs.
+        Mode::Killing { .. } => quit(app),
     }
 }
 
-/// Movement keys shared by the table, details and filter prompt. Returns
-/// whether the key was one.
-fn table_nav(app: &mut App, code: KeyCode, letters: bool) -> bool {
+/// The help overlay: movement scrolls it, clamped to what it has.
+fn help_key(app: &mut App, k: &KeyEvent) -> Vec<Effect> {
+    let s = app.help_scroll;
+    match lookup(&keys::HELP, k) {
+        Some(Action::Close) => {
+            app.help = false;
+            app.help_scroll = 0;
+        }
+        Some(Action::Quit) => return quit(app),
+        Some(Action::MoveDown) => app.help_scroll = s.saturating_add(1),
+        Some(Action::MoveUp) => app.help_scroll = s.saturating_sub(1),
+        Some(Action::PageDown) => app.help_scroll = s.saturating_add(10),
+        Some(Action::PageUp) => app.help_scroll = s.saturating_sub(10),
+        Some(Action::First) => app.help_scroll = 0,
+        _ => {}
+    }
+    app.help_scroll = app.help_scroll.min(help_max_scroll(app.size.1));
+    Vec::new()
+}
+
+/// The event log overlay: it only closes (or quits).
+fn events_key(app: &mut App, k: &KeyEvent) -> Vec<Effect> {
+    match lookup(&keys::EVENTS, k) {
+        Some(Action::Close) => app.events.open = false,
+        Some(Action::Quit) => return quit(app),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// The movement actions on the table (and the rows under the details
+/// pane and the filter prompt). Returns whether `action` was one.
+fn table_nav(app: &mut App, action: Action) -> bool {
     let page = app.page() as isize;
-    match code {
-        KeyCode::Up => app.move_by(-1),
-        KeyCode::Down => app.move_by(1),
-        KeyCode::PageUp => app.move_by(-page),
-        KeyCode::PageDown => app.move_by(page),
-        KeyCode::Home => app.select(0),
-        KeyCode::End => app.select(usize::MAX),
-        KeyCode::Char('k') if letters => app.move_by(-1),
-        KeyCode::Char('j') if letters => app.move_by(1),
-        KeyCode::Char('g') if letters => app.select(0),
-        KeyCode::Char('G') if letters => app.select(usize::MAX),
+    match action {
+        Action::MoveUp => app.move_by(-1),
+        Action::MoveDown => app.move_by(1),
+        Action::PageUp => app.move_by(-page),
+        Action::PageDown => app.move_by(page),
+        Action::First => app.select(0),
+        Action::Last => app.select(usize::MAX),
         _ => return false,
     }
     true
 }
 
+/// The filter prompt: its bindings, else a printable key is typed.
 fn filter_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
     let keep = app.selected_key();
-    match k.code {
-        KeyCode::Enter => {
+    match lookup(&keys::FILTER, &k) {
+        Some(Action::Apply) => {
             app.filter = app.filter_input.take().unwrap_or_default();
         }
-        KeyCode::Esc => {
+        Some(Action::ClearFilter) => {
             app.filter_input = None;
             app.filter.clear();
         }
-        KeyCode::Backspace => {
+        Some(Action::Erase) => {
             if let Some(s) = &mut app.filter_input {
                 s.pop();
             }
         }
-        KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-            if let Some(s) = &mut app.filter_input {
-                s.push(c);
-            }
-        }
-        code => {
-            table_nav(app, code, false);
+        Some(action) => {
+            table_nav(app, action);
             return Vec::new();
         }
+        None => match k.code {
+            KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+                if let Some(s) = &mut app.filter_input {
+                    s.push(c);
+                }
+            }
+            _ => return Vec::new(),
+        },
     }
     app.rebuild(keep);
     Vec::new()
@@ -312,13 +272,20 @@ fn open_filter(app: &mut App) {
     app.filter_input = Some(app.filter.clone());
 }
 
-fn normal_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
-    if table_nav(app, k.code, true) {
+/// `r`: scan now, and say so in the header.
+fn refresh(app: &mut App) -> Vec<Effect> {
+    app.scanning = true;
+    vec![Effect::Refresh]
+}
+
+/// The bare table.
+fn normal_key(app: &mut App, action: Action) -> Vec<Effect> {
+    if table_nav(app, action) {
         return Vec::new();
     }
-    match k.code {
-        KeyCode::Char('q') => return quit(app),
-        KeyCode::Esc => {
+    match action {
+        Action::Quit => return quit(app),
+        Action::Close => {
             if !app.filter.is_empty() {
                 let keep = app.selected_key();
                 app.filter.clear();
@@ -326,64 +293,49 @@ fn normal_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             }
             app.status = None;
         }
-        KeyCode::Char('/') | KeyCode::F(4) => open_filter(app),
-        KeyCode::Enter | KeyCode::Char('i') if app.selected_row().is_some() => {
+        Action::Filter => open_filter(app),
+        Action::Details if app.selected_row().is_some() => {
             app.mode = Mode::Details;
             app.details_scroll = 0;
             return details_effects(app);
         }
-        KeyCode::Char('t') | KeyCode::F(5) => open_tree(app),
-        KeyCode::Char('x') | KeyCode::F(9) | KeyCode::Delete => return kill_selected(app),
-        KeyCode::Char('r') => {
-            app.scanning = true;
-            return vec![Effect::Refresh];
-        }
-        KeyCode::Char('s') => {
+        Action::Tree => open_tree(app),
+        Action::Kill => return kill_selected(app),
+        Action::Refresh => return refresh(app),
+        Action::Sort => {
             let keep = app.selected_key();
             app.sort = app.sort.next();
             app.rebuild(keep);
         }
-        KeyCode::Char('S') => {
+        Action::Reverse => {
             let keep = app.selected_key();
             app.reverse = !app.reverse;
             app.rebuild(keep);
         }
-        KeyCode::Char('?') | KeyCode::F(1) => app.help = true,
-        KeyCode::Char('e') => app.events.open = true,
+        Action::Help => app.help = true,
+        Action::Events => app.events.open = true,
         _ => {}
     }
     Vec::new()
 }
 
-fn details_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
-    // PgUp/PgDn scroll a long details pane (a Java command line can be
-    // pages long); the other movement keys move the selection.
-    let page = usize::from(app.size.1.saturating_sub(6)).max(1);
-    match k.code {
-        KeyCode::PageDown | KeyCode::Char(' ') => {
-            app.details_scroll = app.details_scroll.saturating_add(page);
-            return Vec::new();
-        }
-        KeyCode::PageUp => {
-            app.details_scroll = app.details_scroll.saturating_sub(page);
-            return Vec::new();
-        }
-        _ => {}
-    }
-    if table_nav(app, k.code, true) {
+/// The details pane: PgUp/PgDn scroll it, the other movement keys move the
+/// selection under it (and show that row's details from the top).
+fn details_key(app: &mut App, action: Action) -> Vec<Effect> {
+    if table_nav(app, action) {
         app.details_scroll = 0;
         return details_effects(app);
     }
-    match k.code {
-        KeyCode::Esc | KeyCode::Enter | KeyCode::Char('i') => app.mode = Mode::Normal,
-        KeyCode::Char('q') => return quit(app),
-        KeyCode::Char('t') | KeyCode::F(5) => open_tree(app),
-        KeyCode::Char('x') | KeyCode::F(9) | KeyCode::Delete => return kill_selected(app),
-        KeyCode::Char('r') => {
-            app.scanning = true;
-            return vec![Effect::Refresh];
-        }
-        KeyCode::Char('?') | KeyCode::F(1) => app.help = true,
+    let page = usize::from(app.size.1.saturating_sub(6)).max(1);
+    match action {
+        Action::ScrollDown => app.details_scroll = app.details_scroll.saturating_add(page),
+        Action::ScrollUp => app.details_scroll = app.details_scroll.saturating_sub(page),
+        Action::Close => app.mode = Mode::Normal,
+        Action::Quit => return quit(app),
+        Action::Tree => open_tree(app),
+        Action::Kill => return kill_selected(app),
+        Action::Refresh => return refresh(app),
+        Action::Help => app.help = true,
         _ => {}
     }
     Vec::new()
@@ -409,36 +361,24 @@ fn open_tree(app: &mut App) {
     }
 }
 
-fn tree_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
+/// The process tree: movement moves its cursor; `x` plans killing the
+/// process group of the process under it.
+fn tree_key(app: &mut App, action: Action) -> Vec<Effect> {
     let Mode::Tree(t) = &app.mode else {
         return Vec::new();
     };
     let t = t.clone();
     let lines = app.tree_lines(&t);
-    let idx = lines.iter().position(|l| l.pid == t.cursor).unwrap_or(0);
-    let last = lines.len().saturating_sub(1);
-    let page = usize::from(app.size.1.saturating_sub(8)).max(1);
-    let new = match k.code {
-        KeyCode::Up | KeyCode::Char('k') => Some(idx.saturating_sub(1)),
-        KeyCode::Down | KeyCode::Char('j') => Some((idx + 1).min(last)),
-        KeyCode::PageUp => Some(idx.saturating_sub(page)),
-        KeyCode::PageDown => Some((idx + page).min(last)),
-        KeyCode::Home | KeyCode::Char('g') => Some(0),
-        KeyCode::End | KeyCode::Char('G') => Some(last),
-        _ => None,
-    };
-    if let Some(i) = new {
+    if let Some(i) = tree_move(app, &lines, &t, action) {
         if let (Some(line), Mode::Tree(t)) = (lines.get(i), &mut app.mode) {
             t.cursor = line.pid;
         }
         return Vec::new();
     }
-    match k.code {
-        KeyCode::Esc | KeyCode::Char('t') | KeyCode::F(5) => app.mode = Mode::Normal,
-        KeyCode::Char('q') => return quit(app),
-        KeyCode::Char('x') | KeyCode::F(9) | KeyCode::Delete
-            if lines.iter().any(|l| l.pid == t.cursor) =>
-        {
+    match action {
+        Action::Close => app.mode = Mode::Normal,
+        Action::Quit => return quit(app),
+        Action::Kill if lines.iter().any(|l| l.pid == t.cursor) => {
             let request = KillRequest {
                 target: KillTarget::Group(t.cursor),
                 force: false,
@@ -447,14 +387,28 @@ fn tree_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             app.mode = Mode::Planning(request.clone());
             return vec![Effect::Plan(request)];
         }
-        KeyCode::Char('r') => {
-            app.scanning = true;
-            return vec![Effect::Refresh];
-        }
-        KeyCode::Char('?') | KeyCode::F(1) => app.help = true,
+        Action::Refresh => return refresh(app),
+        Action::Help => app.help = true,
         _ => {}
     }
     Vec::new()
+}
+
+/// Where a movement action takes the tree's cursor (an index into
+/// `lines`), or `None` when `action` is not a movement.
+fn tree_move(app: &App, lines: &[TreeLine], t: &TreeView, action: Action) -> Option<usize> {
+    let idx = lines.iter().position(|l| l.pid == t.cursor).unwrap_or(0);
+    let last = lines.len().saturating_sub(1);
+    let page = usize::from(app.size.1.saturating_sub(8)).max(1);
+    match action {
+        Action::MoveUp => Some(idx.saturating_sub(1)),
+        Action::MoveDown => Some((idx + 1).min(last)),
+        Action::PageUp => Some(idx.saturating_sub(page)),
+        Action::PageDown => Some((idx + page).min(last)),
+        Action::First => Some(0),
+        Action::Last => Some(last),
+        _ => None,
+    }
 }
 
 /// `x` on the table: plan freeing the selected socket's port (that
@@ -486,12 +440,14 @@ fn kill_selected(app: &mut App) -> Vec<Effect> {
     vec![Effect::Plan(request)]
 }
 
-fn refused_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
-    let Mode::Refused { request, planned } = &app.mode else {
+/// A refusal: force (when offered) plans again; ↑/↓ scroll the reasons
+/// (the renderer clamps).
+fn refused_key(app: &mut App, action: Action) -> Vec<Effect> {
+    let Mode::Refused { request, .. } = &app.mode else {
         return Vec::new();
     };
-    match k.code {
-        KeyCode::Char('F') if !request.force && planned.view.forcible => {
+    match action {
+        Action::Force if keys::enabled(app, Action::Force) => {
             let forced = KillRequest {
                 force: true,
                 ..request.clone()
@@ -499,28 +455,28 @@ fn refused_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             app.mode = Mode::Planning(forced.clone());
             vec![Effect::Plan(forced)]
         }
-        KeyCode::Esc | KeyCode::Char('n') | KeyCode::Enter => {
+        Action::Cancel => {
             app.mode = Mode::Normal;
             app.status = Some(("refused: nothing was signalled".into(), Tone::Info));
             Vec::new()
         }
-        // A refusal longer than the screen scrolls (the renderer clamps).
-        KeyCode::Up | KeyCode::Char('k') => {
+        Action::MoveUp => {
             app.refusal_scroll = app.refusal_scroll.saturating_sub(1);
             Vec::new()
         }
-        KeyCode::Down | KeyCode::Char('j') => {
+        Action::MoveDown => {
             app.refusal_scroll = app.refusal_scroll.saturating_add(1);
             Vec::new()
         }
-        KeyCode::Char('q') => quit(app),
+        Action::Quit => quit(app),
         _ => Vec::new(),
     }
 }
 
-fn confirm_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
-    match k.code {
-        KeyCode::Char('y') | KeyCode::Char('Y') => {
+/// The kill dialog: `y` is the only way to [`Effect::Kill`].
+fn confirm_key(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Confirm => {
             let mode = std::mem::replace(&mut app.mode, Mode::Normal);
             let Mode::Confirm {
                 request, planned, ..
@@ -535,19 +491,19 @@ fn confirm_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             };
             vec![Effect::Kill(planned)]
         }
-        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+        Action::Cancel => {
             app.mode = Mode::Normal;
             app.status = Some(("kill cancelled: nothing was signalled".into(), Tone::Info));
             Vec::new()
         }
-        KeyCode::Up | KeyCode::Char('k') | KeyCode::Down | KeyCode::Char('j') => {
+        Action::MoveUp | Action::MoveDown => {
             if let Mode::Confirm {
                 planned, scroll, ..
             } = &mut app.mode
             {
                 let last = planned.view.targets.len().saturating_sub(1);
-                *scroll = match k.code {
-                    KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                *scroll = match action {
+                    Action::MoveUp => scroll.saturating_sub(1),
                     _ => (*scroll + 1).min(last),
                 };
             }
@@ -582,6 +538,7 @@ mod tests {
     use super::*;
     use crate::tui::fixture::*;
     use crate::tui::state::SortCol;
+    use portwarden::model::Pid;
 
     fn kills(effects: &[Effect]) -> usize {
         effects

@@ -19,7 +19,9 @@ pub(super) fn reasons_of(app: &App, pid: Pid) -> Vec<String> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The kill dialog: what is freed and who holds it, the signal, every
+/// target (scrolling between "more" markers when they do not fit), what is
+/// never signalled, and the keys.
 pub(super) fn confirm(
     app: &App,
     pal: &Pal,
@@ -30,34 +32,72 @@ pub(super) fn confirm(
     scroll: usize,
 ) {
     let width = usize::from(popup(area, 100, 10).width.saturating_sub(2));
-    let mut head: Vec<Line> = Vec::new();
+    let mut head = forced_warning(pal, width, v);
+    head.extend(plan_summary(app, pal, width, req, v));
+    let tail = confirm_tail(pal, width, v);
+    let max_inner = usize::from(area.height.saturating_sub(4));
+    let room = max_inner.saturating_sub(head.len() + tail.len()).max(1);
+    let mut lines = head;
+    lines.extend(target_list(pal, width, v, room, scroll));
+    lines.extend(tail);
+
+    let r = popup_for(area, 100, &lines);
+    let title = if v.forced { " FORCE kill? " } else { " kill? " };
+    let border = if v.forced {
+        pal.fg(Color::Red)
+    } else {
+        pal.fg(Color::Yellow)
+    };
+    clear_band(f, r);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().border_style(border).title(title)),
+        r,
+    );
+}
+
+/// A forced plan says so first, with the refusals it overrides.
+fn forced_warning(pal: &Pal, width: usize, v: &PlanView) -> Vec<Line<'static>> {
+    let mut head = Vec::new();
+    if !v.forced {
+        return head;
+    }
+    head.extend(hang(
+        width,
+        "",
+        0,
+        "FORCED: this overrides portwarden's refusal. Are you sure?",
+        pal.fg(Color::Red).add_modifier(Modifier::BOLD),
+    ));
+    for r in &v.refusals {
+        head.extend(hang(
+            width,
+            "  - ",
+            4,
+            &format!("refused {} ({}): {}", r.pid, r.class, escape(&r.reason)),
+            Style::new(),
+        ));
+    }
+    head
+}
+
+/// What is freed, the holder and why it is what it is, the containers
+/// stopped, the signal and the target table's header.
+fn plan_summary(
+    app: &App,
+    pal: &Pal,
+    width: usize,
+    req: &KillRequest,
+    v: &PlanView,
+) -> Vec<Line<'static>> {
     let what = if v.ports.is_empty() {
         req.label()
     } else {
         format!("port {}", v.ports.join(", "))
     };
-    if v.forced {
-        head.extend(hang(
-            width,
-            "",
-            0,
-            "FORCED: this overrides portwarden's refusal. Are you sure?",
-            pal.fg(Color::Red).add_modifier(Modifier::BOLD),
-        ));
-        for r in &v.refusals {
-            head.extend(hang(
-                width,
-                "  - ",
-                4,
-                &format!("refused {} ({}): {}", r.pid, r.class, escape(&r.reason)),
-                Style::new(),
-            ));
-        }
-    }
-    head.push(Line::from(vec![
+    let mut head = vec![Line::from(vec![
         Span::styled("Free: ", pal.bold()),
         Span::raw(what),
-    ]));
+    ])];
     if let Some((pid, class)) = plan_holder(v) {
         head.push(Line::from(vec![
             Span::styled("Holder: ", pal.bold()),
@@ -91,7 +131,11 @@ pub(super) fn confirm(
             pal.bold(),
         ));
     }
+    head
+}
 
+/// What is never signalled, a blank line and the keys.
+fn confirm_tail(pal: &Pal, width: usize, v: &PlanView) -> Vec<Line<'static>> {
     let mut tail: Vec<Line> = Vec::new();
     if !v.protected.is_empty() {
         let p: Vec<String> = v
@@ -111,18 +155,27 @@ pub(super) fn confirm(
         Span::styled("[n/Esc]", pal.bold()),
         Span::raw(" cancel"),
     ]));
+    tail
+}
 
-    // Every target is listed; when they do not fit, the list scrolls
-    // (↑/↓) between "more" markers.
-    let max_inner = usize::from(area.height.saturating_sub(4));
-    let room = max_inner.saturating_sub(head.len() + tail.len()).max(1);
+/// Every target, one line each. When they do not fit in `room` lines the
+/// list scrolls (↑/↓) from `scroll`, between "more" markers (blank at
+/// either end, so the list does not jump).
+fn target_list(
+    pal: &Pal,
+    width: usize,
+    v: &PlanView,
+    room: usize,
+    scroll: usize,
+) -> Vec<Line<'static>> {
+    let n = v.targets.len();
     let (start, shown) = if n <= room {
         (0, n)
     } else {
         let shown = room.saturating_sub(2).max(1);
         (scroll.min(n - shown), shown)
     };
-    let mut lines = head;
+    let mut lines = Vec::new();
     if n > room {
         lines.push(Line::styled(
             if start > 0 {
@@ -157,20 +210,7 @@ pub(super) fn confirm(
             pal.dim(),
         ));
     }
-    lines.extend(tail);
-
-    let r = popup_for(area, 100, &lines);
-    let title = if v.forced { " FORCE kill? " } else { " kill? " };
-    let border = if v.forced {
-        pal.fg(Color::Red)
-    } else {
-        pal.fg(Color::Yellow)
-    };
-    clear_band(f, r);
-    f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().border_style(border).title(title)),
-        r,
-    );
+    lines
 }
 
 pub(super) fn human_grace(d: std::time::Duration) -> String {

@@ -1,4 +1,5 @@
-//! The help overlay, scrolling on short terminals.
+//! The help overlay, scrolling on short terminals. Its key lines come
+//! from the key tables ([`crate::tui::keys`]), as the key bar's do.
 
 use super::*;
 
@@ -6,7 +7,7 @@ use super::*;
 /// short for all of it, with the same markers as the kill dialog.
 pub(super) fn help(pal: &Pal, f: &mut Frame, area: Rect, scroll: u16) {
     let lines = help_lines(pal);
-    debug_assert_eq!(lines.len(), help_lines_count());
+    debug_assert_eq!(lines.len(), keys::help_lines_count());
     let r = popup(area, 66, lines.len() as u16 + 2);
     let room = usize::from(r.height.saturating_sub(2));
     let total = lines.len();
@@ -25,12 +26,12 @@ pub(super) fn help(pal: &Pal, f: &mut Frame, area: Rect, scroll: u16) {
 }
 
 pub(super) fn help_lines(pal: &Pal) -> Vec<Line<'static>> {
-    let mut lines: Vec<Line> = HELP
-        .iter()
+    let mut lines: Vec<Line> = keys::help_entries()
+        .into_iter()
         .map(|(k, v)| {
             Line::from(vec![
                 Span::styled(format!(" {k:<14} "), pal.bold()),
-                Span::raw(*v),
+                Span::raw(v),
             ])
         })
         .collect();

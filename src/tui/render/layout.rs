@@ -54,47 +54,13 @@ pub(super) fn header_line(app: &App, pal: &Pal, width: u16) -> Line<'static> {
     Line::from(spans)
 }
 
-/// The key bar for the current mode, cut to `width` by dropping hints
+/// The key bar for the current mode (its key table's labels), cut to
+/// `width` by dropping hints
 /// from the middle: the first (how to move) and the last two (help, quit)
 /// always stay, so even a narrow terminal shows how to leave.
 pub(super) fn key_hints(app: &App, width: u16) -> String {
-    let hints: &[&str] = if app.filter_input.is_some() {
-        &["type to filter", "Enter apply", "Esc clear", "↑↓ move"]
-    } else if app.help {
-        &["↑↓ PgUp/PgDn scroll", "Esc close", "q quit"]
-    } else {
-        match &app.mode {
-            Mode::Normal => &[
-                "↑↓ move",
-                "/ filter",
-                "⏎ details",
-                "t tree",
-                "x kill",
-                "s sort",
-                "r refresh",
-                "? help",
-                "q quit",
-            ],
-            Mode::Details => &[
-                "↑↓ move",
-                "PgUp/PgDn scroll",
-                "t tree",
-                "x kill",
-                "Esc close",
-                "? help",
-                "q quit",
-            ],
-            Mode::Tree(_) => &["↑↓ move", "x kill group", "Esc close", "? help", "q quit"],
-            Mode::Planning(_) => &["Esc cancel"],
-            Mode::Refused { request, planned } if !request.force && planned.view.forcible => {
-                &["F force (asks again)", "Esc close"]
-            }
-            Mode::Refused { .. } => &["Esc close"],
-            Mode::Confirm { .. } => &["y kill", "n/Esc cancel"],
-            Mode::Killing { .. } => &["killing…", "q quit"],
-        }
-    };
-    fit_hints(hints, usize::from(width))
+    let hints = keys::bar_labels(app, keys::bar_table(app));
+    fit_hints(&hints, usize::from(width))
 }
 
 /// Join hints with two spaces, dropping middle ones until the line fits.

@@ -21,12 +21,12 @@ use portwarden::escape::{count, escape, escape_trunc, truncate};
 use portwarden::model::Pid;
 use portwarden::timefmt::{age, utc};
 
-use crate::tui::effects::PlanView;
-use crate::tui::state::{
-    App, HELP, KillRequest, Mode, SortCol, Tone, TreeKind, TreeView, help_lines_count, signal_name,
-};
+use crate::tui::keys;
+use crate::tui::msg::{KillRequest, PlanView};
+use crate::tui::state::{App, Mode, SortCol, Tone, TreeKind, TreeView, signal_name};
 
 mod confirm;
+pub(in crate::tui) mod context;
 mod details;
 mod help;
 mod layout;
@@ -45,13 +45,27 @@ use refusal::*;
 use table::*;
 use tree::*;
 
-/// Draw the whole screen.
+/// Draw the whole screen: the frame (header, table, status, key bar),
+/// then whatever the mode opens over it, then the event log and the help
+/// on top of everything.
 pub fn render(app: &App, f: &mut Frame) {
     let pal = Pal { color: app.color };
     let area = f.area();
+    frame(app, &pal, f, area);
+    mode_popup(app, &pal, f, area);
+    if app.events.open {
+        context::render_log(app, f, area);
+    }
+    if app.help {
+        help(&pal, f, area, app.help_scroll);
+    }
+}
+
+/// The screen under any popup: header, table, status line, key bar.
+fn frame(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
     // A status longer than the line (a respawn's next step) wraps onto
     // up to six lines instead of being cut.
-    let status_text = status_line(app, &pal);
+    let status_text = status_line(app, pal);
     let status_rows = wrapped_rows(std::slice::from_ref(&status_text), area.width).clamp(1, 6);
     let [head, body, status, keys] = Layout::vertical([
         Constraint::Length(1),
@@ -60,8 +74,8 @@ pub fn render(app: &App, f: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
-    f.render_widget(Paragraph::new(header_line(app, &pal, area.width)), head);
-    table(app, &pal, f, body);
+    f.render_widget(Paragraph::new(header_line(app, pal, area.width)), head);
+    table(app, pal, f, body);
     f.render_widget(
         Paragraph::new(status_text).wrap(Wrap { trim: false }),
         status,
@@ -70,49 +84,51 @@ pub fn render(app: &App, f: &mut Frame) {
         Paragraph::new(Line::from(key_hints(app, area.width)).style(pal.dim())),
         keys,
     );
+}
 
+/// The popup of the current mode, if it has one.
+fn mode_popup(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
     match &app.mode {
         Mode::Normal => {}
-        Mode::Details => details(app, &pal, f, area),
-        Mode::Tree(t) => tree(app, &pal, f, area, t),
-        Mode::Planning(req) => {
-            let r = popup(area, 50, 3);
-            let text = format!("planning: {}…", req.label());
-            clear_band(f, r);
-            f.render_widget(Paragraph::new(text).block(Block::bordered()), r);
-        }
+        Mode::Details => details(app, pal, f, area),
+        Mode::Tree(t) => tree(app, pal, f, area, t),
+        Mode::Planning(req) => planning(f, area, req),
         Mode::Refused { request, planned } => {
-            refused(&pal, f, area, request, &planned.view, app.refusal_scroll)
+            refused(pal, f, area, request, &planned.view, app.refusal_scroll)
         }
         Mode::Confirm {
             request,
             planned,
             scroll,
-        } => confirm(app, &pal, f, area, request, &planned.view, *scroll),
-        Mode::Killing { label, progress } => {
-            let h = (progress.len() as u16).saturating_add(3).min(area.height);
-            let r = popup(area, 70, h.max(4));
-            let mut lines: Vec<Line> = progress.iter().map(|p| Line::from(p.clone())).collect();
-            lines.push(
-                Line::from("working… (the result appears in the status line)").style(pal.dim()),
-            );
-            let skip = lines
-                .len()
-                .saturating_sub(usize::from(r.height.saturating_sub(2)));
-            clear_band(f, r);
-            f.render_widget(
-                Paragraph::new(lines.split_off(skip))
-                    .block(Block::bordered().title(format!(" killing {} ", label))),
-                r,
-            );
-        }
+        } => confirm(app, pal, f, area, request, &planned.view, *scroll),
+        Mode::Killing { label, progress } => killing(pal, f, area, label, progress),
     }
-    if app.events.open {
-        crate::tui::context::render_log(app, f, area);
-    }
-    if app.help {
-        help(&pal, f, area, app.help_scroll);
-    }
+}
+
+/// A request being planned (a moment: planning reads only the snapshot).
+fn planning(f: &mut Frame, area: Rect, req: &KillRequest) {
+    let r = popup(area, 50, 3);
+    let text = format!("planning: {}…", req.label());
+    clear_band(f, r);
+    f.render_widget(Paragraph::new(text).block(Block::bordered()), r);
+}
+
+/// A kill executing: its progress so far, the newest lines when they do
+/// not all fit.
+fn killing(pal: &Pal, f: &mut Frame, area: Rect, label: &str, progress: &[String]) {
+    let h = (progress.len() as u16).saturating_add(3).min(area.height);
+    let r = popup(area, 70, h.max(4));
+    let mut lines: Vec<Line> = progress.iter().map(|p| Line::from(p.clone())).collect();
+    lines.push(Line::from("working… (the result appears in the status line)").style(pal.dim()));
+    let skip = lines
+        .len()
+        .saturating_sub(usize::from(r.height.saturating_sub(2)));
+    clear_band(f, r);
+    f.render_widget(
+        Paragraph::new(lines.split_off(skip))
+            .block(Block::bordered().title(format!(" killing {} ", label))),
+        r,
+    );
 }
 
 #[cfg(test)]
@@ -123,7 +139,7 @@ mod tests {
 
     use super::*;
     use crate::tui::fixture::*;
-    use crate::tui::update::Msg;
+    use crate::tui::msg::Msg;
 
     #[test]
     fn first_frame_is_scanning() {
@@ -476,9 +492,9 @@ mod tests {
         let mut app = app_sized(80, 24);
         select_pid(&mut app, 4400);
         let reason = app.verdicts[&4400].reasons.join("; ");
-        let planned = crate::tui::effects::fixture(crate::tui::effects::PlanView {
+        let planned = crate::tui::effects::fixture(crate::tui::msg::PlanView {
             ports: vec!["tcp:6379".into()],
-            refusals: vec![crate::tui::effects::RefusalView {
+            refusals: vec![crate::tui::msg::RefusalView {
                 pid: 4400,
                 class: Class::Managed,
                 reason,
@@ -515,8 +531,8 @@ mod tests {
         assert!(details.contains("`docker stop web`"), "{details}");
         feed(&mut app, [press(KeyCode::Esc)]);
         // The real planner, as the event loop would run it.
-        let req = |force| crate::tui::state::KillRequest {
-            target: crate::tui::state::KillTarget::Ports(vec!["18080".parse().expect("a port")]),
+        let req = |force| crate::tui::msg::KillRequest {
+            target: crate::tui::msg::KillTarget::Ports(vec!["18080".parse().expect("a port")]),
             force,
         };
         let policy = portwarden::kill::Policy::default();
@@ -564,7 +580,7 @@ mod tests {
                 format!("owned by uid {} (user{i}); you are uid 1000", 2000 + i),
             ));
         }
-        let planned = crate::tui::effects::fixture(crate::tui::effects::PlanView {
+        let planned = crate::tui::effects::fixture(crate::tui::msg::PlanView {
             ports: vec!["tcp:80".into()],
             refusals: crate::tui::effects::refusal_views(&refusals),
             signal: 15,

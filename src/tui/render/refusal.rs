@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The refusal: what was asked, each refused holder with its class and
+/// the reason (with the command to use instead), and whether force is
+/// offered.
 pub(super) fn refused(
     pal: &Pal,
     f: &mut Frame,
@@ -15,6 +18,27 @@ pub(super) fn refused(
         Span::styled("portwarden will not kill ", pal.bold()),
         Span::styled(req.label(), pal.bold()),
     ])];
+    let body = reasons(pal, width, v);
+    let tail = refusal_tail(pal, req, v);
+    let room = usize::from(area.height.saturating_sub(4))
+        .saturating_sub(lines.len() + tail.len())
+        .max(3);
+    lines.extend(scrolled(pal, body, room, scroll));
+    lines.extend(tail);
+    let r = popup_for(area, 90, &lines);
+    clear_band(f, r);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::bordered()
+                .border_style(pal.fg(Color::Red))
+                .title(" refused "),
+        ),
+        r,
+    );
+}
+
+/// Each refused holder: a blank line, its pid and class, its reason.
+fn reasons(pal: &Pal, width: usize, v: &PlanView) -> Vec<Line<'static>> {
     let mut body: Vec<Line> = Vec::new();
     for r in &v.refusals {
         body.push(Line::from(""));
@@ -34,6 +58,12 @@ pub(super) fn refused(
             body.extend(hang(width, "  ", 2, &escape(part), Style::new()));
         }
     }
+    body
+}
+
+/// That nothing was signalled, and the keys: force only when forcing would
+/// signal something and the plan was not forced already.
+fn refusal_tail(pal: &Pal, req: &KillRequest, v: &PlanView) -> Vec<Line<'static>> {
     let mut tail: Vec<Line> = vec![Line::from("")];
     if req.force || !v.forcible {
         tail.push(Line::from("This cannot be forced. Nothing was signalled."));
@@ -50,44 +80,35 @@ pub(super) fn refused(
             Span::raw(" close"),
         ]));
     }
-    // Reasons longer than the screen scroll (↑/↓) between the same "more"
-    // markers as the kill dialog's target list.
-    let room = usize::from(area.height.saturating_sub(4))
-        .saturating_sub(lines.len() + tail.len())
-        .max(3);
+    tail
+}
+
+/// `body` in `room` lines: all of it, or (when longer than the screen) a
+/// window from `scroll` between the same "more" markers as the kill
+/// dialog's target list (↑/↓ scroll).
+fn scrolled(pal: &Pal, body: Vec<Line<'static>>, room: usize, scroll: usize) -> Vec<Line<'static>> {
     if body.len() <= room {
-        lines.extend(body);
-    } else {
-        let shown = room - 2;
-        let start = scroll.min(body.len() - shown);
-        let below = body.len() - start - shown;
-        lines.push(Line::styled(
-            if start > 0 {
-                format!("  ↑ {start} more above (↑/↓ scroll)")
-            } else {
-                String::new()
-            },
-            pal.dim(),
-        ));
-        lines.extend(body.into_iter().skip(start).take(shown));
-        lines.push(Line::styled(
-            if below > 0 {
-                format!("  ↓ {below} more below (↑/↓ scroll)")
-            } else {
-                String::new()
-            },
-            pal.dim(),
-        ));
+        return body;
     }
-    lines.extend(tail);
-    let r = popup_for(area, 90, &lines);
-    clear_band(f, r);
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::bordered()
-                .border_style(pal.fg(Color::Red))
-                .title(" refused "),
-        ),
-        r,
-    );
+    let shown = room - 2;
+    let start = scroll.min(body.len() - shown);
+    let below = body.len() - start - shown;
+    let mut lines = vec![Line::styled(
+        if start > 0 {
+            format!("  ↑ {start} more above (↑/↓ scroll)")
+        } else {
+            String::new()
+        },
+        pal.dim(),
+    )];
+    lines.extend(body.into_iter().skip(start).take(shown));
+    lines.push(Line::styled(
+        if below > 0 {
+            format!("  ↓ {below} more below (↑/↓ scroll)")
+        } else {
+            String::new()
+        },
+        pal.dim(),
+    ));
+    lines
 }

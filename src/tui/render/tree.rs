@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// The tree popup: a list with the cursor, and a legend line.
 pub(super) fn tree(app: &App, pal: &Pal, f: &mut Frame, area: Rect, t: &TreeView) {
     let Some(snap) = &app.snapshot else { return };
     let lines = app.tree_lines(t);
@@ -21,45 +22,7 @@ pub(super) fn tree(app: &App, pal: &Pal, f: &mut Frame, area: Rect, t: &TreeView
     let [list_area, legend] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
     let holder_pgid = snap.process(t.holder).map(|p| p.pgid).unwrap_or(0);
-    let items: Vec<ListItem> = lines
-        .iter()
-        .map(|l| {
-            let p = snap.process(l.pid);
-            let indent = if l.depth == 0 {
-                String::new()
-            } else {
-                format!("{}└ ", "  ".repeat(l.depth - 1))
-            };
-            let mark = match (l.kind, l.in_group) {
-                (TreeKind::Holder, _) => "●",
-                (_, true) => "*",
-                _ => " ",
-            };
-            let user = p
-                .map(|p| escape_trunc(&p.user.clone().unwrap_or_else(|| p.uid.to_string()), 8))
-                .unwrap_or_default();
-            let cmd = p
-                .map(|p| escape(&p.short_command()).into_owned())
-                .unwrap_or_default();
-            let class = app.class_of(l.pid);
-            let mut spans = vec![
-                Span::styled(format!("{mark} "), pal.bold()),
-                Span::raw(format!("{:>7} {:<8} ", l.pid, user)),
-                Span::raw(indent),
-            ];
-            if let Some(c) = class {
-                spans.push(Span::styled(format!("[{}] ", c.as_str()), pal.class(c)));
-            }
-            spans.push(Span::raw(cmd));
-            let mut item = Line::from(spans);
-            if l.kind == TreeKind::Holder {
-                item = item.style(pal.bold());
-            } else if l.kind == TreeKind::Ancestor && !l.in_group {
-                item = item.style(pal.dim());
-            }
-            ListItem::new(item)
-        })
-        .collect();
+    let items: Vec<ListItem> = lines.iter().map(|l| tree_item(app, pal, snap, l)).collect();
     let sel = lines.iter().position(|l| l.pid == t.cursor).unwrap_or(0);
     let list = List::new(items)
         .highlight_style(Style::new().add_modifier(Modifier::REVERSED))
@@ -74,4 +37,48 @@ pub(super) fn tree(app: &App, pal: &Pal, f: &mut Frame, area: Rect, t: &TreeView
         .style(pal.dim()),
         legend,
     );
+}
+
+/// One process of the tree: group mark, pid, user, indent, class and
+/// command; the holder bold, ancestors outside its group dim.
+fn tree_item(
+    app: &App,
+    pal: &Pal,
+    snap: &portwarden::model::Snapshot,
+    l: &crate::tui::state::TreeLine,
+) -> ListItem<'static> {
+    let p = snap.process(l.pid);
+    let indent = if l.depth == 0 {
+        String::new()
+    } else {
+        format!("{}└ ", "  ".repeat(l.depth - 1))
+    };
+    let mark = match (l.kind, l.in_group) {
+        (TreeKind::Holder, _) => "●",
+        (_, true) => "*",
+        _ => " ",
+    };
+    let user = p
+        .map(|p| escape_trunc(&p.user.clone().unwrap_or_else(|| p.uid.to_string()), 8))
+        .unwrap_or_default();
+    let cmd = p
+        .map(|p| escape(&p.short_command()).into_owned())
+        .unwrap_or_default();
+    let class = app.class_of(l.pid);
+    let mut spans = vec![
+        Span::styled(format!("{mark} "), pal.bold()),
+        Span::raw(format!("{:>7} {:<8} ", l.pid, user)),
+        Span::raw(indent),
+    ];
+    if let Some(c) = class {
+        spans.push(Span::styled(format!("[{}] ", c.as_str()), pal.class(c)));
+    }
+    spans.push(Span::raw(cmd));
+    let mut item = Line::from(spans);
+    if l.kind == TreeKind::Holder {
+        item = item.style(pal.bold());
+    } else if l.kind == TreeKind::Ancestor && !l.in_group {
+        item = item.style(pal.dim());
+    }
+    ListItem::new(item)
 }
