@@ -2,7 +2,7 @@
 //! interrupted.
 //!
 //! It costs what a TUI refresh costs: one incremental [`Scanner`] polled at a
-//! fixed rate, its snapshots fed to an [`events::Tracker`]. SIGINT and
+//! fixed rate, its snapshots fed to an [`portwarden::events::Tracker`]. SIGINT and
 //! SIGTERM are blocked and read from a signalfd that doubles as the sleep
 //! between scans, so an interrupt ends the loop at once and cleanly (output
 //! flushed, exit 0) without a signal handler.
