@@ -497,7 +497,11 @@ mod tests {
         );
         // The stopped one's shell is alive: a live program needs consent.
         assert_eq!(e.refusals.len(), 1);
-        assert!(e.refusals[0].starts_with("pid 1100 (halted) is live"), "{:?}", e.refusals);
+        assert!(
+            e.refusals[0].starts_with("pid 1100 (halted) is live"),
+            "{:?}",
+            e.refusals
+        );
         assert_eq!(
             e.plan,
             kill::plan_ports(
@@ -521,11 +525,7 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            vec![
-                (1001, Some("srv")),
-                (1000, Some("srv")),
-                (1, Some("init"))
-            ]
+            vec![(1001, Some("srv")), (1000, Some("srv")), (1, Some("init"))]
         );
         assert_eq!(h.group.pgid, 1000);
         assert_eq!(h.group.size, 3);

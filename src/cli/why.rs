@@ -149,7 +149,11 @@ fn connections(s: &mut String, f: &SocketFacts, c: &ConnFacts) {
 /// `and 3 workers of the same program (pids …): same class and reasons as
 /// pid N`.
 fn workers(s: &mut String, first: Pid, more: &[Pid]) {
-    let pids: Vec<String> = more.iter().take(WORKERS_SHOWN).map(Pid::to_string).collect();
+    let pids: Vec<String> = more
+        .iter()
+        .take(WORKERS_SHOWN)
+        .map(Pid::to_string)
+        .collect();
     let _ = writeln!(
         s,
         "  and {} {} of the same program (pid{} {}{}): same class and reasons as pid {first}",
@@ -157,7 +161,11 @@ fn workers(s: &mut String, first: Pid, more: &[Pid]) {
         if more.len() == 1 { "worker" } else { "workers" },
         if more.len() == 1 { "" } else { "s" },
         pids.join(", "),
-        if more.len() > WORKERS_SHOWN { ", …" } else { "" }
+        if more.len() > WORKERS_SHOWN {
+            ", …"
+        } else {
+            ""
+        }
     );
 }
 
