@@ -39,7 +39,7 @@ pub(super) fn details(app: &App, pal: &Pal, f: &mut Frame, area: Rect) {
     socket(&mut pane, &facts);
     queue(&mut pane, &facts);
     if let Some(c) = &facts.connections {
-        connections(&mut pane, &facts, c);
+        connections(&mut pane, c);
     }
     match row.pid {
         None => {
@@ -96,7 +96,7 @@ fn queue(pane: &mut Pane, s: &SocketFacts) {
 }
 
 /// Connection counts and the first local clients.
-fn connections(pane: &mut Pane, s: &SocketFacts, c: &ConnFacts) {
+fn connections(pane: &mut Pane, c: &ConnFacts) {
     let n = &c.counts;
     pane.kv(
         "Conns",
