@@ -288,3 +288,100 @@ fn named(n: &Named) -> String {
         None => n.pid.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use portwarden::model::{Family, Process, Proto, SockState, Socket};
+
+    use super::*;
+
+    fn process(pid: Pid, ppid: Pid, pgid: Pid, name: &str) -> Process {
+        let mut p = Process::new(pid, ppid, name);
+        p.pgid = pgid;
+        p.sid = 1000;
+        p.uid = 1000;
+        p.user = Some("dev".into());
+        p.cmdline = vec![name.into(), "--serve".into()];
+        p.start_time = 500 * 100;
+        p.detailed = true;
+        p
+    }
+
+    /// An orphaned server (1000, under init) and two forked workers, all
+    /// holding 127.0.0.1:8080; portwarden runs as pid 9000.
+    fn machine() -> Snapshot {
+        let procs = [
+            process(1, 0, 1, "init"),
+            process(1000, 1, 1000, "srv"),
+            process(1001, 1000, 1000, "srv"),
+            process(1002, 1000, 1000, "srv"),
+        ];
+        let sock = Socket {
+            proto: Proto::Tcp,
+            family: Family::Ipv4,
+            addr: "127.0.0.1".parse().expect("ip"),
+            port: 8080,
+            state: SockState::Listen,
+            inode: 77,
+            uid: 1000,
+            accept_queue: Some(0),
+            backlog: Some(128),
+            holders: vec![1000, 1001, 1002],
+            unresolved: None,
+        };
+        Snapshot {
+            sockets: vec![sock],
+            processes: procs.into_iter().map(|p| (p.pid, p)).collect(),
+            boot_time: 1_795_000_000,
+            clk_tck: 100,
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn workers_of_one_program_are_folded_into_the_first() {
+        let ctx = Context {
+            uid: 1000,
+            self_pid: 9000,
+            self_pgid: 9000,
+            ..Context::default()
+        };
+        let port: PortSpec = "8080".parse().expect("spec");
+        let text = explain(&machine(), &ctx, &Policy::default(), port, 1_795_000_600);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "tcp 127.0.0.1:8080 (LISTEN, accept queue 0/128, inode 77, uid 1000)"
+        );
+        assert_eq!(lines[1], "  held by pid 1000: srv --serve");
+        assert!(
+            text.contains(
+                "  and 1 worker of the same program (pid 1002): same class and reasons as pid 1001\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("    parents: 1001 srv ← 1000 srv ← 1 init\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    process group 1000: 1000 srv, 1001 srv, 1002 srv\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    started: 2026-11-18 11:15:00 UTC (1m 40s ago)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("What `portwarden kill 8080` would do:"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_free_port_says_so() {
+        let port: PortSpec = "9".parse().expect("spec");
+        let text = explain(&machine(), &Context::default(), &Policy::default(), port, 0);
+        assert_eq!(text, "Nothing listens on port 9: it is free.\n");
+    }
+}
