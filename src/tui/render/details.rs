@@ -278,3 +278,41 @@ fn draw(app: &App, f: &mut Frame, area: Rect, s: &SocketFacts, lines: Vec<Line<'
         r,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::KeyCode;
+
+    use crate::tui::fixture::*;
+    use crate::tui::update::Msg;
+
+    /// A group is named up to `explain::GROUP_SHOWN` members, as `why`
+    /// names them (the pane used to stop at 12).
+    #[test]
+    fn a_big_group_lists_as_many_members_as_why() {
+        let mut snap = snapshot();
+        for pid in 3003..3018 {
+            let mut w = snap.processes[&3001].clone();
+            w.pid = pid;
+            snap.processes.insert(pid, w);
+        }
+        let mut app = app_sized(200, 40);
+        feed(
+            &mut app,
+            [Msg::Snapshot {
+                result: Ok(snap),
+                at: NOW,
+            }],
+        );
+        select_pid(&mut app, 3000);
+        feed(&mut app, [press(KeyCode::Enter)]);
+        let screen = draw(&app);
+        // The pane is 100 columns wide: the list wraps after 3012.
+        let pids = |r: std::ops::Range<i32>| r.map(|p| p.to_string()).collect::<Vec<_>>();
+        let first = format!("pgid 3000: 18 processes ({}", pids(3000..3013).join(" "));
+        let rest = format!("{})", pids(3013..3018).join(" "));
+        assert!(screen.contains(&first), "{screen}");
+        assert!(screen.contains(&rest), "{screen}");
+        assert!(!screen.contains(" …)"), "{screen}");
+    }
+}
