@@ -13,6 +13,8 @@
 //!   for a program reclaiming its port; [`kill::wait_port`].
 //! - [`container`] — a published port's forwarder and a container's
 //!   processes, mapped to the container and its engine's stop command.
+//! - [`explain`] — what is known about a port and one holder, as plain
+//!   data: `why` prints it as prose, the TUI's details pane draws it.
 //! - [`tree`] — the process tree around a holder, group marked.
 //! - [`program`] — pure rules about a holder's *program*: its leader, the
 //!   supervisor that restarts it, daemon-or-orphan evidence; fed by
@@ -44,6 +46,7 @@ pub mod error;
 pub mod escape;
 pub mod events;
 pub mod evidence;
+pub mod explain;
 pub mod kill;
 pub mod model;
 pub mod os;

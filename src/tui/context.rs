@@ -1,6 +1,7 @@
-//! The TUI's context pieces (issue 13): the PROJECT and CONN columns, the
-//! project and client lines of the details pane, and the event log (key
-//! `e`) fed by the same snapshots as the table.
+//! The TUI's context pieces (issue 13): the PROJECT and CONN columns and
+//! the event log (key `e`) fed by the same snapshots as the table (the
+//! details pane's project and client lines are drawn by `render/details.rs`
+//! from `portwarden::explain`).
 //!
 //! Kept apart from `render/`/`state.rs` so the table code only gains a
 //! few calls: columns appear only when the terminal is wide enough *and*
@@ -152,63 +153,6 @@ pub fn log_line(e: &Event, now: u64) -> String {
 pub fn project_label(snap: &Snapshot, pid: Option<Pid>) -> Option<String> {
     let p = snap.contexts.get(&pid?)?.project.as_ref()?;
     Some(escape(&p.label()).into_owned())
-}
-
-/// Details lines for the socket: connections and local clients.
-pub fn socket_details(snap: &Snapshot, s: &Socket) -> Vec<(&'static str, String)> {
-    let Some(c) = snap.connections.get(&s.inode) else {
-        return Vec::new();
-    };
-    let mut out = vec![(
-        "Conns",
-        format!(
-            "{} established  {} syn_recv  {} close_wait  {} time_wait{}",
-            c.established,
-            c.syn_recv,
-            c.close_wait,
-            c.time_wait,
-            if s.stuck() && c.established <= s.accept_queue.unwrap_or(0) {
-                "  (queue full, nobody served: stopped accepting)"
-            } else {
-                ""
-            }
-        ),
-    )];
-    const SHOWN: usize = 8;
-    for k in c.clients.iter().take(SHOWN) {
-        let who = match (k.pid, &k.name) {
-            (Some(p), Some(n)) => format!("pid {p} {}", escape(n)),
-            (Some(p), None) => format!("pid {p}"),
-            _ => "not visible".into(),
-        };
-        out.push((
-            "Client",
-            format!("{} {who}", std::net::SocketAddr::new(k.addr, k.port)),
-        ));
-    }
-    if c.clients.len() > SHOWN {
-        out.push((
-            "",
-            format!("and {} more local clients", c.clients.len() - SHOWN),
-        ));
-    }
-    out
-}
-
-/// Details lines for a holder: its project and root.
-pub fn holder_details(snap: &Snapshot, pid: Pid) -> Vec<(&'static str, String)> {
-    let Some(p) = snap.contexts.get(&pid).and_then(|c| c.project.as_ref()) else {
-        return Vec::new();
-    };
-    vec![(
-        "Project",
-        format!(
-            "{}  root {}{}",
-            escape(&p.label()),
-            escape(&p.root),
-            if p.worktree { " (git worktree)" } else { "" }
-        ),
-    )]
 }
 
 #[cfg(test)]
