@@ -9,15 +9,70 @@ use super::{CliError, KillArgs, Out, WaitArgs, exit, interactive};
 use portwarden::config::Config;
 use portwarden::discover::{Options, discover};
 use portwarden::escape::{escape, truncate, truncate_cut};
-use portwarden::kill::{self, Condition, Plan, Policy, Progress, Report, signal_name};
+use portwarden::kill::{self, Condition, Outcome, Plan, Policy, Progress, Report, signal_name};
 
+/// The `kill --json` document (schema 1; README lists its fields and
+/// units).
 #[derive(Serialize)]
 struct KillDoc<'a> {
     schema: u32,
     dry_run: bool,
     plan: &'a Plan,
-    report: Option<&'a Report>,
+    report: Option<ReportJson<'a>>,
     exit_code: u8,
+}
+
+/// The report as `kill --json` writes it: [`Report`]'s own fields in its
+/// order, each outcome with `exited_after_ms` next to `exited_after` — the
+/// same milliseconds under a name that says so (the old name stays: field
+/// names are a contract).
+struct ReportJson<'a>(&'a Report);
+
+/// One outcome with `exited_after_ms` added (see [`ReportJson`]).
+struct OutcomeJson<'a>(&'a Outcome);
+
+/// Milliseconds, rounded, as every `*_ms` field of the report has them.
+fn millis(d: &std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round()
+}
+
+impl Serialize for ReportJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.0;
+        let ports: Vec<String> = r.ports.iter().map(ToString::to_string).collect();
+        let outcomes: Vec<OutcomeJson<'_>> = r.outcomes.iter().map(OutcomeJson).collect();
+        let mut st = s.serialize_struct("Report", 7)?;
+        st.serialize_field("ports", &ports)?;
+        st.serialize_field("outcomes", &outcomes)?;
+        st.serialize_field("refusals", &r.refusals)?;
+        st.serialize_field(
+            "port_free_after_ms",
+            &r.port_free_after.as_ref().map(millis),
+        )?;
+        st.serialize_field("still_held", &r.still_held)?;
+        st.serialize_field("convergence", &r.convergence)?;
+        st.serialize_field("containers", &r.containers)?;
+        st.end()
+    }
+}
+
+impl Serialize for OutcomeJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let o = self.0;
+        let exited = o.exited_after.as_ref().map(millis);
+        let mut st = s.serialize_struct("Outcome", 8)?;
+        st.serialize_field("pid", &o.pid)?;
+        st.serialize_field("name", &o.name)?;
+        st.serialize_field("role", &o.role)?;
+        st.serialize_field("signals", &o.signals)?;
+        st.serialize_field("exited_after", &exited)?;
+        st.serialize_field("exited_after_ms", &exited)?;
+        st.serialize_field("skipped", &o.skipped)?;
+        st.serialize_field("error", &o.error)?;
+        st.end()
+    }
 }
 
 /// Run `kill`: plan, stop early when there is nothing to signal (refused,
@@ -68,7 +123,7 @@ fn write_doc(
         schema: 1,
         dry_run,
         plan,
-        report,
+        report: report.map(ReportJson),
         exit_code: code,
     };
     let text =
@@ -371,5 +426,72 @@ pub fn run_wait(args: &WaitArgs, out: &mut Out) -> Result<u8, CliError> {
         );
         out.flush()?;
         Ok(exit::NOT_FREED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use portwarden::kill::{Convergence, Role, StillHeld};
+    use portwarden::spec::PortSpec;
+
+    fn report() -> Report {
+        let port = PortSpec {
+            proto: Some(portwarden::model::Proto::Tcp),
+            port: 8080,
+        };
+        let outcome = |pid, exited: Option<u64>| Outcome {
+            pid,
+            name: "node".into(),
+            role: Role::Holder,
+            signals: vec![15],
+            exited_after: exited.map(Duration::from_micros),
+            skipped: None,
+            error: None,
+        };
+        Report {
+            ports: vec![port.clone()],
+            outcomes: vec![outcome(42, Some(12_400)), outcome(43, None)],
+            refusals: Vec::new(),
+            port_free_after: Some(Duration::from_millis(14)),
+            still_held: vec![StillHeld {
+                port,
+                by: vec!["pid 50 (node)".into()],
+                retaken_after: Some(Duration::from_millis(20)),
+                respawner: None,
+                next_step: None,
+            }],
+            convergence: Convergence {
+                rounds: 2,
+                newcomers: 0,
+                elapsed: Duration::from_millis(60),
+                bounded: false,
+            },
+            containers: Vec::new(),
+        }
+    }
+
+    /// The JSON report is the library's, field for field and in order,
+    /// plus `exited_after_ms` — so a field added to `Report` or `Outcome`
+    /// that this copy misses fails here.
+    #[test]
+    fn json_report_is_the_library_report_plus_exited_after_ms() {
+        let r = report();
+        let ours = serde_json::to_string(&ReportJson(&r)).expect("serialize");
+        let lib = serde_json::to_string(&r).expect("serialize");
+        assert!(
+            ours.contains(r#""exited_after":12.0,"exited_after_ms":12.0,"#),
+            "{ours}"
+        );
+        assert!(
+            ours.contains(r#""exited_after":null,"exited_after_ms":null,"#),
+            "{ours}"
+        );
+        let stripped = ours
+            .replace(r#","exited_after_ms":12.0"#, "")
+            .replace(r#","exited_after_ms":null"#, "");
+        assert_eq!(stripped, lib);
     }
 }
