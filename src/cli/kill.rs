@@ -452,7 +452,7 @@ mod tests {
             error: None,
         };
         Report {
-            ports: vec![port.clone()],
+            ports: vec![port],
             outcomes: vec![outcome(42, Some(12_400)), outcome(43, None)],
             refusals: Vec::new(),
             port_free_after: Some(Duration::from_millis(14)),
