@@ -790,12 +790,15 @@ mod tests {
 
     #[test]
     fn truth_table_every_class() {
-        let mut managed = Proc::new(40, "syncthing").build();
-        managed.cgroup = Some(
-            "0::/user.slice/user-1000.slice/user@1000.service/app.slice/syncthing.service\n".into(),
-        );
-        let mut tty_orphan = Proc::new(60, "vite").group(55, 55).build();
-        tty_orphan.tty_nr = (136 << 8) | 3;
+        let managed = Proc::new(40, "syncthing")
+            .cgroup(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/syncthing.service\n",
+            )
+            .build();
+        let tty_orphan = Proc::new(60, "vite")
+            .group(55, 55)
+            .tty((136 << 8) | 3)
+            .build();
         let s = snap(
             vec![
                 Proc::new(800, "bash").build(),
@@ -865,8 +868,10 @@ mod tests {
         let c = ctx();
         assert_eq!(class(&s, &c, 800), Class::SelfProc);
         // Foreign beats managed.
-        let mut p = Proc::new(30, "nginx").uid(0).build();
-        p.cgroup = Some("0::/system.slice/nginx.service\n".into());
+        let mut p = Proc::new(30, "nginx")
+            .uid(0)
+            .cgroup("0::/system.slice/nginx.service\n")
+            .build();
         s.processes.insert(30, p.clone());
         assert_eq!(class(&s, &c, 30), Class::Foreign);
         // Managed beats daemon.
@@ -887,15 +892,17 @@ mod tests {
 
     #[test]
     fn nginx_workers_are_roots_program_and_their_reasons_are_their_own() {
-        let mut master = Proc::new(4661, "nginx").uid(0).build();
-        master.exe = Some("/usr/sbin/nginx".into());
-        master.cmdline = vec!["nginx: master process /usr/sbin/nginx".into()];
-        let mut worker = Proc::new(4662, "nginx")
+        let master = Proc::new(4661, "nginx")
+            .uid(0)
+            .exe("/usr/sbin/nginx")
+            .cmd(&["nginx: master process /usr/sbin/nginx"])
+            .build();
+        let worker = Proc::new(4662, "nginx")
             .ppid(4661)
             .group(4661, 4661)
             .uid(65534)
+            .exe("/usr/sbin/nginx")
             .build();
-        worker.exe = Some("/usr/sbin/nginx".into());
         let mut s = snap(
             vec![master, worker],
             vec![Sock::tcp(80).holders(&[4661, 4662]).build()],
@@ -1009,8 +1016,9 @@ mod tests {
 
     #[test]
     fn supervised_program_is_managed_with_its_stop_command() {
-        let mut sup = Proc::new(50, "supervisord").build();
-        sup.cmdline = vec!["supervisord".into(), "-c".into(), "/tmp/s.conf".into()];
+        let sup = Proc::new(50, "supervisord")
+            .cmd(&["supervisord", "-c", "/tmp/s.conf"])
+            .build();
         let mut s = snap(
             vec![sup, Proc::new(51, "python3").ppid(50).group(51, 50).build()],
             vec![Sock::tcp(8000).holders(&[51]).build()],

@@ -756,8 +756,7 @@ mod tests {
         assert_eq!(f.id.as_deref(), Some(PID));
         assert_eq!(f.name.as_deref(), Some("pwptest1"));
         assert_eq!(forwarder(&Proc::new(7, "nginx").uid(0).build()), None);
-        let mut r = Proc::new(8, "rootlessport").build();
-        r.cmdline = vec!["rootlessport".into()];
+        let r = Proc::new(8, "rootlessport").cmd(&["rootlessport"]).build();
         assert_eq!(
             forwarder(&r).map(|f| f.kind),
             Some(ForwarderKind::RootlessPort)
@@ -865,8 +864,9 @@ mod tests {
 
     #[test]
     fn rootlessport_tied_by_discovery_is_named_and_run_as_its_user() {
-        let mut p = Proc::new(800, "rootlessport").build();
-        p.cmdline = vec!["rootlessport".into()];
+        let p = Proc::new(800, "rootlessport")
+            .cmd(&["rootlessport"])
+            .build();
         let mut s = snap(
             vec![p.clone()],
             vec![Sock::tcp(18090).holders(&[800]).build()],
@@ -943,8 +943,10 @@ mod tests {
 
     #[test]
     fn process_inside_a_container_is_managed_by_it() {
-        let mut p = Proc::new(700, "httpd").ppid(650).build();
-        p.cgroup = Some(format!("0::/docker/{ID}\n"));
+        let p = Proc::new(700, "httpd")
+            .ppid(650)
+            .cgroup(&format!("0::/docker/{ID}\n"))
+            .build();
         let mut s = snap(
             vec![p.clone()],
             vec![Sock::tcp(8080).holders(&[700]).build()],

@@ -430,15 +430,16 @@ mod tests {
 
     #[test]
     fn supervisors_that_restart_are_named() {
-        let mut sup = Proc::new(50, "supervisord").uid(0).build();
-        sup.cmdline = vec![
-            "/usr/bin/python3".into(),
-            "/usr/bin/supervisord".into(),
-            "-c".into(),
-            "/etc/sv.conf".into(),
-        ];
-        let mut runsv = Proc::new(60, "runsv").uid(0).build();
-        runsv.cmdline = vec!["runsv".into(), "web".into()];
+        let sup = Proc::new(50, "supervisord")
+            .uid(0)
+            .cmd(&[
+                "/usr/bin/python3",
+                "/usr/bin/supervisord",
+                "-c",
+                "/etc/sv.conf",
+            ])
+            .build();
+        let runsv = Proc::new(60, "runsv").uid(0).cmd(&["runsv", "web"]).build();
         let mut s = snap(
             vec![
                 sup,
@@ -478,8 +479,10 @@ mod tests {
         let l = leader(&s, &s.processes[&61], |p| p <= 1);
         assert_eq!(l.pid, 61);
         // pm2's God daemon names its processes by their `name`.
-        let mut god = Proc::new(80, "PM2 v5.3.1: God").uid(0).build();
-        god.cmdline = vec!["PM2 v5.3.1: God Daemon (/root/.pm2)".into()];
+        let god = Proc::new(80, "PM2 v5.3.1: God")
+            .uid(0)
+            .cmd(&["PM2 v5.3.1: God Daemon (/root/.pm2)"])
+            .build();
         s.processes.insert(80, god);
         s.processes.insert(
             81,

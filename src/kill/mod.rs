@@ -218,8 +218,9 @@ mod tests {
 
     #[test]
     fn policy_refusals() {
-        let mut managed = Proc::new(30, "nginx").build();
-        managed.cgroup = Some("0::/system.slice/nginx.service\n".into());
+        let managed = Proc::new(30, "nginx")
+            .cgroup("0::/system.slice/nginx.service\n")
+            .build();
         let s = snap(
             vec![
                 Proc::new(20, "apache2").uid(33).build(),
@@ -415,8 +416,7 @@ mod tests {
     fn a_shell_sharing_the_group_is_left_alone() {
         // bash (login shell on pts/2, no job control) started node in its
         // own group; node holds the port.
-        let mut bash = Proc::new(50, "bash").ppid(40).build();
-        bash.tty_nr = (136 << 8) | 2;
+        let bash = Proc::new(50, "bash").ppid(40).tty((136 << 8) | 2).build();
         let mut node = Proc::new(51, "node").ppid(50).group(50, 50).build();
         node.tty_nr = bash.tty_nr;
         let s = snap(
@@ -448,8 +448,7 @@ mod tests {
 
     #[test]
     fn respawners_and_next_steps() {
-        let mut sup = Proc::new(50, "supervisord").build();
-        sup.cmdline = vec!["supervisord".into()];
+        let sup = Proc::new(50, "supervisord").cmd(&["supervisord"]).build();
         let mut s = snap(
             vec![
                 sup,
