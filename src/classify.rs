@@ -782,7 +782,7 @@ fn systemd_from_path(path: &str) -> Option<Manager> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixture::{ctx, proc, snap, tcp};
+    use crate::testkit::{Proc, Sock, ctx, snap};
 
     fn class(s: &Snapshot, c: &Context, pid: Pid) -> Class {
         classify_process(s, c, pid).class
@@ -790,24 +790,30 @@ mod tests {
 
     #[test]
     fn truth_table_every_class() {
-        let mut managed = proc(40, 1, 40, 40, 1000, "syncthing");
-        managed.cgroup = Some(
-            "0::/user.slice/user-1000.slice/user@1000.service/app.slice/syncthing.service\n".into(),
-        );
-        let mut tty_orphan = proc(60, 1, 55, 55, 1000, "vite");
-        tty_orphan.tty_nr = (136 << 8) | 3;
+        let managed = Proc::new(40, "syncthing")
+            .cgroup(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/syncthing.service\n",
+            )
+            .build();
+        let tty_orphan = Proc::new(60, "vite")
+            .group(55, 55)
+            .tty((136 << 8) | 3)
+            .build();
         let s = snap(
             vec![
-                proc(800, 1, 800, 800, 1000, "bash"),
-                proc(900, 800, 900, 800, 1000, "portwarden"),
-                proc(20, 1, 20, 20, 65534, "nginx"),
+                Proc::new(800, "bash").build(),
+                Proc::new(900, "portwarden")
+                    .ppid(800)
+                    .group(900, 800)
+                    .build(),
+                Proc::new(20, "nginx").uid(65534).build(),
                 managed,
-                proc(50, 1, 50, 50, 1000, "redis-server"),
-                proc(51, 1, 49, 49, 1000, "node"),
+                Proc::new(50, "redis-server").build(),
+                Proc::new(51, "node").group(49, 49).build(),
                 tty_orphan,
-                proc(70, 800, 70, 800, 1000, "python3"),
+                Proc::new(70, "python3").ppid(800).group(70, 800).build(),
             ],
-            vec![tcp(3000, &[51])],
+            vec![Sock::tcp(3000).holders(&[51]).build()],
         );
         let c = ctx();
         assert_eq!(class(&s, &c, 900), Class::SelfProc);
@@ -851,16 +857,21 @@ mod tests {
         // Our ancestor owned by root: self beats foreign.
         let mut s = snap(
             vec![
-                proc(800, 1, 800, 800, 0, "sudo"),
-                proc(900, 800, 900, 800, 1000, "portwarden"),
+                Proc::new(800, "sudo").uid(0).build(),
+                Proc::new(900, "portwarden")
+                    .ppid(800)
+                    .group(900, 800)
+                    .build(),
             ],
             vec![],
         );
         let c = ctx();
         assert_eq!(class(&s, &c, 800), Class::SelfProc);
         // Foreign beats managed.
-        let mut p = proc(30, 1, 30, 30, 0, "nginx");
-        p.cgroup = Some("0::/system.slice/nginx.service\n".into());
+        let mut p = Proc::new(30, "nginx")
+            .uid(0)
+            .cgroup("0::/system.slice/nginx.service\n")
+            .build();
         s.processes.insert(30, p.clone());
         assert_eq!(class(&s, &c, 30), Class::Foreign);
         // Managed beats daemon.
@@ -871,7 +882,7 @@ mod tests {
 
     #[test]
     fn sudo_uid_decides_who_is_foreign() {
-        let s = snap(vec![proc(70, 1, 70, 70, 1000, "node")], vec![]);
+        let s = snap(vec![Proc::new(70, "node").build()], vec![]);
         let mut c = ctx();
         c.uid = 0; // plain root
         assert_eq!(class(&s, &c, 70), Class::Foreign);
@@ -881,12 +892,21 @@ mod tests {
 
     #[test]
     fn nginx_workers_are_roots_program_and_their_reasons_are_their_own() {
-        let mut master = proc(4661, 1, 4661, 4661, 0, "nginx");
-        master.exe = Some("/usr/sbin/nginx".into());
-        master.cmdline = vec!["nginx: master process /usr/sbin/nginx".into()];
-        let mut worker = proc(4662, 4661, 4661, 4661, 65534, "nginx");
-        worker.exe = Some("/usr/sbin/nginx".into());
-        let mut s = snap(vec![master, worker], vec![tcp(80, &[4661, 4662])]);
+        let master = Proc::new(4661, "nginx")
+            .uid(0)
+            .exe("/usr/sbin/nginx")
+            .cmd(&["nginx: master process /usr/sbin/nginx"])
+            .build();
+        let worker = Proc::new(4662, "nginx")
+            .ppid(4661)
+            .group(4661, 4661)
+            .uid(65534)
+            .exe("/usr/sbin/nginx")
+            .build();
+        let mut s = snap(
+            vec![master, worker],
+            vec![Sock::tcp(80).holders(&[4661, 4662]).build()],
+        );
         s.facts.insert(
             4661,
             crate::evidence::Facts {
@@ -928,7 +948,7 @@ mod tests {
         if let Some(m) = hidden.processes.get_mut(&4661) {
             m.exe = None;
         }
-        hidden.sockets = vec![tcp(80, &[4662])];
+        hidden.sockets = vec![Sock::tcp(80).holders(&[4662]).build()];
         let mut nobody = ctx();
         nobody.uid = 65534;
         assert_eq!(class(&hidden, &nobody, 4662), Class::Foreign);
@@ -951,8 +971,8 @@ mod tests {
     fn a_daemon_that_bound_as_root_and_dropped_to_a_system_account_is_roots() {
         // dnsmasq: one process, double-forked, runs as nobody; its socket
         // was created by root before the drop.
-        let dnsmasq = proc(60, 1, 59, 59, 65534, "dnsmasq");
-        let mut sock = tcp(53, &[60]);
+        let dnsmasq = Proc::new(60, "dnsmasq").group(59, 59).uid(65534).build();
+        let mut sock = Sock::tcp(53).holders(&[60]).build();
         sock.uid = 0;
         let s = snap(vec![dnsmasq], vec![sock.clone()]);
         let root = Context { uid: 0, ..ctx() };
@@ -974,12 +994,12 @@ mod tests {
         assert_eq!(class(&s, &ctx(), 60), Class::Foreign);
         // A user's socket in a system account's hands was passed to it:
         // still another user's process.
-        let www = proc(62, 1, 62, 62, 33, "apache2");
-        let s2 = snap(vec![www], vec![tcp(80, &[62])]);
+        let www = Proc::new(62, "apache2").uid(33).build();
+        let s2 = snap(vec![www], vec![Sock::tcp(80).holders(&[62]).build()]);
         assert_eq!(class(&s2, &ctx(), 62), Class::Foreign);
         // A person's process holding a root-made socket stays the person's.
-        let person = proc(61, 1, 61, 61, 1001, "node");
-        let mut handed = tcp(54, &[61]);
+        let person = Proc::new(61, "node").uid(1001).build();
+        let mut handed = Sock::tcp(54).holders(&[61]).build();
         handed.uid = 0;
         let s = snap(vec![person], vec![handed]);
         assert_eq!(class(&s, &root, 61), Class::Foreign);
@@ -996,11 +1016,12 @@ mod tests {
 
     #[test]
     fn supervised_program_is_managed_with_its_stop_command() {
-        let mut sup = proc(50, 1, 50, 50, 1000, "supervisord");
-        sup.cmdline = vec!["supervisord".into(), "-c".into(), "/tmp/s.conf".into()];
+        let sup = Proc::new(50, "supervisord")
+            .cmd(&["supervisord", "-c", "/tmp/s.conf"])
+            .build();
         let mut s = snap(
-            vec![sup, proc(51, 50, 51, 50, 1000, "python3")],
-            vec![tcp(8000, &[51])],
+            vec![sup, Proc::new(51, "python3").ppid(50).group(51, 50).build()],
+            vec![Sock::tcp(8000).holders(&[51]).build()],
         );
         let mut f = crate::evidence::Facts::default();
         f.env.insert("SUPERVISOR_PROCESS_NAME".into(), "web".into());
@@ -1021,11 +1042,11 @@ mod tests {
     fn subreaper_parent_counts_as_init() {
         let s = snap(
             vec![
-                proc(10, 1, 10, 10, 1000, "tini"),
-                proc(11, 10, 5, 5, 1000, "node"),
-                proc(12, 10, 12, 12, 1000, "worker"),
-                proc(13, 1, 13, 13, 1000, "my-reaper"),
-                proc(14, 13, 5, 5, 1000, "child"),
+                Proc::new(10, "tini").build(),
+                Proc::new(11, "node").ppid(10).group(5, 5).build(),
+                Proc::new(12, "worker").ppid(10).build(),
+                Proc::new(13, "my-reaper").build(),
+                Proc::new(14, "child").ppid(13).group(5, 5).build(),
             ],
             vec![],
         );

@@ -241,7 +241,7 @@ pub fn lingering(port: u16) -> crate::Result<Vec<Lingering>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixture::tcp;
+    use crate::testkit::Sock;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -266,7 +266,7 @@ mod tests {
 
     #[test]
     fn counts_and_local_clients() {
-        let l = tcp(8080, &[10]);
+        let l = Sock::tcp(8080).holders(&[10]).build();
         let conns = vec![
             // Two local clients (both ends in the table), one remote.
             conn(LO, 8080, LO, 50001, ConnState::Established, 1),
@@ -300,13 +300,13 @@ mod tests {
 
     #[test]
     fn exact_address_wins_over_wildcard_and_v4_mapped_matches() {
-        let mut any6 = tcp(8080, &[10]);
+        let mut any6 = Sock::tcp(8080).holders(&[10]).build();
         any6.addr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
         any6.family = crate::model::Family::Ipv6;
         any6.inode = 1;
-        let mut lo = tcp(8080, &[11]);
+        let mut lo = Sock::tcp(8080).holders(&[11]).build();
         lo.inode = 2;
-        let mut any4 = tcp(8080, &[12]);
+        let mut any4 = Sock::tcp(8080).holders(&[12]).build();
         any4.addr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         any4.inode = 3;
         let mapped: IpAddr = "::ffff:127.0.0.2".parse().expect("ip");
@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn udp_listeners_get_no_counts() {
-        let mut u = tcp(53, &[10]);
+        let mut u = Sock::tcp(53).holders(&[10]).build();
         u.proto = Proto::Udp;
         assert!(attribute(&[u], &[]).is_empty());
     }

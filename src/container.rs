@@ -694,7 +694,7 @@ fn network_ips(settings: Option<&Value>) -> Vec<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixture::{proc, snap, tcp};
+    use crate::testkit::{Proc, Sock, snap};
 
     const ID: &str = "b77e2cccdedb4ae4f1331b57a7f0749a51fdf2b098753c4a082ba3865e5aab31";
     const PID: &str = "3a5b2d5a821cb4ea5da2028cd0ca00ab5e495dac7c09edb49e32fcb27df7b594";
@@ -704,7 +704,11 @@ mod tests {
     }
 
     fn docker_proxy() -> Process {
-        let mut p = proc(500, 400, 400, 400, 0, "docker-proxy");
+        let mut p = Proc::new(500, "docker-proxy")
+            .ppid(400)
+            .group(400, 400)
+            .uid(0)
+            .build();
         p.cmdline = argv(
             "/usr/sbin/docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port 18080 \
              -container-ip 172.17.0.2 -container-port 8080",
@@ -743,7 +747,7 @@ mod tests {
 
     #[test]
     fn conmon_arguments_and_non_forwarders() {
-        let mut p = proc(600, 1, 600, 600, 0, "conmon");
+        let mut p = Proc::new(600, "conmon").uid(0).build();
         p.cmdline = argv(&format!(
             "/usr/bin/conmon --api-version 1 -c {PID} -u {PID} -r /usr/bin/runc -n pwptest1 --exit-dir /run/libpod/exits"
         ));
@@ -751,9 +755,8 @@ mod tests {
         assert_eq!(f.engine, Engine::Podman);
         assert_eq!(f.id.as_deref(), Some(PID));
         assert_eq!(f.name.as_deref(), Some("pwptest1"));
-        assert_eq!(forwarder(&proc(7, 1, 7, 7, 0, "nginx")), None);
-        let mut r = proc(8, 1, 8, 8, 1000, "rootlessport");
-        r.cmdline = vec!["rootlessport".into()];
+        assert_eq!(forwarder(&Proc::new(7, "nginx").uid(0).build()), None);
+        let r = Proc::new(8, "rootlessport").cmd(&["rootlessport"]).build();
         assert_eq!(
             forwarder(&r).map(|f| f.kind),
             Some(ForwarderKind::RootlessPort)
@@ -820,7 +823,10 @@ mod tests {
 
     #[test]
     fn forwarder_is_managed_by_its_container() {
-        let mut s = snap(vec![docker_proxy()], vec![tcp(18080, &[500])]);
+        let mut s = snap(
+            vec![docker_proxy()],
+            vec![Sock::tcp(18080).holders(&[500]).build()],
+        );
         s.containers = ContainerTable {
             probes: vec![EngineProbe {
                 engine: Engine::Docker,
@@ -858,9 +864,13 @@ mod tests {
 
     #[test]
     fn rootlessport_tied_by_discovery_is_named_and_run_as_its_user() {
-        let mut p = proc(800, 1, 800, 800, 1000, "rootlessport");
-        p.cmdline = vec!["rootlessport".into()];
-        let mut s = snap(vec![p.clone()], vec![tcp(18090, &[800])]);
+        let p = Proc::new(800, "rootlessport")
+            .cmd(&["rootlessport"])
+            .build();
+        let mut s = snap(
+            vec![p.clone()],
+            vec![Sock::tcp(18090).holders(&[800]).build()],
+        );
         let mut c = Container::bare(Engine::Podman, PID);
         c.name = Some("rl1".into());
         s.containers.containers.push(c);
@@ -888,7 +898,10 @@ mod tests {
 
     #[test]
     fn no_engine_is_said_and_still_managed() {
-        let mut s = snap(vec![docker_proxy()], vec![tcp(18080, &[500])]);
+        let mut s = snap(
+            vec![docker_proxy()],
+            vec![Sock::tcp(18080).holders(&[500]).build()],
+        );
         s.containers.probes.push(EngineProbe {
             engine: Engine::Docker,
             socket: "/tmp/dead.sock".into(),
@@ -919,17 +932,25 @@ mod tests {
     #[test]
     fn a_root_forwarder_is_managed_not_foreign() {
         // docker-proxy runs as root; the invoking user is uid 1000.
-        let s = snap(vec![docker_proxy()], vec![tcp(18080, &[500])]);
-        let v = crate::classify::classify_process(&s, &crate::model::fixture::ctx(), 500);
+        let s = snap(
+            vec![docker_proxy()],
+            vec![Sock::tcp(18080).holders(&[500]).build()],
+        );
+        let v = crate::classify::classify_process(&s, &crate::testkit::ctx(), 500);
         assert_eq!(v.class, Class::Managed, "{v:?}");
         assert!(v.manager.as_ref().and_then(Manager::container).is_some());
     }
 
     #[test]
     fn process_inside_a_container_is_managed_by_it() {
-        let mut p = proc(700, 650, 700, 700, 1000, "httpd");
-        p.cgroup = Some(format!("0::/docker/{ID}\n"));
-        let mut s = snap(vec![p.clone()], vec![tcp(8080, &[700])]);
+        let p = Proc::new(700, "httpd")
+            .ppid(650)
+            .cgroup(&format!("0::/docker/{ID}\n"))
+            .build();
+        let mut s = snap(
+            vec![p.clone()],
+            vec![Sock::tcp(8080).holders(&[700]).build()],
+        );
         let v = verdict(&s, &p).expect("in a container");
         let Some(Manager::Container(c)) = &v.manager else {
             panic!("{v:?}")
@@ -943,6 +964,6 @@ mod tests {
                 .iter()
                 .any(|r| r.contains("`docker compose -p p stop s`"))
         );
-        assert_eq!(verdict(&s, &proc(9, 1, 9, 9, 0, "sshd")), None);
+        assert_eq!(verdict(&s, &Proc::new(9, "sshd").uid(0).build()), None);
     }
 }

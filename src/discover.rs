@@ -855,7 +855,7 @@ for line in sys.stdin:
 
     #[test]
     fn unresolved_reasons_name_only_what_was_checked() {
-        let mut s = crate::model::fixture::tcp(8080, &[]);
+        let mut s = crate::testkit::Sock::tcp(8080).build();
         s.uid = 0;
         let root = Visibility {
             euid: 0,

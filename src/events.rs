@@ -353,10 +353,10 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixture::{proc, snap, tcp};
+    use crate::testkit::{Proc, Sock, snap};
 
     fn run(t: &mut Tracker, s: &Snapshot, now: u64) -> Vec<(Kind, Option<Pid>, Option<Pid>)> {
-        let v = crate::classify::classify(s, &crate::model::fixture::ctx());
+        let v = crate::classify::classify(s, &crate::testkit::ctx());
         t.update(s, &v, now, &|_| true)
             .into_iter()
             .map(|e| (e.kind, e.pid, e.old_pid))
@@ -367,8 +367,8 @@ mod tests {
     fn listen_close_respawn_holder_stuck() {
         let mut t = Tracker::new();
         let a = snap(
-            vec![proc(10, 1, 10, 10, 1000, "node")],
-            vec![tcp(3000, &[10])],
+            vec![Proc::new(10, "node").build()],
+            vec![Sock::tcp(3000).holders(&[10]).build()],
         );
         assert!(run(&mut t, &a, 1_000).is_empty(), "the baseline is silent");
         let empty = snap(vec![], vec![]);
@@ -378,10 +378,10 @@ mod tests {
         // Respawned by a supervisor (pid 7) as pid 11 within the window.
         let mut b = snap(
             vec![
-                proc(7, 1, 7, 7, 1000, "sup"),
-                proc(11, 7, 11, 11, 1000, "node"),
+                Proc::new(7, "sup").build(),
+                Proc::new(11, "node").ppid(7).build(),
             ],
-            vec![tcp(3000, &[11])],
+            vec![Sock::tcp(3000).holders(&[11]).build()],
         );
         b.sockets[0].inode = 77;
         let ev = t.update(&b, &BTreeMap::new(), 6_000, &|_| true);
@@ -391,7 +391,8 @@ mod tests {
             (Kind::Respawn, Some(11), Some(10), Some(7))
         );
         // A second holder joins, then the queue fills.
-        b.processes.insert(12, proc(12, 11, 11, 11, 1000, "node"));
+        b.processes
+            .insert(12, Proc::new(12, "node").ppid(11).group(11, 11).build());
         b.sockets[0].holders = vec![11, 12];
         assert_eq!(
             run(&mut t, &b, 7_000),
@@ -408,8 +409,8 @@ mod tests {
         let ev = run(&mut t, &empty, 10_000);
         assert_eq!(ev, vec![(Kind::Close, Some(11), None)]);
         let c = snap(
-            vec![proc(20, 1, 20, 20, 1000, "node")],
-            vec![tcp(3000, &[20])],
+            vec![Proc::new(20, "node").build()],
+            vec![Sock::tcp(3000).holders(&[20]).build()],
         );
         assert_eq!(
             run(&mut t, &c, 30_000),
@@ -422,13 +423,13 @@ mod tests {
     fn replaced_within_one_interval_is_close_then_respawn() {
         let mut t = Tracker::new();
         let a = snap(
-            vec![proc(10, 1, 10, 10, 1000, "node")],
-            vec![tcp(3000, &[10])],
+            vec![Proc::new(10, "node").build()],
+            vec![Sock::tcp(3000).holders(&[10]).build()],
         );
         run(&mut t, &a, 0);
         let mut b = snap(
-            vec![proc(11, 1, 11, 11, 1000, "node")],
-            vec![tcp(3000, &[11])],
+            vec![Proc::new(11, "node").build()],
+            vec![Sock::tcp(3000).holders(&[11]).build()],
         );
         b.sockets[0].inode = 99;
         let ev = run(&mut t, &b, 2_000);

@@ -212,21 +212,33 @@ mod tests {
 
     #[test]
     fn facts_are_wanted_only_where_classification_reads_them() {
-        use crate::model::fixture::{proc, snap, tcp};
+        use crate::testkit::{Proc, Sock, snap};
         let s = snap(
             vec![
-                proc(800, 1, 800, 800, 1000, "bash"),
+                Proc::new(800, "bash").build(),
                 // live: a shell's child and its worker
-                proc(10, 800, 10, 800, 1000, "node"),
-                proc(11, 10, 10, 800, 1000, "node"),
+                Proc::new(10, "node").ppid(800).group(10, 800).build(),
+                Proc::new(11, "node").ppid(10).group(10, 800).build(),
                 // reparented master with a worker
-                proc(20, 1, 20, 20, 0, "nginx"),
-                proc(21, 20, 20, 20, 65534, "nginx"),
+                Proc::new(20, "nginx").uid(0).build(),
+                Proc::new(21, "nginx")
+                    .ppid(20)
+                    .group(20, 20)
+                    .uid(65534)
+                    .build(),
                 // supervised
-                proc(30, 1, 30, 30, 0, "supervisord"),
-                proc(31, 30, 31, 30, 0, "python3"),
+                Proc::new(30, "supervisord").uid(0).build(),
+                Proc::new(31, "python3")
+                    .ppid(30)
+                    .group(31, 30)
+                    .uid(0)
+                    .build(),
             ],
-            vec![tcp(3000, &[10, 11]), tcp(80, &[20, 21]), tcp(8000, &[31])],
+            vec![
+                Sock::tcp(3000).holders(&[10, 11]).build(),
+                Sock::tcp(80).holders(&[20, 21]).build(),
+                Sock::tcp(8000).holders(&[31]).build(),
+            ],
         );
         assert_eq!(wanted(&s).into_iter().collect::<Vec<_>>(), vec![20, 30, 31]);
     }

@@ -56,5 +56,12 @@ pub mod spec;
 pub mod timefmt;
 pub mod tree;
 
+// Test support shared with the binary's tests (see `testkit`'s doc): it
+// names the crate `portwarden`, as the binary does.
+#[cfg(test)]
+extern crate self as portwarden;
+#[cfg(test)]
+mod testkit;
+
 pub use error::{Error, Result};
 pub use model::{Pid, Process, Proto, Snapshot, Socket};

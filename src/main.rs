@@ -4,6 +4,10 @@
 //! nothing of clap, ratatui or crossterm.
 
 mod cli;
+// The same test support the library's tests use (one file, two builds).
+#[cfg(test)]
+#[path = "testkit.rs"]
+mod testkit;
 mod tui;
 
 use std::process::ExitCode;

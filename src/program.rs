@@ -275,7 +275,7 @@ fn session_evidence(
 mod tests {
     use super::*;
     use crate::evidence::Facts;
-    use crate::model::fixture::{proc, snap};
+    use crate::testkit::{Proc, snap};
 
     /// Facts from link targets; a pipe has no reader unless `set_read`.
     fn facts(cwd: &str, links: [&str; 3]) -> Facts {
@@ -298,7 +298,10 @@ mod tests {
     fn double_fork_with_detached_stdio_is_a_daemon() {
         // dnsmasq: setsid, fork again, the session leader exits; cwd /,
         // stdio on /dev/null.
-        let mut s = snap(vec![proc(700, 1, 699, 699, 0, "dnsmasq")], vec![]);
+        let mut s = snap(
+            vec![Proc::new(700, "dnsmasq").group(699, 699).uid(0).build()],
+            vec![],
+        );
         s.facts
             .insert(700, facts("/", ["/dev/null", "/dev/null", "/dev/null"]));
         let e = daemon_evidence(&s, &s.processes[&700]);
@@ -312,7 +315,7 @@ mod tests {
     fn setsid_daemon_keeping_its_cwd_is_a_daemon() {
         // nginx -g 'daemon on;': setsid, stdin/stdout on /dev/null, stderr
         // on its error log, cwd where it was started.
-        let mut s = snap(vec![proc(800, 1, 800, 800, 0, "nginx")], vec![]);
+        let mut s = snap(vec![Proc::new(800, "nginx").uid(0).build()], vec![]);
         s.facts.insert(
             800,
             facts(
@@ -338,7 +341,7 @@ mod tests {
     fn setsid_sidecar_writing_to_a_dead_pipe_is_an_orphan() {
         // Node spawn(..., {detached: true}) with default stdio: its own
         // session, but stdout/stderr are pipes whose reader (the app) died.
-        let mut s = snap(vec![proc(900, 1, 900, 900, 1000, "node")], vec![]);
+        let mut s = snap(vec![Proc::new(900, "node").build()], vec![]);
         s.facts.insert(
             900,
             facts("/home/dev/app", ["pipe:[11]", "pipe:[12]", "pipe:[13]"]),
@@ -395,7 +398,10 @@ mod tests {
         // `python -m http.server &` in a shell whose terminal was closed:
         // the kernel dropped the controlling tty, the session leader is
         // gone, but its streams are still on the pty.
-        let mut s = snap(vec![proc(950, 1, 950, 940, 1000, "python3")], vec![]);
+        let mut s = snap(
+            vec![Proc::new(950, "python3").group(950, 940).build()],
+            vec![],
+        );
         s.facts.insert(
             950,
             facts("/home/dev/proj", ["/dev/pts/4", "/dev/pts/4", "/dev/pts/4"]),
@@ -409,8 +415,8 @@ mod tests {
     fn reparented_inside_a_live_session_is_an_orphan() {
         let s = snap(
             vec![
-                proc(800, 1, 800, 800, 1000, "bash"),
-                proc(960, 1, 955, 800, 1000, "vite"),
+                Proc::new(800, "bash").build(),
+                Proc::new(960, "vite").group(955, 800).build(),
             ],
             vec![],
         );
@@ -424,23 +430,28 @@ mod tests {
 
     #[test]
     fn supervisors_that_restart_are_named() {
-        let mut sup = proc(50, 1, 50, 50, 0, "supervisord");
-        sup.cmdline = vec![
-            "/usr/bin/python3".into(),
-            "/usr/bin/supervisord".into(),
-            "-c".into(),
-            "/etc/sv.conf".into(),
-        ];
-        let mut runsv = proc(60, 1, 60, 60, 0, "runsv");
-        runsv.cmdline = vec!["runsv".into(), "web".into()];
+        let sup = Proc::new(50, "supervisord")
+            .uid(0)
+            .cmd(&[
+                "/usr/bin/python3",
+                "/usr/bin/supervisord",
+                "-c",
+                "/etc/sv.conf",
+            ])
+            .build();
+        let runsv = Proc::new(60, "runsv").uid(0).cmd(&["runsv", "web"]).build();
         let mut s = snap(
             vec![
                 sup,
-                proc(51, 50, 51, 50, 0, "python3"),
+                Proc::new(51, "python3")
+                    .ppid(50)
+                    .group(51, 50)
+                    .uid(0)
+                    .build(),
                 runsv,
-                proc(61, 60, 61, 60, 0, "web"),
-                proc(70, 1, 70, 70, 0, "tini"),
-                proc(71, 70, 71, 70, 0, "app"),
+                Proc::new(61, "web").ppid(60).group(61, 60).uid(0).build(),
+                Proc::new(70, "tini").uid(0).build(),
+                Proc::new(71, "app").ppid(70).group(71, 70).uid(0).build(),
             ],
             vec![],
         );
@@ -468,10 +479,15 @@ mod tests {
         let l = leader(&s, &s.processes[&61], |p| p <= 1);
         assert_eq!(l.pid, 61);
         // pm2's God daemon names its processes by their `name`.
-        let mut god = proc(80, 1, 80, 80, 0, "PM2 v5.3.1: God");
-        god.cmdline = vec!["PM2 v5.3.1: God Daemon (/root/.pm2)".into()];
+        let god = Proc::new(80, "PM2 v5.3.1: God")
+            .uid(0)
+            .cmd(&["PM2 v5.3.1: God Daemon (/root/.pm2)"])
+            .build();
         s.processes.insert(80, god);
-        s.processes.insert(81, proc(81, 80, 81, 80, 0, "node"));
+        s.processes.insert(
+            81,
+            Proc::new(81, "node").ppid(80).group(81, 80).uid(0).build(),
+        );
         let mut f = Facts::default();
         f.env.insert("name".into(), "api".into());
         s.facts.insert(81, f);

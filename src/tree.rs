@@ -91,7 +91,7 @@ pub fn tree(snap: &Snapshot, holder: Pid) -> Vec<TreeLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixture::{proc, snap};
+    use crate::testkit::{Proc, snap};
 
     #[test]
     fn ancestors_holder_descendants_and_group() {
@@ -99,12 +99,12 @@ mod tests {
         //   → worker 22 (group 20), escapee 23 (own group) → 24
         let s = snap(
             vec![
-                proc(10, 1, 10, 10, 1000, "bash"),
-                proc(20, 10, 20, 10, 1000, "npm"),
-                proc(21, 20, 20, 10, 1000, "node"),
-                proc(22, 21, 20, 10, 1000, "worker"),
-                proc(23, 21, 23, 23, 1000, "escapee"),
-                proc(24, 23, 23, 23, 1000, "grandchild"),
+                Proc::new(10, "bash").build(),
+                Proc::new(20, "npm").ppid(10).group(20, 10).build(),
+                Proc::new(21, "node").ppid(20).group(20, 10).build(),
+                Proc::new(22, "worker").ppid(21).group(20, 10).build(),
+                Proc::new(23, "escapee").ppid(21).build(),
+                Proc::new(24, "grandchild").ppid(23).group(23, 23).build(),
             ],
             vec![],
         );

@@ -11,20 +11,52 @@ use super::*;
 /// `--listen`), announce `ready <pid> <port>` on stdout, then block reading
 /// stdin until the bench closes it (or dies).
 pub(crate) fn fixture_child(args: &[OsString]) -> Result<()> {
-    let mut fds = 0usize;
-    let mut listen = false;
-    let mut ignore_term = false;
-    let mut parent: Option<i32> = None;
-    let mut it = args.iter().map(|a| a.to_str().unwrap_or(""));
-    while let Some(a) = it.next() {
-        match a {
-            "--fds" => fds = it.next().and_then(|v| v.parse().ok()).unwrap_or(0),
-            "--parent" => parent = it.next().and_then(|v| v.parse().ok()),
-            "--listen" => listen = true,
-            "--ignore-term" => ignore_term = true,
-            other => bail!("unknown child argument {other:?}"),
-        }
+    let a = ChildArgs::parse(args)?;
+    if !prepare_child(&a)? {
+        return Ok(());
     }
+    ensure_nofile(a.fds + 16)?;
+    let (keep, port) = open_fds(a.fds, a.listen)?;
+    announce_ready(port)?;
+    wait_for_eof();
+    drop(keep);
+    Ok(())
+}
+
+/// The fixture child's command line.
+struct ChildArgs {
+    fds: usize,
+    listen: bool,
+    ignore_term: bool,
+    parent: Option<i32>,
+}
+
+impl ChildArgs {
+    fn parse(args: &[OsString]) -> Result<ChildArgs> {
+        let mut c = ChildArgs {
+            fds: 0,
+            listen: false,
+            ignore_term: false,
+            parent: None,
+        };
+        let mut it = args.iter().map(|a| a.to_str().unwrap_or(""));
+        while let Some(a) = it.next() {
+            match a {
+                "--fds" => c.fds = it.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+                "--parent" => c.parent = it.next().and_then(|v| v.parse().ok()),
+                "--listen" => c.listen = true,
+                "--ignore-term" => c.ignore_term = true,
+                other => bail!("unknown child argument {other:?}"),
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Signals of a fixture child: SIGTERM kills it (or, with
+/// `--ignore-term`, never does), and it dies with the bench. `false` when
+/// the bench is already gone.
+fn prepare_child(a: &ChildArgs) -> Result<bool> {
     // The bench blocks these for its sigwait thread and the mask survived
     // exec; a fixture child must die of SIGTERM like any server.
     SigSet::empty()
@@ -33,12 +65,12 @@ pub(crate) fn fixture_child(args: &[OsString]) -> Result<()> {
     // Die with the bench even when it is SIGKILLed. The parent check closes
     // the window where the bench died before prctl ran.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).wrap_err("PR_SET_PDEATHSIG")?;
-    if let Some(p) = parent
+    if let Some(p) = a.parent
         && nix::unistd::getppid().as_raw() != p
     {
-        return Ok(());
+        return Ok(false);
     }
-    if ignore_term {
+    if a.ignore_term {
         // A blocked SIGTERM stays pending forever: the same effect on a kill
         // as SIG_IGN, without a signal handler (std resets the mask at exec,
         // so this is ours to set).
@@ -46,8 +78,12 @@ pub(crate) fn fixture_child(args: &[OsString]) -> Result<()> {
         set.add(Signal::SIGTERM);
         set.thread_block().wrap_err("blocking SIGTERM")?;
     }
-    ensure_nofile(fds + 16)?;
+    Ok(true)
+}
 
+/// Open `fds` descriptors, the first a 127.0.0.1 listener if `listen`;
+/// them and the listener's port (0 without).
+fn open_fds(fds: usize, listen: bool) -> Result<(Vec<OwnedFd>, u16)> {
     // A server-like mix: mostly files, one pipe pair and one unix socket
     // pair per ten fds. The socketpairs matter: their `socket:[N]` links must
     // be compared against the wanted set, unlike files.
@@ -76,14 +112,21 @@ pub(crate) fn fixture_child(args: &[OsString]) -> Result<()> {
         }
         slot += 1;
     }
+    Ok((keep, port))
+}
 
+/// `ready <pid> <port>` on stdout.
+fn announce_ready(port: u16) -> Result<()> {
     // One write(2) of fewer than PIPE_BUF bytes: atomic even though every
     // fixture child shares the same stdout pipe.
     let line = format!("ready {} {port}\n", std::process::id());
     let mut out = File::from(io::stdout().as_fd().try_clone_to_owned()?);
     out.write_all(line.as_bytes())?;
-    drop(out);
+    Ok(())
+}
 
+/// Block until stdin ends: the bench closed it, or died.
+fn wait_for_eof() {
     let mut stdin = io::stdin().lock();
     let mut buf = [0u8; 64];
     loop {
@@ -94,8 +137,6 @@ pub(crate) fn fixture_child(args: &[OsString]) -> Result<()> {
             Err(_) => break,
         }
     }
-    drop(keep);
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -114,6 +155,7 @@ pub(crate) struct Fixture {
 }
 
 impl Fixture {
+    /// Start every child and wait (bounded) until each announced itself.
     pub(crate) fn spawn(cfg: &Config) -> Result<Fixture> {
         let t0 = Instant::now();
         progress(format!(
@@ -121,72 +163,20 @@ impl Fixture {
             cfg.procs, cfg.fds, cfg.listeners
         ));
         let (stdin_r, stdin_w) = io::pipe()?;
-        let (mut ready_r, ready_w) = io::pipe()?;
+        let (ready_r, ready_w) = io::pipe()?;
         let mut fx = Fixture {
             children: Vec::with_capacity(cfg.procs),
             stdin_w: Some(stdin_w),
             listeners: BTreeMap::new(),
             ready_in: Duration::ZERO,
         };
-        let me = std::process::id().to_string();
-        let fds = cfg.fds.to_string();
         // Generous, but bounded: ~ 20 ms per child on a slow box.
         let deadline = t0 + Duration::from_secs(30) + Duration::from_millis(20 * cfg.procs as u64);
-        for i in 0..cfg.procs {
-            // Spread the listeners evenly over the pid range.
-            let listen = (i * cfg.listeners) / cfg.procs != ((i + 1) * cfg.listeners) / cfg.procs;
-            let mut cmd = Command::new(&cfg.exe);
-            cmd.args([CHILD_MODE, "--fds", &fds, "--parent", &me]);
-            if listen {
-                cmd.arg("--listen");
-            }
-            if !cfg.shared_group {
-                cmd.process_group(0);
-            }
-            cmd.stdin(Stdio::from(stdin_r.try_clone()?))
-                .stdout(Stdio::from(ready_w.try_clone()?))
-                .stderr(Stdio::inherit());
-            fx.children.push(Proc::spawn(&mut cmd)?);
-            if Instant::now() >= deadline {
-                bail!(
-                    "spawning the fixture is too slow ({i} of {} in time)",
-                    cfg.procs
-                );
-            }
-        }
+        fx.spawn_children(cfg, &stdin_r, &ready_w, deadline)?;
         // Only the children hold write ends now: EOF means they all died.
         drop(ready_w);
         drop(stdin_r);
-
-        let mut pending = String::new();
-        let mut ready = 0usize;
-        let mut buf = vec![0u8; 1 << 16];
-        while ready < cfg.procs {
-            if !wait_readable(ready_r.as_fd(), deadline)? {
-                bail!(
-                    "only {ready} of {} fixture processes became ready in time",
-                    cfg.procs
-                );
-            }
-            let n = match ready_r.read(&mut buf) {
-                Ok(0) => bail!(
-                    "fixture processes died: {ready} of {} were ready",
-                    cfg.procs
-                ),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e).wrap_err("reading fixture readiness"),
-            };
-            pending.push_str(&String::from_utf8_lossy(&buf[..n]));
-            while let Some(nl) = pending.find('\n') {
-                let line: String = pending.drain(..=nl).collect();
-                let (pid, port) = parse_ready(&line)?;
-                if port != 0 {
-                    fx.listeners.insert(port, pid);
-                }
-                ready += 1;
-            }
-        }
+        fx.listeners = await_ready(cfg, ready_r, deadline)?;
         if fx.listeners.len() != cfg.listeners {
             bail!(
                 "expected {} listeners, {} reported a port",
@@ -201,6 +191,81 @@ impl Fixture {
         ));
         Ok(fx)
     }
+
+    /// Start the children (listeners spread evenly over them), all reading
+    /// `stdin_r` and announcing on `ready_w`.
+    fn spawn_children(
+        &mut self,
+        cfg: &Config,
+        stdin_r: &io::PipeReader,
+        ready_w: &io::PipeWriter,
+        deadline: Instant,
+    ) -> Result<()> {
+        let me = std::process::id().to_string();
+        let fds = cfg.fds.to_string();
+        for i in 0..cfg.procs {
+            let listen = (i * cfg.listeners) / cfg.procs != ((i + 1) * cfg.listeners) / cfg.procs;
+            let mut cmd = Command::new(&cfg.exe);
+            cmd.args([CHILD_MODE, "--fds", &fds, "--parent", &me]);
+            if listen {
+                cmd.arg("--listen");
+            }
+            if !cfg.shared_group {
+                cmd.process_group(0);
+            }
+            cmd.stdin(Stdio::from(stdin_r.try_clone()?))
+                .stdout(Stdio::from(ready_w.try_clone()?))
+                .stderr(Stdio::inherit());
+            self.children.push(Proc::spawn(&mut cmd)?);
+            if Instant::now() >= deadline {
+                bail!(
+                    "spawning the fixture is too slow ({i} of {} in time)",
+                    cfg.procs
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Read `ready <pid> <port>` lines until every child announced itself:
+/// listener port → holder pid.
+fn await_ready(
+    cfg: &Config,
+    mut ready_r: io::PipeReader,
+    deadline: Instant,
+) -> Result<BTreeMap<u16, u32>> {
+    let mut listeners = BTreeMap::new();
+    let mut pending = String::new();
+    let mut ready = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    while ready < cfg.procs {
+        if !wait_readable(ready_r.as_fd(), deadline)? {
+            bail!(
+                "only {ready} of {} fixture processes became ready in time",
+                cfg.procs
+            );
+        }
+        let n = match ready_r.read(&mut buf) {
+            Ok(0) => bail!(
+                "fixture processes died: {ready} of {} were ready",
+                cfg.procs
+            ),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).wrap_err("reading fixture readiness"),
+        };
+        pending.push_str(&String::from_utf8_lossy(&buf[..n]));
+        while let Some(nl) = pending.find('\n') {
+            let line: String = pending.drain(..=nl).collect();
+            let (pid, port) = parse_ready(&line)?;
+            if port != 0 {
+                listeners.insert(port, pid);
+            }
+            ready += 1;
+        }
+    }
+    Ok(listeners)
 }
 
 pub(crate) fn parse_ready(line: &str) -> Result<(u32, u16)> {

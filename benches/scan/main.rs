@@ -39,6 +39,15 @@
 //!
 //! Run `cargo bench --bench scan -- --help` for the options; `--quick` is a
 //! smoke run (< 30 s) whose numbers are shown but not asserted.
+//!
+//! # Layout
+//!
+//! This file is the entry and the order of the phases. `config` is the
+//! command line; `fixture` the load (child and parent side); `tools` runs
+//! and parses the other tools; one `phase_*` file per measurement, each
+//! adding rows and notes; `report` prints them; `sys` and `teardown` are
+//! the OS helpers and the cleanup that runs however the bench ends. The
+//! files share one namespace (`use super::*`): they are one program.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -84,6 +93,7 @@ const TARGET_KILL_FREE_MS: f64 = 50.0;
 /// Upper bound for any one tool run (lsof on a big fixture takes seconds).
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
+mod config;
 mod fixture;
 mod phase_bpf;
 mod phase_context;
@@ -97,6 +107,7 @@ mod sys;
 mod teardown;
 mod tools;
 
+use config::*;
 use fixture::*;
 use phase_bpf::*;
 use phase_context::*;
@@ -110,178 +121,7 @@ use sys::*;
 use teardown::*;
 use tools::*;
 
-// ---------------------------------------------------------------------------
-// Command line
-// ---------------------------------------------------------------------------
-
-/// Phases that `--skip` can leave out.
-#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Phase {
-    /// `list --json` vs ss / lsof / netstat2 wall time and result sets.
-    List,
-    /// lsof only (it is by far the slowest reference).
-    Lsof,
-    /// Peak RSS of `list --json`.
-    Rss,
-    /// In-process cold scan vs steady-state refresh CPU.
-    Scan,
-    /// Kill → port-free latency.
-    Kill,
-    /// Idle CPU of the TUI under tmux.
-    Tui,
-    /// BPF iterator vs /proc walk vs ss at 50 and 400 fds per process (root).
-    Bpf,
-    /// What project lookup and connection counts add to a scan (issue 13).
-    Context,
-}
-
-/// portwarden's benchmark (issue #5): builds a loopback fixture of N
-/// processes × M fds with K TCP listeners, measures portwarden against ss,
-/// lsof and netstat2 side by side, and prints a markdown table.
-///
-/// Targets are asserted (exit status 1 when one is missed) except with
-/// --quick or --no-assert. Progress goes to stderr, the report to stdout.
-#[derive(Parser, Debug)]
-#[command(name = "scan", bin_name = "cargo bench --bench scan --", version)]
-pub(crate) struct Args {
-    /// Fixture processes [default: 2000; --quick: 200].
-    #[arg(long)]
-    pub(crate) procs: Option<usize>,
-    /// Open fds per fixture process, besides stdio [default: 50; --quick: 20].
-    #[arg(long)]
-    pub(crate) fds: Option<usize>,
-    /// How many fixture processes also listen on 127.0.0.1:0 [default: 300;
-    /// --quick: 30].
-    #[arg(long)]
-    pub(crate) listeners: Option<usize>,
-    /// Timed runs per tool, and cold in-process scans [default: 7; --quick: 3].
-    #[arg(long)]
-    pub(crate) runs: Option<usize>,
-    /// Steady-state refreshes measured with one Scanner [default: 100 (two periodic full rescans at the library default);
-    /// --quick: 10].
-    #[arg(long)]
-    pub(crate) refreshes: Option<usize>,
-    /// Kill runs per holder kind (SIGTERM honoured / ignored) [default: 10].
-    #[arg(long)]
-    pub(crate) kill_runs: Option<usize>,
-    /// Seconds of TUI idle measured [default: 20; --quick: 5].
-    #[arg(long)]
-    pub(crate) tui_secs: Option<u64>,
-    /// Small fixture and few runs: a smoke test that finishes in < 30 s.
-    /// Numbers are printed but targets are not asserted.
-    #[arg(long)]
-    pub(crate) quick: bool,
-    /// Put every fixture child in the bench's own process group (one huge
-    /// group) instead of one group each.
-    #[arg(long)]
-    pub(crate) shared_group: bool,
-    /// The portwarden binary [default: the one cargo built for this bench,
-    /// else target/release/portwarden next to this bench].
-    #[arg(long)]
-    pub(crate) portwarden: Option<PathBuf>,
-    /// Keep the fixture up this many seconds after the phases (before the
-    /// report), e.g. to run `strace -c -f portwarden list --json` or `perf`
-    /// against it by hand. Ctrl-C ends the hold and tears the fixture down.
-    #[arg(long, value_name = "SECS")]
-    pub(crate) hold: Option<u64>,
-    /// Leave phases out (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) skip: Vec<Phase>,
-    /// Exit 0 even when a target is missed.
-    #[arg(long)]
-    pub(crate) no_assert: bool,
-    /// Passed by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
-    pub(crate) bench: bool,
-}
-
-/// The resolved configuration.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) procs: usize,
-    pub(crate) fds: usize,
-    pub(crate) listeners: usize,
-    pub(crate) runs: usize,
-    pub(crate) refreshes: usize,
-    pub(crate) kill_runs: usize,
-    pub(crate) tui_secs: u64,
-    pub(crate) quick: bool,
-    pub(crate) shared_group: bool,
-    pub(crate) skip: Vec<Phase>,
-    pub(crate) hold: Option<u64>,
-    pub(crate) assert: bool,
-    pub(crate) exe: PathBuf,
-    pub(crate) portwarden: PathBuf,
-}
-
-impl Config {
-    pub(crate) fn from_args(a: Args) -> Result<Self> {
-        let pick = |v: Option<usize>, full: usize, quick: usize| {
-            v.unwrap_or(if a.quick { quick } else { full })
-        };
-        let cfg = Config {
-            procs: pick(a.procs, 2000, 200),
-            fds: pick(a.fds, 50, 20),
-            listeners: pick(a.listeners, 300, 30),
-            runs: pick(a.runs, 7, 3).max(1),
-            refreshes: pick(a.refreshes, 100, 10).max(1),
-            kill_runs: pick(a.kill_runs, 10, 10).max(1),
-            tui_secs: a.tui_secs.unwrap_or(if a.quick { 5 } else { 20 }).max(1),
-            quick: a.quick,
-            shared_group: a.shared_group,
-            skip: a.skip,
-            hold: a.hold,
-            assert: !a.quick && !a.no_assert,
-            exe: std::env::current_exe().wrap_err("cannot find the bench executable")?,
-            portwarden: match a.portwarden {
-                Some(p) => p,
-                None => default_portwarden()?,
-            },
-        };
-        if cfg.listeners > cfg.procs {
-            bail!(
-                "--listeners {} > --procs {}: every listener is one of the fixture processes",
-                cfg.listeners,
-                cfg.procs
-            );
-        }
-        if !cfg.portwarden.is_file() {
-            bail!(
-                "portwarden binary not found at {}: build it with `cargo build --release` \
-                 (or pass --portwarden PATH)",
-                cfg.portwarden.display()
-            );
-        }
-        Ok(cfg)
-    }
-
-    pub(crate) fn runs_phase(&self, p: Phase) -> bool {
-        !self.skip.contains(&p)
-    }
-}
-
-/// Cargo builds the package's binaries for benches and says where
-/// (`CARGO_BIN_EXE_<name>`, set for integration tests *and* benchmarks).
-/// Without it (bench binary run by hand from elsewhere) fall back to
-/// `target/release/portwarden`, i.e. `../portwarden` from `target/release/deps/`.
-pub(crate) fn default_portwarden() -> Result<PathBuf> {
-    if let Some(p) = option_env!("CARGO_BIN_EXE_portwarden") {
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    let exe = std::env::current_exe().wrap_err("cannot find the bench executable")?;
-    exe.parent()
-        .and_then(Path::parent)
-        .map(|release| release.join("portwarden"))
-        .ok_or_else(|| eyre!("cannot derive target/release from {}", exe.display()))
-}
-
-// ---------------------------------------------------------------------------
-// Entry
-// ---------------------------------------------------------------------------
-
+/// A fixture child, an exec helper, or the bench itself.
 pub(crate) fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     // The fixture child mode is checked before anything else: 2,000 of them
@@ -339,37 +179,10 @@ pub(crate) fn run(cfg: &Config) -> Result<bool> {
         fixture.ready_in.as_secs_f64()
     ));
 
-    let mut list_wall = None;
-    if cfg.runs_phase(Phase::List) {
-        let r = phase_list(cfg, &fixture, &mut rows, &mut notes)?;
-        list_wall = Some(r);
-    }
-    if cfg.runs_phase(Phase::Rss) {
-        phase_rss(cfg, &mut rows, &mut notes)?;
-    }
-    if cfg.runs_phase(Phase::Scan) {
-        phase_scan(cfg, &mut rows, &mut notes)?;
-    }
-    if cfg.runs_phase(Phase::Context) {
-        phase_context(cfg, &fixture, &mut rows, &mut notes)?;
-    }
-    if cfg.runs_phase(Phase::Kill) {
-        phase_kill(cfg, &mut rows, &mut notes)?;
-    }
-    if cfg.runs_phase(Phase::Tui) {
-        phase_tui(cfg, list_wall, &mut rows, &mut notes)?;
-    }
-
+    fixture_phases(cfg, &fixture, &mut rows, &mut notes)?;
     if let Some(secs) = cfg.hold {
-        progress(format!(
-            "holding the fixture for {secs} s (bench pid {}, {} listeners, e.g. ports {:?}); Ctrl-C ends it",
-            std::process::id(),
-            fixture.listeners.len(),
-            fixture.listeners.keys().take(3).collect::<Vec<_>>()
-        ));
-        thread::sleep(Duration::from_secs(secs));
+        hold(&fixture, secs);
     }
-
     let t = Instant::now();
     drop(fixture);
     progress(format!(
@@ -393,77 +206,48 @@ pub(crate) fn run(cfg: &Config) -> Result<bool> {
     Ok(!(failed && cfg.assert))
 }
 
-pub(crate) fn progress(msg: impl AsRef<str>) {
-    eprintln!("[bench] {}", msg.as_ref());
-}
-
-/// Refuse early, with a clear message, when the machine cannot hold the
-/// fixture (fd and process limits), and raise our own fd limit.
-pub(crate) fn preflight(cfg: &Config) -> Result<()> {
-    ensure_nofile(256)?;
-    let pid_max: usize = read_trimmed("/proc/sys/kernel/pid_max")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(32768);
-    let running = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .is_some_and(|s| s.parse::<u32>().is_ok())
-                })
-                .count()
-        })
-        .unwrap_or(0);
-    // Each kill run and tool run adds a process or two on top.
-    if running + cfg.procs + 64 > pid_max {
-        bail!(
-            "{} processes already run and the fixture needs {} more, but pid_max is {pid_max}",
-            running,
-            cfg.procs
-        );
+/// Every phase that runs against the fixture, in order (the TUI phase
+/// settles for longer when `list` was slow).
+fn fixture_phases(
+    cfg: &Config,
+    fixture: &Fixture,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let mut list_wall = None;
+    if cfg.runs_phase(Phase::List) {
+        list_wall = Some(phase_list(cfg, fixture, rows, notes)?);
     }
-    let nproc = getrlimit(Resource::Nproc).current;
-    if let Some(n) = nproc
-        && rustix::process::geteuid().as_raw() != 0
-        && (running + cfg.procs + 64) as u64 > n
-    {
-        progress(format!(
-            "warning: RLIMIT_NPROC is {n}; {} fixture processes may not fit",
-            cfg.procs
-        ));
+    if cfg.runs_phase(Phase::Rss) {
+        phase_rss(cfg, rows, notes)?;
     }
-    let hard = getrlimit(Resource::Nofile).maximum;
-    if let Some(h) = hard
-        && (cfg.fds as u64 + 16) > h
-    {
-        bail!(
-            "--fds {} exceeds the hard RLIMIT_NOFILE ({h}) a child could raise itself to",
-            cfg.fds
-        );
+    if cfg.runs_phase(Phase::Scan) {
+        phase_scan(cfg, rows, notes)?;
+    }
+    if cfg.runs_phase(Phase::Context) {
+        phase_context(cfg, fixture, rows, notes)?;
+    }
+    if cfg.runs_phase(Phase::Kill) {
+        phase_kill(cfg, rows, notes)?;
+    }
+    if cfg.runs_phase(Phase::Tui) {
+        phase_tui(cfg, list_wall, rows, notes)?;
     }
     Ok(())
 }
 
-/// Raise the soft RLIMIT_NOFILE to at least `need` (up to the hard limit).
-pub(crate) fn ensure_nofile(need: usize) -> Result<()> {
-    let need = need as u64;
-    let lim = getrlimit(Resource::Nofile);
-    if lim.current.is_none_or(|c| c >= need) {
-        return Ok(());
-    }
-    if lim.maximum.is_some_and(|m| m < need) {
-        bail!(
-            "need {need} open files but the hard RLIMIT_NOFILE is {:?}",
-            lim.maximum
-        );
-    }
-    setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(need),
-            maximum: lim.maximum,
-        },
-    )
-    .wrap_err("raising RLIMIT_NOFILE")
+/// `--hold`: keep the fixture up for work by hand (Ctrl-C ends it).
+fn hold(fixture: &Fixture, secs: u64) {
+    progress(format!(
+        "holding the fixture for {secs} s (bench pid {}, {} listeners, e.g. ports {:?}); Ctrl-C ends it",
+        std::process::id(),
+        fixture.listeners.len(),
+        fixture.listeners.keys().take(3).collect::<Vec<_>>()
+    ));
+    thread::sleep(Duration::from_secs(secs));
+}
+
+/// A progress line on stderr (the report goes to stdout).
+pub(crate) fn progress(msg: impl AsRef<str>) {
+    eprintln!("[bench] {}", msg.as_ref());
 }

@@ -64,6 +64,20 @@ fn list(cfg: &Config, method: &str, probe_rss: bool) -> Result<(Ran, Tuples)> {
     Ok((ran, t))
 }
 
+/// What the timed runs of [`compare`] measured.
+#[derive(Default)]
+struct Tally<'t> {
+    wall: BTreeMap<&'t str, Vec<Duration>>,
+    cpu: BTreeMap<&'t str, Vec<Duration>>,
+    /// Per run, bpf's and proc's wall time over ss's.
+    r_bpf: Vec<f64>,
+    r_proc: Vec<f64>,
+    /// Runs where all three saw the same tuples.
+    agree: usize,
+    /// Every run's bpf and proc sets had every fixture listener.
+    fixture_seen: bool,
+}
+
 /// Timed runs, order rotated: ss, `--method proc`, `--method bpf`.
 fn compare(
     cfg: &Config,
@@ -74,10 +88,10 @@ fn compare(
     notes: &mut Vec<String>,
 ) -> Result<()> {
     let size = format!("{} × {} fds", cfg.procs, cfg.fds);
-    let mut wall: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
-    let mut cpu: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
-    let (mut r_bpf, mut r_proc) = (Vec::new(), Vec::new());
-    let (mut agree, mut fixture_seen) = (0usize, true);
+    let mut t = Tally {
+        fixture_seen: true,
+        ..Tally::default()
+    };
     let tools = ["ss", "proc", "bpf"];
     for run in 0..cfg.runs {
         let mut order = tools;
@@ -87,37 +101,68 @@ fn compare(
             run + 1,
             cfg.runs
         ));
-        let mut sets: BTreeMap<&str, Tuples> = BTreeMap::new();
-        let mut this: BTreeMap<&str, Duration> = BTreeMap::new();
-        for tool in order {
-            let (ran, set) = if tool == "ss" {
-                let ran = run_capture(
-                    Command::new(ss).arg("-ltunpH").stderr(Stdio::null()),
-                    TOOL_TIMEOUT,
-                    false,
-                )?;
-                let set = tuples_from_ss(&ran.out);
-                (ran, set)
-            } else {
-                list(cfg, tool, false)?
-            };
-            this.insert(tool, ran.wall);
-            cpu.entry(tool).or_default().push(ran.cpu);
-            sets.insert(tool, set);
-        }
-        for (k, d) in &this {
-            wall.entry(k).or_default().push(*d);
-        }
-        r_bpf.push(this["bpf"].as_secs_f64() / this["ss"].as_secs_f64());
-        r_proc.push(this["proc"].as_secs_f64() / this["ss"].as_secs_f64());
-        agree += usize::from(sets["bpf"] == sets["ss"] && sets["proc"] == sets["ss"]);
-        fixture_seen &= fx.listeners.iter().all(|(&port, &pid)| {
-            let t = ("tcp".to_string(), port, pid);
-            sets["bpf"].contains(&t) && sets["proc"].contains(&t)
-        });
+        timed_run(cfg, fx, ss, order, &mut t)?;
     }
-    let med = |k: &str| median_ms(&wall[k]);
-    let (rb, rp) = (median(&r_bpf), median(&r_proc));
+    ratio_rows(&t, &size, assert_target, rows);
+    set_row(cfg, ss, &size, t.agree, t.fixture_seen, rows, notes)?;
+    rss_row(cfg, &size, rows)?;
+    let c = |k: &str| median_ms(&t.cpu[k]);
+    notes.push(format!(
+        "BPF phase, {size}: `list` CPU (user+sys, median, 10 ms ticks): bpf {:.0} ms, proc {:.0} ms, ss {:.0} ms; `--method auto` picked: {}.",
+        c("bpf"),
+        c("proc"),
+        c("ss"),
+        auto_pick(cfg)
+    ));
+    Ok(())
+}
+
+/// One run of the three tools in `order`, added to the tally.
+fn timed_run<'t>(
+    cfg: &Config,
+    fx: &Fixture,
+    ss: &Path,
+    order: [&'t str; 3],
+    t: &mut Tally<'t>,
+) -> Result<()> {
+    let mut sets: BTreeMap<&str, Tuples> = BTreeMap::new();
+    let mut this: BTreeMap<&str, Duration> = BTreeMap::new();
+    for tool in order {
+        let (ran, set) = if tool == "ss" {
+            let ran = run_capture(
+                Command::new(ss).arg("-ltunpH").stderr(Stdio::null()),
+                TOOL_TIMEOUT,
+                false,
+            )?;
+            let set = tuples_from_ss(&ran.out);
+            (ran, set)
+        } else {
+            list(cfg, tool, false)?
+        };
+        this.insert(tool, ran.wall);
+        t.cpu.entry(tool).or_default().push(ran.cpu);
+        sets.insert(tool, set);
+    }
+    for (k, d) in &this {
+        t.wall.entry(k).or_default().push(*d);
+    }
+    t.r_bpf
+        .push(this["bpf"].as_secs_f64() / this["ss"].as_secs_f64());
+    t.r_proc
+        .push(this["proc"].as_secs_f64() / this["ss"].as_secs_f64());
+    t.agree += usize::from(sets["bpf"] == sets["ss"] && sets["proc"] == sets["ss"]);
+    t.fixture_seen &= fx.listeners.iter().all(|(&port, &pid)| {
+        let tuple = ("tcp".to_string(), port, pid);
+        sets["bpf"].contains(&tuple) && sets["proc"].contains(&tuple)
+    });
+    Ok(())
+}
+
+/// The two wall-time rows: bpf vs ss (against the target when asked) and
+/// proc vs ss.
+fn ratio_rows(t: &Tally, size: &str, assert_target: bool, rows: &mut Vec<Row>) {
+    let med = |k: &str| median_ms(&t.wall[k]);
+    let (rb, rp) = (median(&t.r_bpf), median(&t.r_proc));
     rows.push(Row::new(
         format!("cold `list --json --method bpf` wall vs `ss -ltunpH`, {size}"),
         format!("{:.0} ms", med("bpf")),
@@ -142,17 +187,6 @@ fn compare(
         "—",
         Verdict::Info,
     ));
-    set_row(cfg, ss, &size, agree, fixture_seen, rows, notes)?;
-    rss_row(cfg, &size, rows)?;
-    let c = |k: &str| median_ms(&cpu[k]);
-    notes.push(format!(
-        "BPF phase, {size}: `list` CPU (user+sys, median, 10 ms ticks): bpf {:.0} ms, proc {:.0} ms, ss {:.0} ms; `--method auto` picked: {}.",
-        c("bpf"),
-        c("proc"),
-        c("ss"),
-        auto_pick(cfg)
-    ));
-    Ok(())
 }
 
 /// The (proto, port, pid) row: every run equal, or else a back-to-back

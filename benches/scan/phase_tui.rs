@@ -103,6 +103,8 @@ pub(crate) fn is_portwarden(pid: u32) -> bool {
     read_trimmed(&format!("/proc/{pid}/comm")).is_some_and(|c| c == "portwarden")
 }
 
+/// Phase: the TUI's idle CPU at the default interval, in an 80×24 tmux
+/// pane, against its target (pending when tmux or the TUI is missing).
 pub(crate) fn phase_tui(
     cfg: &Config,
     list_wall: Option<Duration>,
@@ -111,15 +113,18 @@ pub(crate) fn phase_tui(
 ) -> Result<()> {
     let metric = "TUI idle CPU at the default interval (80×24 tmux)";
     let target = format!("≤ {TARGET_TUI_IDLE_PCT:.0} % of a core");
-    if find_in_path("tmux").is_none() {
+    let pending = |why: &str, rows: &mut Vec<Row>| {
         rows.push(Row::new(
             metric,
-            "tmux not installed",
+            why,
             "—",
             "—",
-            target,
+            target.clone(),
             Verdict::Pending,
         ));
+    };
+    if find_in_path("tmux").is_none() {
+        pending("tmux not installed", rows);
         return Ok(());
     }
     progress(format!("TUI idle: {} s under tmux…", cfg.tui_secs));
@@ -132,16 +137,6 @@ pub(crate) fn phase_tui(
     let pane = server.pane_pid()?;
     server.pane = pane.and_then(|p| pidfd(p).ok());
     thread::sleep(settle);
-    let pending = |why: &str, rows: &mut Vec<Row>| {
-        rows.push(Row::new(
-            metric,
-            why,
-            "—",
-            "—",
-            target.clone(),
-            Verdict::Pending,
-        ));
-    };
     let Some(pid) = pane.filter(|&p| is_portwarden(p)) else {
         pending(
             "pending: `portwarden` with no arguments exited (no TUI yet)",
@@ -150,20 +145,13 @@ pub(crate) fn phase_tui(
         notes.push("TUI: `portwarden` without arguments did not stay running under tmux (it printed the list and exited), so its idle CPU is pending until the TUI is merged.".into());
         return Ok(());
     };
-    let who = pid.to_string();
-    let (Some(c0), t0) = (stat_sum(&who, &[14, 15]), Instant::now()) else {
-        pending("pending: TUI exited", rows);
-        return Ok(());
+    let (pct, window) = match idle_cpu(cfg, server, pid) {
+        Ok(m) => m,
+        Err(why) => {
+            pending(why, rows);
+            return Ok(());
+        }
     };
-    thread::sleep(Duration::from_secs(cfg.tui_secs));
-    let c1 = stat_sum(&who, &[14, 15]).filter(|_| is_portwarden(pid));
-    let window = t0.elapsed();
-    drop(server);
-    let Some(c1) = c1 else {
-        pending("pending: TUI exited during the window", rows);
-        return Ok(());
-    };
-    let pct = ticks(c1.saturating_sub(c0)).as_secs_f64() / window.as_secs_f64() * 100.0;
     rows.push(Row::new(
         metric,
         format!("{pct:.2} %"),
@@ -179,4 +167,23 @@ pub(crate) fn phase_tui(
         100.0 / portwarden::os::clk_tck() as f64 / window.as_secs_f64()
     ));
     Ok(())
+}
+
+/// The TUI `pid`'s CPU (percent of a core) over a `--tui-secs` window, and
+/// the window; the tmux server is gone afterwards. `Err` says why there is
+/// no figure (the TUI exited).
+fn idle_cpu(cfg: &Config, server: TmuxServer, pid: u32) -> Result<(f64, Duration), &'static str> {
+    let who = pid.to_string();
+    let (Some(c0), t0) = (stat_sum(&who, &[14, 15]), Instant::now()) else {
+        return Err("pending: TUI exited");
+    };
+    thread::sleep(Duration::from_secs(cfg.tui_secs));
+    let c1 = stat_sum(&who, &[14, 15]).filter(|_| is_portwarden(pid));
+    let window = t0.elapsed();
+    drop(server);
+    let Some(c1) = c1 else {
+        return Err("pending: TUI exited during the window");
+    };
+    let pct = ticks(c1.saturating_sub(c0)).as_secs_f64() / window.as_secs_f64() * 100.0;
+    Ok((pct, window))
 }

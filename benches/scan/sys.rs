@@ -1,4 +1,5 @@
-//! Small OS helpers: /proc readers, CPU ticks, peak RSS, pidfds, medians.
+//! Small OS helpers: /proc readers, CPU ticks, peak RSS, pidfds, medians,
+//! and the process and fd limits the fixture needs.
 
 use super::*;
 
@@ -105,4 +106,75 @@ pub(crate) fn ms(d: Duration) -> f64 {
 
 pub(crate) fn median_ms(v: &[Duration]) -> f64 {
     median(&v.iter().map(|d| ms(*d)).collect::<Vec<_>>())
+}
+
+/// Refuse early, with a clear message, when the machine cannot hold the
+/// fixture (fd and process limits), and raise our own fd limit.
+pub(crate) fn preflight(cfg: &Config) -> Result<()> {
+    ensure_nofile(256)?;
+    let pid_max: usize = read_trimmed("/proc/sys/kernel/pid_max")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32768);
+    let running = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|s| s.parse::<u32>().is_ok())
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    // Each kill run and tool run adds a process or two on top.
+    if running + cfg.procs + 64 > pid_max {
+        bail!(
+            "{} processes already run and the fixture needs {} more, but pid_max is {pid_max}",
+            running,
+            cfg.procs
+        );
+    }
+    let nproc = getrlimit(Resource::Nproc).current;
+    if let Some(n) = nproc
+        && rustix::process::geteuid().as_raw() != 0
+        && (running + cfg.procs + 64) as u64 > n
+    {
+        progress(format!(
+            "warning: RLIMIT_NPROC is {n}; {} fixture processes may not fit",
+            cfg.procs
+        ));
+    }
+    let hard = getrlimit(Resource::Nofile).maximum;
+    if let Some(h) = hard
+        && (cfg.fds as u64 + 16) > h
+    {
+        bail!(
+            "--fds {} exceeds the hard RLIMIT_NOFILE ({h}) a child could raise itself to",
+            cfg.fds
+        );
+    }
+    Ok(())
+}
+
+/// Raise the soft RLIMIT_NOFILE to at least `need` (up to the hard limit).
+pub(crate) fn ensure_nofile(need: usize) -> Result<()> {
+    let need = need as u64;
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current.is_none_or(|c| c >= need) {
+        return Ok(());
+    }
+    if lim.maximum.is_some_and(|m| m < need) {
+        bail!(
+            "need {need} open files but the hard RLIMIT_NOFILE is {:?}",
+            lim.maximum
+        );
+    }
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(need),
+            maximum: lim.maximum,
+        },
+    )
+    .wrap_err("raising RLIMIT_NOFILE")
 }

@@ -9,130 +9,214 @@ use super::{CliError, KillArgs, Out, WaitArgs, exit, interactive};
 use portwarden::config::Config;
 use portwarden::discover::{Options, discover};
 use portwarden::escape::{escape, truncate, truncate_cut};
-use portwarden::kill::{self, Condition, Plan, Policy, Progress, Report, signal_name};
+use portwarden::kill::{self, Condition, Outcome, Plan, Policy, Progress, Report, signal_name};
 
+/// The `kill --json` document (schema 1; README lists its fields and
+/// units).
 #[derive(Serialize)]
 struct KillDoc<'a> {
     schema: u32,
     dry_run: bool,
     plan: &'a Plan,
-    report: Option<&'a Report>,
+    report: Option<ReportJson<'a>>,
     exit_code: u8,
 }
 
-/// Run `kill`.
+/// The report as `kill --json` writes it: [`Report`]'s own fields in its
+/// order, each outcome with `exited_after_ms` next to `exited_after` — the
+/// same milliseconds under a name that says so (the old name stays: field
+/// names are a contract).
+struct ReportJson<'a>(&'a Report);
+
+/// One outcome with `exited_after_ms` added (see [`ReportJson`]).
+struct OutcomeJson<'a>(&'a Outcome);
+
+/// Milliseconds, rounded, as every `*_ms` field of the report has them.
+fn millis(d: &std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round()
+}
+
+impl Serialize for ReportJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.0;
+        let ports: Vec<String> = r.ports.iter().map(ToString::to_string).collect();
+        let outcomes: Vec<OutcomeJson<'_>> = r.outcomes.iter().map(OutcomeJson).collect();
+        let mut st = s.serialize_struct("Report", 7)?;
+        st.serialize_field("ports", &ports)?;
+        st.serialize_field("outcomes", &outcomes)?;
+        st.serialize_field("refusals", &r.refusals)?;
+        st.serialize_field(
+            "port_free_after_ms",
+            &r.port_free_after.as_ref().map(millis),
+        )?;
+        st.serialize_field("still_held", &r.still_held)?;
+        st.serialize_field("convergence", &r.convergence)?;
+        st.serialize_field("containers", &r.containers)?;
+        st.end()
+    }
+}
+
+impl Serialize for OutcomeJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let o = self.0;
+        let exited = o.exited_after.as_ref().map(millis);
+        let mut st = s.serialize_struct("Outcome", 8)?;
+        st.serialize_field("pid", &o.pid)?;
+        st.serialize_field("name", &o.name)?;
+        st.serialize_field("role", &o.role)?;
+        st.serialize_field("signals", &o.signals)?;
+        st.serialize_field("exited_after", &exited)?;
+        st.serialize_field("exited_after_ms", &exited)?;
+        st.serialize_field("skipped", &o.skipped)?;
+        st.serialize_field("error", &o.error)?;
+        st.end()
+    }
+}
+
+/// Run `kill`: plan, stop early when there is nothing to signal (refused,
+/// empty, dry run, not confirmed), else execute and report.
 pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliError> {
     let snap = discover(&Options::default())?;
     let ctx = cfg.context();
+    let Some(ports) = super::context::kill_ports(args, &snap, out)? else {
+        return Ok(exit::OK);
+    };
+    let plan = kill::plan_ports(&snap, &ctx, &ports, &kill_policy(args, cfg));
+    if let Some(code) = check_expected(args, &plan, out)? {
+        return Ok(code);
+    }
+    if let Some(code) = without_signal(args, &plan, out)? {
+        return Ok(code);
+    }
+    if !args.yes
+        && let Some(code) = confirm(args, &plan, out)?
+    {
+        return Ok(code);
+    }
+    execute_and_report(args, &plan, out)
+}
+
+/// The configured kill policy with this command's flags applied.
+fn kill_policy(args: &KillArgs, cfg: &Config) -> Policy {
     let base = cfg.kill_policy();
-    let policy = Policy {
+    Policy {
         signal: args.signal.unwrap_or(base.signal),
         grace: args.grace.unwrap_or(base.grace),
         tree: args.tree,
         force: args.force,
         only: args.only.clone(),
         ..base
-    };
-    let Some(ports) = super::context::kill_ports(args, &snap, out)? else {
-        return Ok(exit::OK);
-    };
-    let plan = kill::plan_ports(&snap, &ctx, &ports, &policy);
-    let json = |out: &mut Out, report: Option<&Report>, code: u8| -> Result<u8, CliError> {
-        let doc = KillDoc {
-            schema: 1,
-            dry_run: args.dry_run,
-            plan: &plan,
-            report,
-            exit_code: code,
-        };
-        let text =
-            serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
-        out.line(&portwarden::escape::json_safe(text))?;
-        Ok(code)
-    };
+    }
+}
 
-    if let Some(expected) = &args.expect_pids {
-        let mut expected = expected.clone();
-        expected.sort_unstable();
-        expected.dedup();
-        if plan.pids() != expected {
-            let reason = format!(
-                "the plan changed since it was confirmed: expected pids {}, now {}",
-                pid_list(&expected),
-                pid_list(&plan.pids())
-            );
-            return refuse_changed(&plan, reason, args.json, out);
-        }
+/// Write the `--json` document and return its exit code.
+fn write_doc(
+    out: &mut Out,
+    dry_run: bool,
+    plan: &Plan,
+    report: Option<&Report>,
+    code: u8,
+) -> Result<u8, CliError> {
+    let doc = KillDoc {
+        schema: 1,
+        dry_run,
+        plan,
+        report: report.map(ReportJson),
+        exit_code: code,
+    };
+    let text =
+        serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
+    out.line(&portwarden::escape::json_safe(text))?;
+    Ok(code)
+}
+
+/// `--expect-pids`: the exit code of a refusal when the plan no longer
+/// targets exactly the pids that were confirmed.
+fn check_expected(args: &KillArgs, plan: &Plan, out: &mut Out) -> Result<Option<u8>, CliError> {
+    let Some(expected) = &args.expect_pids else {
+        return Ok(None);
+    };
+    let mut expected = expected.clone();
+    expected.sort_unstable();
+    expected.dedup();
+    if plan.pids() == expected {
+        return Ok(None);
+    }
+    let reason = format!(
+        "the plan changed since it was confirmed: expected pids {}, now {}",
+        pid_list(&expected),
+        pid_list(&plan.pids())
+    );
+    refuse_changed(plan, reason, args.json, out).map(Some)
+}
+
+/// A plan that signals nothing — refused, empty, or a dry run — shown and
+/// its exit code returned; `None` when there is something to do.
+fn without_signal(args: &KillArgs, plan: &Plan, out: &mut Out) -> Result<Option<u8>, CliError> {
+    let code = if plan.is_refused() {
+        exit::REFUSED
+    } else if plan.is_empty() || args.dry_run {
+        exit::OK
+    } else {
+        return Ok(None);
+    };
+    if args.json {
+        return write_doc(out, args.dry_run, plan, None, code).map(Some);
     }
     if plan.is_refused() {
-        if args.json {
-            return json(out, None, exit::REFUSED);
-        }
-        eprint!("{}", format_plan(&plan));
+        eprint!("{}", format_plan(plan));
         eprintln!("portwarden: refused, nothing signalled:");
         for r in kill::fold_refusals(&plan.refusals) {
             eprintln!("  - {}", escape(&r));
         }
-        return Ok(exit::REFUSED);
-    }
-    if plan.is_empty() {
-        if args.json {
-            return json(out, None, exit::OK);
+    } else if plan.is_empty() && plan.already_free.len() == plan.ports.len() {
+        for p in &plan.ports {
+            out.line(&format!("port {p} is already free"))?;
         }
-        if plan.already_free.len() == plan.ports.len() {
-            for p in &plan.ports {
-                out.line(&format!("port {p} is already free"))?;
-            }
+    } else {
+        out.write_str(&format_plan(plan))?;
+        out.line(if plan.is_empty() {
+            "nothing to signal"
         } else {
-            out.write_str(&format_plan(&plan))?;
-            out.line("nothing to signal")?;
-        }
-        return Ok(exit::OK);
+            "dry run: nothing signalled"
+        })?;
     }
-    if args.dry_run {
-        if args.json {
-            return json(out, None, exit::OK);
-        }
-        out.write_str(&format_plan(&plan))?;
-        out.line("dry run: nothing signalled")?;
-        return Ok(exit::OK);
-    }
-    if !args.yes {
-        if !interactive() {
-            eprint!("{}", format_plan(&plan));
-            eprintln!(
-                "portwarden: refusing to kill without --yes: stdin/stderr is not a terminal, so nobody can confirm"
-            );
-            if args.json {
-                return json(out, None, exit::REFUSED);
-            }
-            return Ok(exit::REFUSED);
-        }
-        eprint!("{}", format_plan(&plan));
-        eprint!("{} [y/N] ", confirm_question(&plan));
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            eprintln!("portwarden: not confirmed, nothing signalled");
-            return Ok(exit::REFUSED);
-        }
-    }
+    Ok(Some(code))
+}
 
-    let quiet = args.json;
-    let report = kill::execute(&plan, &mut |p| {
-        if quiet {
-            return;
+/// Ask on the terminal (never a non-terminal: that is a refusal). `None`
+/// when confirmed, else the exit code.
+fn confirm(args: &KillArgs, plan: &Plan, out: &mut Out) -> Result<Option<u8>, CliError> {
+    eprint!("{}", format_plan(plan));
+    if !interactive() {
+        eprintln!(
+            "portwarden: refusing to kill without --yes: stdin/stderr is not a terminal, so nobody can confirm"
+        );
+        if args.json {
+            return write_doc(out, args.dry_run, plan, None, exit::REFUSED).map(Some);
         }
-        match p {
-            Progress::Signalled { pid, signal } => {
-                eprintln!("  SIG{} → pid {pid}", signal_name(*signal));
-            }
-            Progress::Exited { pid, after } => {
-                eprintln!("  pid {pid} ended after {} ms", after.as_millis());
-            }
-            Progress::Escalating => eprintln!("  grace over: escalating to SIGKILL"),
-            Progress::WaitingForPort => {}
+        return Ok(Some(exit::REFUSED));
+    }
+    eprint!("{} [y/N] ", confirm_question(plan));
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        eprintln!("portwarden: not confirmed, nothing signalled");
+        return Ok(Some(exit::REFUSED));
+    }
+    Ok(None)
+}
+
+/// Execute the plan (progress on stderr unless `--json`), then the report
+/// as JSON or one summary line plus the connections that outlive it.
+fn execute_and_report(args: &KillArgs, plan: &Plan, out: &mut Out) -> Result<u8, CliError> {
+    let quiet = args.json;
+    let report = kill::execute(plan, &mut |p| {
+        if !quiet {
+            print_progress(p);
         }
     });
     let code = if report.success() {
@@ -141,7 +225,7 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         exit::NOT_FREED
     };
     if args.json {
-        return json(out, Some(&report), code);
+        return write_doc(out, args.dry_run, plan, Some(&report), code);
     }
     out.line(&escape(&report.summary()))?;
     if report.success() {
@@ -154,6 +238,20 @@ pub fn run_kill(args: &KillArgs, cfg: &Config, out: &mut Out) -> Result<u8, CliE
         }
     }
     Ok(code)
+}
+
+/// One line on stderr per step of the kill, as it happens.
+fn print_progress(p: &Progress) {
+    match p {
+        Progress::Signalled { pid, signal } => {
+            eprintln!("  SIG{} → pid {pid}", signal_name(*signal));
+        }
+        Progress::Exited { pid, after } => {
+            eprintln!("  pid {pid} ended after {} ms", after.as_millis());
+        }
+        Progress::Escalating => eprintln!("  grace over: escalating to SIGKILL"),
+        Progress::WaitingForPort => {}
+    }
 }
 
 /// `1, 2, 3` (or `none`).
@@ -177,16 +275,7 @@ fn refuse_changed(plan: &Plan, reason: String, json: bool, out: &mut Out) -> Res
         reason: reason.clone(),
     });
     if json {
-        let doc = KillDoc {
-            schema: 1,
-            dry_run: false,
-            plan: &plan,
-            report: None,
-            exit_code: exit::REFUSED,
-        };
-        let text =
-            serde_json::to_string(&doc).map_err(|e| CliError::Write(std::io::Error::other(e)))?;
-        out.line(&portwarden::escape::json_safe(text))?;
+        write_doc(out, false, &plan, None, exit::REFUSED)?;
     } else {
         eprintln!(
             "portwarden: refused, nothing signalled: {}",
@@ -337,5 +426,72 @@ pub fn run_wait(args: &WaitArgs, out: &mut Out) -> Result<u8, CliError> {
         );
         out.flush()?;
         Ok(exit::NOT_FREED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use portwarden::kill::{Convergence, Role, StillHeld};
+    use portwarden::spec::PortSpec;
+
+    fn report() -> Report {
+        let port = PortSpec {
+            proto: Some(portwarden::model::Proto::Tcp),
+            port: 8080,
+        };
+        let outcome = |pid, exited: Option<u64>| Outcome {
+            pid,
+            name: "node".into(),
+            role: Role::Holder,
+            signals: vec![15],
+            exited_after: exited.map(Duration::from_micros),
+            skipped: None,
+            error: None,
+        };
+        Report {
+            ports: vec![port],
+            outcomes: vec![outcome(42, Some(12_400)), outcome(43, None)],
+            refusals: Vec::new(),
+            port_free_after: Some(Duration::from_millis(14)),
+            still_held: vec![StillHeld {
+                port,
+                by: vec!["pid 50 (node)".into()],
+                retaken_after: Some(Duration::from_millis(20)),
+                respawner: None,
+                next_step: None,
+            }],
+            convergence: Convergence {
+                rounds: 2,
+                newcomers: 0,
+                elapsed: Duration::from_millis(60),
+                bounded: false,
+            },
+            containers: Vec::new(),
+        }
+    }
+
+    /// The JSON report is the library's, field for field and in order,
+    /// plus `exited_after_ms` — so a field added to `Report` or `Outcome`
+    /// that this copy misses fails here.
+    #[test]
+    fn json_report_is_the_library_report_plus_exited_after_ms() {
+        let r = report();
+        let ours = serde_json::to_string(&ReportJson(&r)).expect("serialize");
+        let lib = serde_json::to_string(&r).expect("serialize");
+        assert!(
+            ours.contains(r#""exited_after":12.0,"exited_after_ms":12.0,"#),
+            "{ours}"
+        );
+        assert!(
+            ours.contains(r#""exited_after":null,"exited_after_ms":null,"#),
+            "{ours}"
+        );
+        let stripped = ours
+            .replace(r#","exited_after_ms":12.0"#, "")
+            .replace(r#","exited_after_ms":null"#, "");
+        assert_eq!(stripped, lib);
     }
 }

@@ -120,7 +120,7 @@ pub fn signal_name(sig: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixture::{ctx, proc, snap, tcp};
+    use crate::testkit::{Proc, Sock, ctx, snap};
 
     fn port(p: u16) -> Vec<PortSpec> {
         vec![PortSpec {
@@ -141,12 +141,12 @@ mod tests {
         // npm (50, leader, orphaned) → node (51, holder) → worker (52); all in group 50.
         let s = snap(
             vec![
-                proc(50, 1, 50, 40, 1000, "npm"),
-                proc(51, 50, 50, 40, 1000, "node"),
-                proc(52, 51, 50, 40, 1000, "worker"),
-                proc(53, 51, 53, 53, 1000, "escapee"),
+                Proc::new(50, "npm").group(50, 40).build(),
+                Proc::new(51, "node").ppid(50).group(50, 40).build(),
+                Proc::new(52, "worker").ppid(51).group(50, 40).build(),
+                Proc::new(53, "escapee").ppid(51).build(),
             ],
-            vec![tcp(3000, &[51])],
+            vec![Sock::tcp(3000).holders(&[51]).build()],
         );
         let plan = plan_ports(&s, &ctx(), &port(3000), &Policy::default());
         assert!(!plan.is_refused(), "{:?}", plan.refusals);
@@ -170,15 +170,24 @@ mod tests {
         // the group is not taken, only the holder and its descendants.
         let s = snap(
             vec![
-                proc(800, 1, 800, 800, 1000, "bash"),
-                proc(900, 800, 900, 800, 1000, "portwarden"),
-                proc(899, 800, 900, 800, 1000, "script"),
-                proc(901, 899, 900, 800, 1000, "server"),
-                proc(902, 901, 900, 800, 1000, "server-child"),
+                Proc::new(800, "bash").build(),
+                Proc::new(900, "portwarden")
+                    .ppid(800)
+                    .group(900, 800)
+                    .build(),
+                Proc::new(899, "script").ppid(800).group(900, 800).build(),
+                Proc::new(901, "server").ppid(899).group(900, 800).build(),
+                Proc::new(902, "server-child")
+                    .ppid(901)
+                    .group(900, 800)
+                    .build(),
                 // A weird holder group that contains init and our shell.
-                proc(5, 1, 1, 1, 1000, "odd"),
+                Proc::new(5, "odd").group(1, 1).build(),
             ],
-            vec![tcp(8080, &[901]), tcp(9090, &[5, 1, 0, 900, 800])],
+            vec![
+                Sock::tcp(8080).holders(&[901]).build(),
+                Sock::tcp(9090).holders(&[5, 1, 0, 900, 800]).build(),
+            ],
         );
         let plan = plan_ports(&s, &ctx(), &port(8080), &live_ok());
         assert!(!plan.is_refused(), "{:?}", plan.refusals);
@@ -212,16 +221,21 @@ mod tests {
 
     #[test]
     fn policy_refusals() {
-        let mut managed = proc(30, 1, 30, 30, 1000, "nginx");
-        managed.cgroup = Some("0::/system.slice/nginx.service\n".into());
+        let managed = Proc::new(30, "nginx")
+            .cgroup("0::/system.slice/nginx.service\n")
+            .build();
         let s = snap(
             vec![
-                proc(20, 1, 20, 20, 33, "apache2"),
+                Proc::new(20, "apache2").uid(33).build(),
                 managed,
-                proc(800, 1, 800, 800, 1000, "bash"),
-                proc(40, 800, 40, 800, 1000, "vite"),
+                Proc::new(800, "bash").build(),
+                Proc::new(40, "vite").ppid(800).group(40, 800).build(),
             ],
-            vec![tcp(80, &[20]), tcp(81, &[30]), tcp(5173, &[40])],
+            vec![
+                Sock::tcp(80).holders(&[20]).build(),
+                Sock::tcp(81).holders(&[30]).build(),
+                Sock::tcp(5173).holders(&[40]).build(),
+            ],
         );
         let c = ctx();
         let foreign = plan_ports(&s, &c, &port(80), &live_ok());
@@ -262,7 +276,10 @@ mod tests {
     /// with or without an answering engine API.
     fn forwarded(api: bool) -> Snapshot {
         use crate::container::{Container, Engine, EngineProbe, Published, Source};
-        let mut fwd = proc(500, 400, 400, 400, 1000, "docker-proxy");
+        let mut fwd = Proc::new(500, "docker-proxy")
+            .ppid(400)
+            .group(400, 400)
+            .build();
         fwd.cmdline = [
             "docker-proxy",
             "-proto",
@@ -275,8 +292,8 @@ mod tests {
         .map(String::from)
         .to_vec();
         let mut s = snap(
-            vec![proc(400, 1, 400, 400, 1000, "dockerd"), fwd],
-            vec![tcp(18080, &[500])],
+            vec![Proc::new(400, "dockerd").build(), fwd],
+            vec![Sock::tcp(18080).holders(&[500]).build()],
         );
         let mut c = Container::bare(Engine::Docker, "b77e2cccdedb4ae4f1331b57a7f0749a51fdf2b0");
         c.name = Some("web".into());
@@ -388,7 +405,7 @@ mod tests {
 
     #[test]
     fn free_port_and_unresolved_socket() {
-        let mut hidden = tcp(2024, &[]);
+        let mut hidden = Sock::tcp(2024).build();
         hidden.unresolved = Some("owned by uid 0".into());
         let s = snap(vec![], vec![hidden]);
         let free = plan_ports(&s, &ctx(), &port(4000), &Policy::default());
@@ -402,13 +419,12 @@ mod tests {
     fn a_shell_sharing_the_group_is_left_alone() {
         // bash (login shell on pts/2, no job control) started node in its
         // own group; node holds the port.
-        let mut bash = proc(50, 40, 50, 50, 1000, "bash");
-        bash.tty_nr = (136 << 8) | 2;
-        let mut node = proc(51, 50, 50, 50, 1000, "node");
+        let bash = Proc::new(50, "bash").ppid(40).tty((136 << 8) | 2).build();
+        let mut node = Proc::new(51, "node").ppid(50).group(50, 50).build();
         node.tty_nr = bash.tty_nr;
         let s = snap(
-            vec![proc(40, 1, 40, 40, 1000, "sshd"), bash, node],
-            vec![tcp(3000, &[51])],
+            vec![Proc::new(40, "sshd").build(), bash, node],
+            vec![Sock::tcp(3000).holders(&[51]).build()],
         );
         let plan = plan_ports(&s, &ctx(), &port(3000), &live_ok());
         assert_eq!(plan.pids(), vec![51]);
@@ -421,11 +437,11 @@ mod tests {
 
     #[test]
     fn zombies_are_not_targets() {
-        let mut zombie = proc(50, 1, 50, 50, 1000, "npm");
+        let mut zombie = Proc::new(50, "npm").build();
         zombie.state = 'Z';
         let s = snap(
-            vec![zombie, proc(51, 1, 50, 50, 1000, "node")],
-            vec![tcp(3000, &[51])],
+            vec![zombie, Proc::new(51, "node").group(50, 50).build()],
+            vec![Sock::tcp(3000).holders(&[51]).build()],
         );
         assert_eq!(
             plan_ports(&s, &ctx(), &port(3000), &Policy::default()).pids(),
@@ -435,17 +451,20 @@ mod tests {
 
     #[test]
     fn respawners_and_next_steps() {
-        let mut sup = proc(50, 1, 50, 50, 1000, "supervisord");
-        sup.cmdline = vec!["supervisord".into()];
+        let sup = Proc::new(50, "supervisord").cmd(&["supervisord"]).build();
         let mut s = snap(
             vec![
                 sup,
-                proc(51, 50, 51, 50, 1000, "python3"),
-                proc(800, 1, 800, 800, 1000, "bash"),
-                proc(61, 800, 61, 800, 1000, "python3"),
-                proc(71, 1, 71, 71, 1000, "redis-server"),
+                Proc::new(51, "python3").ppid(50).group(51, 50).build(),
+                Proc::new(800, "bash").build(),
+                Proc::new(61, "python3").ppid(800).group(61, 800).build(),
+                Proc::new(71, "redis-server").build(),
             ],
-            vec![tcp(8000, &[51]), tcp(8001, &[61]), tcp(8002, &[71])],
+            vec![
+                Sock::tcp(8000).holders(&[51]).build(),
+                Sock::tcp(8001).holders(&[61]).build(),
+                Sock::tcp(8002).holders(&[71]).build(),
+            ],
         );
         let mut f = crate::evidence::Facts::default();
         f.env.insert("SUPERVISOR_PROCESS_NAME".into(), "web".into());
@@ -521,10 +540,10 @@ mod tests {
     fn group_members_of_other_users_are_left_alone() {
         let s = snap(
             vec![
-                proc(50, 1, 50, 50, 0, "sudo"),
-                proc(51, 50, 50, 50, 1000, "node"),
+                Proc::new(50, "sudo").uid(0).build(),
+                Proc::new(51, "node").ppid(50).group(50, 50).build(),
             ],
-            vec![tcp(3000, &[51])],
+            vec![Sock::tcp(3000).holders(&[51]).build()],
         );
         let plan = plan_ports(&s, &ctx(), &port(3000), &Policy::default());
         assert_eq!(plan.pids(), vec![51]);
@@ -739,7 +758,7 @@ mod proptests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::fixture::{proc, snap, tcp};
+    use crate::testkit::{Proc, Sock, snap};
 
     /// A random process forest: pid i (2..n+2) has a parent among earlier
     /// pids or init, a group led by itself or its parent's group, a uid of
@@ -778,7 +797,11 @@ mod proptests {
                         1 => 33,
                         _ => 1000,
                     };
-                    let mut p = proc(pid, ppid, pgid, pgid, uid, "p");
+                    let mut p = Proc::new(pid, "p")
+                        .ppid(ppid)
+                        .group(pgid, pgid)
+                        .uid(uid)
+                        .build();
                     if *cg_pick == 0 {
                         p.cgroup = Some("0::/system.slice/x.service\n".into());
                     }
@@ -793,7 +816,7 @@ mod proptests {
                             hs.iter().map(|x| (*x as usize % (n + 2)) as Pid).collect();
                         h.sort_unstable();
                         h.dedup();
-                        tcp(1000 + i as u16, &h)
+                        Sock::tcp(1000 + i as u16).holders(&h).build()
                     })
                     .collect::<Vec<_>>();
                 let ports = (0..sockets.len()).map(|i| 1000 + i as u16).collect();

@@ -2,7 +2,7 @@
 //! interesting case, a fixed "now", and helpers to drive and draw an
 //! [`App`] without a terminal.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -11,12 +11,13 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use portwarden::classify::{Class, Context};
-use portwarden::model::{Family, Pid, Process, Proto, Snapshot, SockState, Socket};
+use portwarden::model::{Pid, Process, Snapshot, Socket};
 
 use super::effects::{self, PlanView, Planned, RefusalView, TargetView};
 use super::render::render;
 use super::state::App;
 use super::update::{Effect, Msg, update};
+use crate::testkit::{Proc, Sock, snap};
 
 /// "Now" in every fixture: 2026-11-18 11:06:40 UTC.
 pub const NOW: u64 = 1_795_000_000;
@@ -39,53 +40,25 @@ pub fn ctx() -> Context {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn proc(
-    pid: Pid,
-    ppid: Pid,
-    pgid: Pid,
-    sid: Pid,
-    uid: u32,
-    user: &str,
-    name: &str,
-    cmdline: &[&str],
-    started_secs_after_boot: u64,
-) -> Process {
-    let mut p = Process::new(pid, ppid, name);
-    p.pgid = pgid;
-    p.sid = sid;
-    p.uid = uid;
-    p.user = Some(user.to_string());
-    p.cmdline = cmdline.iter().map(|s| s.to_string()).collect();
-    p.exe = cmdline.first().map(|c| format!("/usr/bin/{c}"));
-    p.start_time = started_secs_after_boot * 100;
-    p.cgroup = Some("0::/user.slice/user-1000.slice/session-2.scope".into());
-    p.detailed = true;
-    p
+/// alice's login session: the cgroup of every fixture process not in a
+/// service.
+const SESSION: &str = "0::/user.slice/user-1000.slice/session-2.scope";
+/// alice's terminal, pts/0.
+const PTS0: u32 = 136 << 8;
+
+/// A process of the fixture machine: alice's unless said otherwise, run
+/// from `/usr/bin`, in her login session.
+fn machine_proc(pid: Pid, name: &str, argv: &[&str]) -> Proc {
+    Proc::new(pid, name)
+        .user("alice")
+        .cmd(argv)
+        .exe(&format!("/usr/bin/{}", argv[0]))
+        .cgroup(SESSION)
 }
 
-fn sock(proto: Proto, addr: IpAddr, port: u16, inode: u64, uid: u32, holders: &[Pid]) -> Socket {
-    Socket {
-        proto,
-        family: if addr.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        },
-        addr,
-        port,
-        state: if proto == Proto::Tcp {
-            SockState::Listen
-        } else {
-            SockState::Unconn
-        },
-        inode,
-        uid,
-        accept_queue: (proto == Proto::Tcp).then_some(0),
-        backlog: (proto == Proto::Tcp).then_some(511),
-        holders: holders.to_vec(),
-        unresolved: None,
-    }
+/// A TCP listener of the fixture machine on `addr:port` (backlog 511).
+fn tcp_on(addr: IpAddr, port: u16) -> Sock {
+    Sock::tcp(port).on(addr).queue(0, 511)
 }
 
 const ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -102,149 +75,83 @@ const LO6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 /// - `127.0.0.1:9999` a live process whose name is an OSC title escape;
 /// - `udp 0.0.0.0:21027` a daemon (syncthing).
 pub fn snapshot() -> Snapshot {
-    let tty = 136 << 8; // pts/0
-    let mut procs = vec![
-        proc(1, 0, 1, 1, 0, "root", "systemd", &["/sbin/init"], 0),
-        proc(
-            700,
-            1,
-            700,
-            700,
-            33,
-            "www-data",
-            "nginx",
-            &["nginx: master process /usr/sbin/nginx"],
-            60,
-        ),
-        proc(
-            701,
-            700,
-            700,
-            700,
-            33,
-            "www-data",
-            "nginx",
-            &["nginx: worker process"],
-            60,
-        ),
-        proc(2000, 1, 2000, 2000, ME, "alice", "bash", &["-bash"], 3_600),
-        proc(
-            3000,
-            1,
-            3000,
-            2000,
-            ME,
-            "alice",
-            "node",
-            &["node", "server.js", "--port", "3000"],
-            80_000,
-        ),
-        proc(
-            3001,
-            3000,
-            3000,
-            2000,
-            ME,
-            "alice",
-            "node",
-            &["node", "worker.js", "1"],
-            80_001,
-        ),
-        proc(
-            3002,
-            3000,
-            3000,
-            2000,
-            ME,
-            "alice",
-            "node",
-            &["node", "worker.js", "2"],
-            80_001,
-        ),
-        proc(
+    Snapshot {
+        boot_time: BOOT,
+        ..snap(machine_procs(), machine_sockets())
+    }
+}
+
+/// The processes of [`snapshot`].
+fn machine_procs() -> Vec<Process> {
+    let nginx = |pid: Pid, ppid: Pid, argv: &[&str]| {
+        machine_proc(pid, "nginx", argv)
+            .ppid(ppid)
+            .group(700, 700)
+            .uid(33)
+            .user("www-data")
+            .started(60)
+            .cgroup("0::/system.slice/nginx.service")
+            .build()
+    };
+    let node = |pid: Pid, ppid: Pid, argv: &[&str], started: u64| {
+        machine_proc(pid, "node", argv)
+            .ppid(ppid)
+            .group(3000, 2000)
+            .started(started)
+            .build()
+    };
+    // Started from alice's shell (2000), on her terminal.
+    let from_shell = |pid: Pid, name: &str, argv: &[&str], started: u64| {
+        machine_proc(pid, name, argv)
+            .ppid(2000)
+            .group(pid, 2000)
+            .tty(PTS0)
+            .started(started)
+            .build()
+    };
+    vec![
+        machine_proc(1, "systemd", &["/sbin/init"])
+            .ppid(0)
+            .uid(0)
+            .user("root")
+            .started(0)
+            .build(),
+        nginx(700, 1, &["nginx: master process /usr/sbin/nginx"]),
+        nginx(701, 700, &["nginx: worker process"]),
+        machine_proc(2000, "bash", &["-bash"])
+            .tty(PTS0)
+            .started(3_600)
+            .build(),
+        node(3000, 1, &["node", "server.js", "--port", "3000"], 80_000),
+        node(3001, 3000, &["node", "worker.js", "1"], 80_001),
+        node(3002, 3000, &["node", "worker.js", "2"], 80_001),
+        from_shell(
             4000,
-            2000,
-            4000,
-            2000,
-            ME,
-            "alice",
             "python3",
             &["python3", "-m", "http.server", "8000", "--bind", "::1"],
             86_000,
         ),
-        proc(
-            4100,
-            1,
-            4100,
-            4100,
-            ME,
-            "alice",
-            "syncthing",
-            &["syncthing", "serve", "--no-browser"],
-            120,
-        ),
-        proc(
+        machine_proc(4100, "syncthing", &["syncthing", "serve", "--no-browser"])
+            .started(120)
+            .build(),
+        from_shell(
             4200,
-            2000,
-            4200,
-            2000,
-            ME,
-            "alice",
             "gunicorn",
             &["gunicorn", "app:app", "-b", "127.0.0.1:5000"],
             85_000,
         ),
-        proc(
-            4300,
-            2000,
-            4300,
-            2000,
-            ME,
-            "alice",
-            EVIL,
-            &[EVIL, "--serve"],
-            86_300,
-        ),
-        proc(
-            4400,
-            1,
-            4400,
-            4400,
-            ME,
-            "alice",
-            "redis-server",
-            &["redis-server", "127.0.0.1:6379"],
-            300,
-        ),
-        proc(
-            9000,
-            2000,
-            9000,
-            2000,
-            ME,
-            "alice",
-            "portwarden",
-            &["portwarden"],
-            86_390,
-        ),
-    ];
-    for p in &mut procs {
-        if matches!(p.pid, 2000 | 4000 | 4200 | 4300 | 9000) {
-            p.tty_nr = tty;
-        }
-        if p.pid == 4400 {
-            p.cgroup = Some(
-                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/redis.service".into(),
-            );
-        }
-        if p.uid == 33 {
-            p.cgroup = Some("0::/system.slice/nginx.service".into());
-        }
-    }
-    let mut stuck = sock(Proto::Tcp, LO, 5000, 5000, ME, &[4200]);
-    stuck.accept_queue = Some(129);
-    stuck.backlog = Some(128);
-    let mut nfs = sock(Proto::Tcp, ANY, 2049, 0, 0, &[]);
+        from_shell(4300, EVIL, &[EVIL, "--serve"], 86_300),
+        machine_proc(4400, "redis-server", &["redis-server", "127.0.0.1:6379"])
+            .started(300)
+            .cgroup("0::/user.slice/user-1000.slice/user@1000.service/app.slice/redis.service")
+            .build(),
+        from_shell(9000, "portwarden", &["portwarden"], 86_390),
+    ]
+}
+
+/// The sockets of [`snapshot`].
+fn machine_sockets() -> Vec<Socket> {
+    let mut nfs = tcp_on(ANY, 2049).inode(0).uid(0).build();
     nfs.unresolved = Some(portwarden::discover::unresolved_reason(
         &nfs,
         &portwarden::discover::Visibility {
@@ -253,26 +160,28 @@ pub fn snapshot() -> Snapshot {
         },
         &[],
     ));
-    let sockets = vec![
-        sock(Proto::Tcp, ANY, 80, 800, 0, &[700, 701]),
+    vec![
+        tcp_on(ANY, 80)
+            .inode(800)
+            .uid(0)
+            .holders(&[700, 701])
+            .build(),
         nfs,
-        sock(Proto::Tcp, ANY, 3000, 3000, ME, &[3000]),
-        stuck,
-        sock(Proto::Tcp, LO, 6379, 6379, ME, &[4400]),
-        sock(Proto::Tcp, LO6, 8000, 8000, ME, &[4000]),
-        sock(Proto::Tcp, LO, 9999, 9999, ME, &[4300]),
-        sock(Proto::Udp, ANY, 21027, 21027, ME, &[4100]),
-    ];
-    Snapshot {
-        sockets,
-        processes: procs
-            .into_iter()
-            .map(|p| (p.pid, p))
-            .collect::<BTreeMap<_, _>>(),
-        boot_time: BOOT,
-        clk_tck: 100,
-        ..Snapshot::default()
-    }
+        tcp_on(ANY, 3000).inode(3000).holders(&[3000]).build(),
+        tcp_on(LO, 5000)
+            .inode(5000)
+            .queue(129, 128)
+            .holders(&[4200])
+            .build(),
+        tcp_on(LO, 6379).inode(6379).holders(&[4400]).build(),
+        tcp_on(LO6, 8000).inode(8000).holders(&[4000]).build(),
+        tcp_on(LO, 9999).inode(9999).holders(&[4300]).build(),
+        Sock::udp(21027)
+            .on(ANY)
+            .inode(21027)
+            .holders(&[4100])
+            .build(),
+    ]
 }
 
 /// An app that received [`snapshot`] at [`NOW`] on a `w`×`h` terminal.
@@ -428,14 +337,13 @@ pub fn nginx_plan(force: bool) -> Planned {
 /// dockerd), as the docker API named it.
 pub fn snapshot_with_container() -> Snapshot {
     let mut snap = snapshot();
-    let dockerd = proc(4890, 1, 4890, 4890, 0, "root", "dockerd", &["dockerd"], 10);
-    let mut fwd = proc(
+    let dockerd = machine_proc(4890, "dockerd", &["dockerd"])
+        .uid(0)
+        .user("root")
+        .started(10)
+        .build();
+    let fwd = machine_proc(
         4900,
-        4890,
-        4890,
-        4890,
-        0,
-        "root",
         "docker-proxy",
         &[
             "docker-proxy",
@@ -450,13 +358,23 @@ pub fn snapshot_with_container() -> Snapshot {
             "-container-port",
             "8080",
         ],
-        500,
-    );
-    fwd.cgroup = Some("0::/system.slice/docker.service".into());
+    )
+    .ppid(4890)
+    .group(4890, 4890)
+    .uid(0)
+    .user("root")
+    .started(500)
+    .cgroup("0::/system.slice/docker.service")
+    .build();
     snap.processes.insert(4890, dockerd);
     snap.processes.insert(4900, fwd);
-    snap.sockets
-        .push(sock(Proto::Tcp, LO, 18080, 18080, 0, &[4900]));
+    snap.sockets.push(
+        tcp_on(LO, 18080)
+            .inode(18080)
+            .uid(0)
+            .holders(&[4900])
+            .build(),
+    );
     let api = r#"[{"Id":"b77e2cccdedb4ae4f1331b57a7f0749a51fdf2b098753c4a082ba3865e5aab31","Names":["/web"],"Image":"local/bb","Ports":[{"IP":"127.0.0.1","PrivatePort":8080,"PublicPort":18080,"Type":"tcp"}],"Labels":{},"NetworkSettings":{"Networks":{"bridge":{"IPAddress":"172.17.0.2"}}}}]"#;
     snap.containers = portwarden::container::ContainerTable {
         probes: vec![portwarden::container::EngineProbe {

@@ -111,7 +111,8 @@ fn policy_args(a: &KillArgs) -> Vec<String> {
     v
 }
 
-/// Run `kill --host …`.
+/// Run `kill --host …`: every host plans (a dry run there), the plans are
+/// confirmed once, and the confirmed hosts execute exactly what was shown.
 pub fn run(fleet: &Fleet, a: &KillArgs, out: &mut Out) -> Result<u8, CliError> {
     if a.expect_pids.is_some() {
         eprintln!("portwarden: --expect-pids names one host's pids: it cannot go with --host");
@@ -140,44 +141,14 @@ pub fn run(fleet: &Fleet, a: &KillArgs, out: &mut Out) -> Result<u8, CliError> {
             out.line("dry run: nothing signalled")?;
         }
     }
-    let mut results: Vec<(String, Result<RemoteKill, String>)> = plans;
-    if confirmed {
-        let exec = fleet.each_with(
-            |h| {
-                let pids = go.iter().find(|(g, _)| g == h).map(|(_, p)| p.clone());
-                let mut v = vec!["kill".to_string()];
-                v.extend(policy_args(a));
-                v.extend(["--yes".into(), "--json".into(), "--expect-pids".into()]);
-                v.push(
-                    pids.unwrap_or_default()
-                        .iter()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                );
-                v
-            },
-            // The kill itself waits (grace, SIGKILL, the port): allow it.
-            Some(remote::QUERY_DEADLINE + a.grace.unwrap_or_default() * 2),
-            parse,
-        );
-        // Only hosts that were confirmed ran; the others keep their plan.
-        results = results
-            .into_iter()
-            .map(|(h, r)| {
-                if go.iter().any(|(g, _)| *g == h) {
-                    exec.iter()
-                        .find(|(e, _)| *e == h)
-                        .map(|(e, r)| (e.clone(), r.clone()))
-                        .unwrap_or((h, r))
-                } else {
-                    (h, r)
-                }
-            })
-            .collect();
-    } else if !go.is_empty() && !a.dry_run && !a.json {
-        eprintln!("portwarden: not confirmed, nothing signalled");
-    }
+    let results = if confirmed {
+        execute_confirmed(fleet, a, &go, plans)
+    } else {
+        if !go.is_empty() && !a.dry_run && !a.json {
+            eprintln!("portwarden: not confirmed, nothing signalled");
+        }
+        plans
+    };
     let not_confirmed = !go.is_empty() && !a.dry_run && !confirmed;
     if a.json {
         print_json(out, &results, a.dry_run)?;
@@ -187,6 +158,55 @@ pub fn run(fleet: &Fleet, a: &KillArgs, out: &mut Out) -> Result<u8, CliError> {
         }
     }
     Ok(fleet_code(&results, not_confirmed))
+}
+
+/// The hosts to execute on and the pids each showed.
+type Go = [(String, Vec<Pid>)];
+
+/// Run the confirmed hosts' kills, each bound to the pids it showed
+/// (`--expect-pids`); the other hosts keep their plan as their result.
+fn execute_confirmed(
+    fleet: &Fleet,
+    a: &KillArgs,
+    go: &Go,
+    plans: Vec<(String, Result<RemoteKill, String>)>,
+) -> Vec<(String, Result<RemoteKill, String>)> {
+    let exec = fleet.each_with(
+        |h| exec_args(a, go, h),
+        // The kill itself waits (grace, SIGKILL, the port): allow it.
+        Some(remote::QUERY_DEADLINE + a.grace.unwrap_or_default() * 2),
+        parse,
+    );
+    plans
+        .into_iter()
+        .map(|(h, r)| {
+            if go.iter().any(|(g, _)| *g == h) {
+                exec.iter()
+                    .find(|(e, _)| *e == h)
+                    .map(|(e, r)| (e.clone(), r.clone()))
+                    .unwrap_or((h, r))
+            } else {
+                (h, r)
+            }
+        })
+        .collect()
+}
+
+/// The `kill` arguments for host `h`: the policy flags, `--yes`, and the
+/// pids it showed as `--expect-pids`.
+fn exec_args(a: &KillArgs, go: &Go, h: &str) -> Vec<String> {
+    let pids = go.iter().find(|(g, _)| g == h).map(|(_, p)| p.clone());
+    let mut v = vec!["kill".to_string()];
+    v.extend(policy_args(a));
+    v.extend(["--yes".into(), "--json".into(), "--expect-pids".into()]);
+    v.push(
+        pids.unwrap_or_default()
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    v
 }
 
 /// The exit code of the whole: a survivor beats a refusal beats an error.
