@@ -414,7 +414,20 @@ fn named(snap: &Snapshot, pid: Pid) -> Named {
 mod tests {
     use super::*;
     use crate::conns::Client;
-    use crate::model::fixture::{ctx, proc, snap, tcp};
+    use crate::model::{Pid, Process, Socket};
+    use crate::testkit::{Proc, Sock, ctx, snap};
+
+    fn proc(pid: Pid, ppid: Pid, pgid: Pid, sid: Pid, uid: u32, name: &str) -> Process {
+        Proc::new(pid, name)
+            .ppid(ppid)
+            .group(pgid, sid)
+            .uid(uid)
+            .build()
+    }
+
+    fn tcp(port: u16, holders: &[Pid]) -> Socket {
+        Sock::tcp(port).holders(holders).build()
+    }
     use crate::project::ProcContext;
 
     /// An orphaned server (1000, its own session, under init) with two

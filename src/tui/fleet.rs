@@ -19,7 +19,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
 
 use crate::cli::fleet::kill::{RemoteKill, outcome_line, plans_text};
 use crate::cli::fleet::remote::{Fleet, Host, QUERY_DEADLINE};
@@ -309,12 +309,12 @@ fn render_dialog(v: &View, f: &mut Frame) {
     let area = f.area();
     let w = area.width.saturating_sub(4).max(10);
     // Refusal reasons are long (they carry the stop command): wrap them,
-    // and size the box for the wrapped height.
-    let inner = usize::from(w.saturating_sub(2)).max(1);
-    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
-    let h = u16::try_from(rows + 2).unwrap_or(u16::MAX).min(area.height);
+    // and size the box for the height they take word-wrapped (a count by
+    // characters alone can be a row short, and the last row is the `[y]`).
+    let rows = super::render::wrapped_rows(&lines, w.saturating_sub(2));
+    let h = rows.saturating_add(2).min(area.height);
     let r = area.centered(Constraint::Length(w), Constraint::Length(h));
-    f.render_widget(Clear, r);
+    super::render::clear_band(f, r);
     f.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
@@ -586,6 +586,28 @@ mod tests {
                 host: "web1".into()
             }
         );
+    }
+
+    #[test]
+    fn fleet_kill_dialog_keeps_its_last_line_when_long_commands_wrap() {
+        // Commands of every length up to a few rows: whatever the wrap
+        // does at word boundaries, the `[y]` line stays inside the box.
+        for n in 40..200 {
+            let mut v = view();
+            v.key(key(KeyCode::Char('x')));
+            let cmd = format!("python3 {}", "/srv/app word ".repeat(n / 14));
+            let plan = PLAN.replace("python3 app.py", &cmd[..cmd.len().min(n)]);
+            v.planned(
+                "web1",
+                "tcp:8080",
+                Ok(serde_json::from_str(&plan).expect("plan")),
+            );
+            let screen = draw(&v);
+            assert!(
+                screen.contains("[y] kill 1 process on web1"),
+                "{n}:\n{screen}"
+            );
+        }
     }
 
     #[test]

@@ -129,7 +129,7 @@ pub(super) fn popup(area: Rect, w: u16, h: u16) -> Rect {
 
 /// How many rows `lines` take when word-wrapped to `width` columns (the
 /// same greedy wrapping the paragraph does, near enough to size a popup).
-pub(super) fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
+pub(in crate::tui) fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
     let width = usize::from(width.max(1));
     let mut rows = 0usize;
     for l in lines {
