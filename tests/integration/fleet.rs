@@ -9,6 +9,7 @@
 //! left in a namespace (sshd, its sessions, fixtures) is killed, the
 //! namespaces and veths deleted, the subnet's lock file removed.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::pty::Pty;
 use crate::util::{Guard, Ready, Spec, is_alive, portwarden, portwarden_path, wait_until};
 
 /// Run a setup command; a failure is the test's failure, with its stderr.
@@ -641,84 +643,17 @@ fn kill_expect_pids_refuses_a_changed_plan_and_signals_nothing() {
     )));
 }
 
-/// The fleet TUI in a pseudo-terminal, read through a vt100 parser.
-struct Pty {
-    screen: std::sync::Arc<std::sync::Mutex<vt100::Parser>>,
-    writer: Box<dyn std::io::Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-}
-
-impl Pty {
-    fn start(lab: &Lab, args: &[&str]) -> Pty {
-        use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 24,
-                cols: 100,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(portwarden_path());
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("XDG_RUNTIME_DIR", &lab.runtime);
-        cmd.env_remove("SUDO_UID");
-        cmd.arg("--ssh-config");
-        cmd.arg(lab.config());
-        cmd.arg("--remote-bin");
-        cmd.arg(portwarden_path());
-        cmd.args(args);
-        let child = pty.slave.spawn_command(cmd).expect("spawn portwarden");
-        drop(pty.slave);
-        let mut reader = pty.master.try_clone_reader().expect("reader");
-        let writer = pty.master.take_writer().expect("writer");
-        let screen = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(
-            std::num::NonZero::new(24).expect("rows"),
-            std::num::NonZero::new(100).expect("cols"),
-            0,
-        )));
-        let s = std::sync::Arc::clone(&screen);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                s.lock().expect("screen").process(&buf[..n]);
-            }
-            drop(pty.master);
-        });
-        Pty {
-            screen,
-            writer,
-            child,
-        }
-    }
-
-    fn contents(&self) -> String {
-        self.screen.lock().expect("screen").screen().contents()
-    }
-
-    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        if wait_until(Duration::from_secs(30), || cond(&self.contents())) {
-            return self.contents();
-        }
-        panic!("the TUI never showed {what}; screen:\n{}", self.contents());
-    }
-
-    fn keys(&mut self, s: &str) {
-        self.writer.write_all(s.as_bytes()).expect("write");
-        self.writer.flush().expect("flush");
-    }
-}
-
-impl Drop for Pty {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
+/// The fleet TUI (or prompt) in a 24×100 pseudo-terminal, reaching the
+/// lab's hosts through its ssh config.
+fn start_pty(lab: &Lab, args: &[&str]) -> Pty {
+    Pty::portwarden()
+        .size(24, 100)
+        .timeout(Duration::from_secs(30))
+        .env("XDG_RUNTIME_DIR", &lab.runtime)
+        .args([OsStr::new("--ssh-config"), lab.config().as_os_str()])
+        .args([OsStr::new("--remote-bin"), portwarden_path().as_os_str()])
+        .args(args)
+        .spawn()
 }
 
 #[test]
@@ -733,7 +668,7 @@ fn fleet_tui_shows_the_host_column_and_kills_on_the_named_host() {
     guard.adopt(holder.pid, holder.start_time);
     let endpoint = format!("0.0.0.0:{}", holder.port);
 
-    let mut tui = Pty::start(&lab, &["--host", "web1", "--host", "web3"]);
+    let mut tui = start_pty(&lab, &["--host", "web1", "--host", "web3"]);
     let screen = tui.wait_for("web1's listener and web3's error", |s| {
         s.lines()
             .any(|l| l.starts_with("web1") && l.contains(&endpoint))
@@ -800,7 +735,7 @@ fn fleet_kill_asks_once_for_every_host_then_reports_per_host() {
     let args = [
         "--host", "web1", "--host", "web2", "--host", "web3", "kill", &port,
     ];
-    let mut pty = Pty::start(&lab, &args);
+    let mut pty = start_pty(&lab, &args);
     let screen = pty.wait_for("one question for both hosts", |s| {
         s.contains("Kill 2 processes on these hosts (web1, web2)? [y/N]")
     });

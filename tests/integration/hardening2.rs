@@ -22,7 +22,7 @@
 //! test). Everything listens on 127.0.0.1 on kernel-assigned ports; every
 //! process is reaped by a guard; every wait is bounded.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -31,9 +31,9 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use serde_json::Value;
 
+use crate::pty::Pty;
 use crate::util::*;
 
 // ---------------------------------------------------------------------------
@@ -830,128 +830,17 @@ fn why_says_a_holder_is_traced() {
 // ---------------------------------------------------------------------------
 // 6 and 8. The TUI in a pseudo-terminal
 
-/// The TUI in a pty, its output parsed by a vt100 screen and kept raw.
-struct Tui {
-    parser: Arc<Mutex<(vt100::Parser, Vec<u8>)>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    master: Box<dyn portable_pty::MasterPty + Send>,
-}
-
-impl Tui {
-    fn start() -> Tui {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 24,
-                cols: 80,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(portwarden_path());
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("XDG_CONFIG_HOME", "/nonexistent-portwarden-test");
-        cmd.env_remove("SUDO_UID");
-        let child = pty.slave.spawn_command(cmd).expect("spawn portwarden");
-        drop(pty.slave);
-        let mut reader = pty.master.try_clone_reader().expect("reader");
-        let writer = pty.master.take_writer().expect("writer");
-        let parser = Arc::new(Mutex::new((
-            vt100::Parser::new(
-                std::num::NonZero::new(24).unwrap(),
-                std::num::NonZero::new(80).unwrap(),
-                0,
-            ),
-            Vec::new(),
-        )));
-        let p = Arc::clone(&parser);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let mut p = p.lock().unwrap();
-                p.0.process(&buf[..n]);
-                p.1.extend_from_slice(&buf[..n]);
-            }
-        });
-        Tui {
-            parser,
-            writer,
-            child,
-            master: pty.master,
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.process_id().expect("pid") as i32
-    }
-
-    fn contents(&self) -> String {
-        self.parser.lock().unwrap().0.screen().contents()
-    }
-
-    /// Bytes written so far.
-    fn raw_len(&self) -> usize {
-        self.parser.lock().unwrap().1.len()
-    }
-
-    /// Everything written after the first `from` bytes, as text.
-    fn raw_since(&self, from: usize) -> String {
-        String::from_utf8_lossy(&self.parser.lock().unwrap().1[from..]).into_owned()
-    }
-
-    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        if wait_until(READY_TIMEOUT, || cond(&self.contents())) {
-            return self.contents();
-        }
-        panic!("TUI never showed {what}; screen:\n{}", self.contents());
-    }
-
-    fn keys(&mut self, s: &str) {
-        self.writer.write_all(s.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-
-    /// Canonical mode and echo on (the terminal given back).
-    fn cooked(&self) -> bool {
-        let t = self.master.get_termios().expect("termios");
-        let want = nix::libc::ICANON | nix::libc::ECHO;
-        t.local_flags.bits() & want == want
-    }
-
-    /// Canonical mode and echo both off (raw mode).
-    fn raw_mode(&self) -> bool {
-        let t = self.master.get_termios().expect("termios");
-        t.local_flags.bits() & (nix::libc::ICANON | nix::libc::ECHO) == 0
-    }
-
-    /// The exit code, waiting (bounded) for the TUI to end.
-    fn exit_code(&mut self) -> u32 {
-        let mut status = None;
-        wait_until(READY_TIMEOUT, || {
-            status = self.child.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status.expect("the TUI ended").exit_code()
-    }
-}
-
-impl Drop for Tui {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.pid()), Signal::SIGCONT);
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
+/// The TUI at 24×80 with no user config (a stray one could rebind keys).
+fn start_tui() -> Pty {
+    Pty::portwarden()
+        .env("XDG_CONFIG_HOME", "/nonexistent-portwarden-test")
+        .spawn()
 }
 
 /// Suspend (by `how`), check the terminal was given back and the process
 /// stopped; continue, check raw mode and the alternate screen are back and
 /// the screen was redrawn.
-fn suspend_and_resume(tui: &mut Tui, how: &str) {
+fn suspend_and_resume(tui: &mut Pty, how: &str) {
     let before = tui.raw_len();
     match how {
         "ctrl-z" => tui.keys("\u{1a}"),
@@ -991,7 +880,7 @@ fn suspend_and_resume(tui: &mut Tui, how: &str) {
 
 #[test]
 fn tui_job_control_suspends_resumes_and_exits_128_plus_n() {
-    let mut tui = Tui::start();
+    let mut tui = start_tui();
     tui.wait_for("the first frame", |s| s.contains("PROTO"));
     suspend_and_resume(&mut tui, "ctrl-z");
     suspend_and_resume(&mut tui, "SIGTSTP");
@@ -1003,7 +892,7 @@ fn tui_job_control_suspends_resumes_and_exits_128_plus_n() {
     assert!(tui.cooked(), "terminal restored");
 
     for (sig, n) in [(Signal::SIGHUP, 1), (Signal::SIGINT, 2)] {
-        let mut tui = Tui::start();
+        let mut tui = start_tui();
         tui.wait_for("the first frame", |s| s.contains("PROTO"));
         kill(Pid::from_raw(tui.pid()), sig).expect("signal");
         assert_eq!(tui.exit_code(), 128 + n, "{sig:?}");
@@ -1016,7 +905,7 @@ fn tui_offers_no_force_for_its_own_ancestor() {
     // is refused, and forcing could not change that.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
-    let mut tui = Tui::start();
+    let mut tui = start_tui();
     tui.wait_for("the first frame", |s| s.contains("PROTO"));
     tui.keys("/");
     tui.keys(&port);

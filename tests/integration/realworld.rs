@@ -10,12 +10,13 @@
 //! pid is adopted by a [`Guard`] by identity as soon as it is known, and a
 //! respawning parent is killed before its children ([`ParentFirst`]).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::pty::{Pty, PtyBuilder};
 use crate::util::*;
 
 /// An installed program's path, or a failure that says how to install it.
@@ -1011,6 +1012,24 @@ fn read_tagged_pid(out: impl Read + Send + 'static, prefix: &'static str) -> i32
         .unwrap_or_else(|| panic!("no `{prefix}` line"))
 }
 
+/// Read `PREFIX <pid>` from what a program in a terminal wrote (bounded):
+/// a whole line of its own, so neither the echo of the command that prints
+/// it (which also holds the prefix) nor half a pid counts.
+fn tagged_pid(term: &Pty, prefix: &str) -> i32 {
+    let pid_line = |raw: &str| {
+        raw.split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|p| p.trim().parse::<i32>().ok())
+    };
+    let raw = term.wait_for_raw(&format!("a `{prefix}` line"), |raw| {
+        pid_line(raw).is_some()
+    });
+    pid_line(&raw)
+        .flatten()
+        .unwrap_or_else(|| panic!("no `{prefix}` line"))
+}
+
 /// Kill a direct child (the launcher) and reap it.
 fn kill_launcher(g: &mut Guard, i: usize) {
     let c = g.child_mut(i);
@@ -1123,43 +1142,28 @@ fn python_new_session_proxy_of_a_killed_wrapper_is_an_orphan() {
 
 #[test]
 fn http_server_of_a_killed_terminal_shell_is_an_orphan() {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     let bash = need("bash");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port(Probe::Tcp4);
-    let pty = native_pty_system()
-        .openpty(PtySize {
-            rows: 24,
-            cols: 80,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .expect("openpty");
-    let mut cmd = CommandBuilder::new(bash);
-    cmd.args(["--norc", "--noprofile", "-i"]);
-    cmd.cwd(dir.path());
-    let mut shell = pty.slave.spawn_command(cmd).expect("spawn bash");
-    drop(pty.slave);
-    let reader = pty.master.try_clone_reader().expect("reader");
-    let mut writer = pty.master.take_writer().expect("writer");
-    writeln!(
-        writer,
-        "{} -m http.server {port} --bind 127.0.0.1 & echo SERVER $!",
+    let mut shell = PtyBuilder::new(bash)
+        .args(["--norc", "--noprofile", "-i"])
+        .cwd(dir.path())
+        .spawn();
+    shell.keys(&format!(
+        "{} -m http.server {port} --bind 127.0.0.1 & echo SERVER $!\n",
         python().display()
-    )
-    .unwrap();
-    let server = read_tagged_pid(reader, "SERVER ");
+    ));
+    let server = tagged_pid(&shell, "SERVER ");
     let mut g = Guard::new();
     adopt(&mut g, server);
     assert!(wait_until(READY_TIMEOUT, || listening("tcp", port)));
     // The terminal's shell is killed outright (SIGKILL: it cannot pass a
     // hangup on to its jobs, as after an OOM kill or a crashed session).
-    let sh = shell.process_id().expect("shell pid") as i32;
     let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sh),
+        nix::unistd::Pid::from_raw(shell.pid()),
         nix::sys::signal::Signal::SIGKILL,
     );
-    let _ = shell.wait();
+    let _ = shell.child.wait();
     orphan_is_freed(
         &mut g,
         port,
@@ -1170,7 +1174,7 @@ fn http_server_of_a_killed_terminal_shell_is_an_orphan() {
             &format!("has working directory {}", dir.path().display()),
         ],
     );
-    drop(pty.master);
+    drop(shell);
 }
 
 #[test]
