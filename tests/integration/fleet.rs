@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::pty::Pty;
-use crate::util::{Guard, Ready, Spec, is_alive, portwarden, portwarden_path, wait_until};
+use crate::util::{Fixture, Guard, Ready, Spec, is_alive, portwarden, portwarden_path, wait_until};
 
 /// Run a setup command; a failure is the test's failure, with its stderr.
 fn sh(args: &[&str]) {
@@ -316,6 +316,24 @@ fn keygen(path: &Path) {
     ]);
 }
 
+/// An orphan listener on 0.0.0.0 in `host`'s namespace, on `port` (free
+/// there: asserted) or one the kernel picks; its holder adopted by `guard`
+/// too. The fixture (keep it: it owns the processes) and the holder.
+fn orphan_in(lab: &Lab, host: &str, guard: &mut Guard, port: Option<u16>) -> (Fixture, Ready) {
+    let spec = Spec::new("orphan")
+        .bind("tcp,0.0.0.0")
+        .in_netns(&lab.host(host).ns);
+    let fx = match port {
+        None => spec.start(),
+        Some(port) => spec
+            .start_on(port)
+            .unwrap_or_else(|| panic!("the port is free in {host}'s namespace")),
+    };
+    let holder = fx.one("holder").clone();
+    guard.adopt(holder.pid, holder.start_time);
+    (fx, holder)
+}
+
 fn host_doc<'a>(doc: &'a Value, name: &str) -> &'a Value {
     doc["hosts"]
         .as_array()
@@ -338,12 +356,7 @@ fn ports_of(host: &Value) -> Vec<u64> {
 fn fleet_lists_per_host_kills_on_one_and_reports_a_down_host() {
     let lab = Lab::new(&[("web1", true), ("web2", true), ("web3", false)]);
     let mut guard = Guard::new();
-    let fx = Spec::new("orphan")
-        .bind("tcp,0.0.0.0")
-        .in_netns(&lab.host("web1").ns)
-        .start();
-    let holder = fx.one("holder").clone();
-    guard.adopt(holder.pid, holder.start_time);
+    let (_fx, holder) = orphan_in(&lab, "web1", &mut guard, None);
     list_json_has_it_under_web1_only(&lab, &holder);
     list_table_has_a_host_column(&lab, &holder);
     why_explains_per_host(&lab, &holder);
@@ -660,12 +673,7 @@ fn start_pty(lab: &Lab, args: &[&str]) -> Pty {
 fn fleet_tui_shows_the_host_column_and_kills_on_the_named_host() {
     let lab = Lab::new(&[("web1", true), ("web3", false)]);
     let mut guard = Guard::new();
-    let fx = Spec::new("orphan")
-        .bind("tcp,0.0.0.0")
-        .in_netns(&lab.host("web1").ns)
-        .start();
-    let holder = fx.one("holder").clone();
-    guard.adopt(holder.pid, holder.start_time);
+    let (_fx, holder) = orphan_in(&lab, "web1", &mut guard, None);
     let endpoint = format!("0.0.0.0:{}", holder.port);
 
     let mut tui = start_pty(&lab, &["--host", "web1", "--host", "web3"]);
@@ -718,19 +726,8 @@ fn fleet_kill_asks_once_for_every_host_then_reports_per_host() {
     let lab = Lab::new(&[("web1", true), ("web2", true), ("web3", false)]);
     let mut guard = Guard::new();
     // One port number on two hosts: each host frees its own holder.
-    let first = Spec::new("orphan")
-        .bind("tcp,0.0.0.0")
-        .in_netns(&lab.host("web1").ns)
-        .start();
-    let h1 = first.one("holder").clone();
-    guard.adopt(h1.pid, h1.start_time);
-    let second = Spec::new("orphan")
-        .bind("tcp,0.0.0.0")
-        .in_netns(&lab.host("web2").ns)
-        .start_on(h1.port)
-        .expect("the port is free in web2's namespace");
-    let h2 = second.one("holder").clone();
-    guard.adopt(h2.pid, h2.start_time);
+    let (_first, h1) = orphan_in(&lab, "web1", &mut guard, None);
+    let (_second, h2) = orphan_in(&lab, "web2", &mut guard, Some(h1.port));
     let port = h1.port.to_string();
     let args = [
         "--host", "web1", "--host", "web2", "--host", "web3", "kill", &port,

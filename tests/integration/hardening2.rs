@@ -102,14 +102,18 @@ fn line_of(child: &mut Child) -> String {
 /// fixture's later lines).
 static LINES: Mutex<Vec<(u32, mpsc::Receiver<String>)>> = Mutex::new(Vec::new());
 
+/// The line reader of fixture `pid` (its later lines), taken from
+/// [`LINES`].
+fn take_lines(pid: u32) -> mpsc::Receiver<String> {
+    let mut all = LINES.lock().unwrap();
+    let i = all.iter().position(|(p, _)| *p == pid).expect("a reader");
+    all.remove(i).1
+}
+
 /// The next line of fixture `pid` after its first, within the timeout.
 fn next_line(pid: u32) -> String {
-    let rx = {
-        let mut all = LINES.lock().unwrap();
-        let i = all.iter().position(|(p, _)| *p == pid).expect("a reader");
-        all.remove(i).1
-    };
-    rx.recv_timeout(READY_TIMEOUT)
+    take_lines(pid)
+        .recv_timeout(READY_TIMEOUT)
         .expect("the fixture printed its next line in time")
 }
 
@@ -139,8 +143,29 @@ struct GroupGuard {
 }
 
 impl GroupGuard {
+    /// `pwfix MODE` as the leader of a process group of its own, its
+    /// stdout piped.
+    fn start(mode: &str) -> GroupGuard {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new(pwfix())
+            .arg(mode)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn pwfix {mode}: {e}"));
+        GroupGuard {
+            leader: Some(child),
+        }
+    }
+
     fn pgid(&self) -> i32 {
         self.leader.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// The leader's first line (its port).
+    fn first_line(&mut self) -> String {
+        line_of(self.leader.as_mut().expect("leader"))
     }
 }
 
@@ -354,25 +379,13 @@ fn unresolved_socket_from_another_pid_namespace_counts_what_it_sees() {
 
 #[test]
 fn group_kill_converges_on_a_leader_forking_every_20ms() {
-    use std::os::unix::process::CommandExt;
     let mut bystander = Guard::new();
     // Our own child too, in its own group: must survive.
     let (other, _) = start(&mut bystander, "listen", &[], true);
 
-    let child = Command::new(pwfix())
-        .arg("forker")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn forker");
-    let mut group = GroupGuard {
-        leader: Some(child),
-    };
+    let mut group = GroupGuard::start("forker");
     let pgid = group.pgid();
-    let port: u16 = line_of(group.leader.as_mut().expect("leader"))
-        .parse()
-        .expect("port");
+    let port: u16 = group.first_line().parse().expect("port");
     assert!(
         wait_until(READY_TIMEOUT, || members(pgid).len() >= 5),
         "the leader forks"
@@ -405,17 +418,8 @@ fn group_kill_converges_on_a_leader_forking_every_20ms() {
 
     // The text report says it too.
     drop(group);
-    let child = Command::new(pwfix())
-        .arg("forker")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn forker");
-    let mut group = GroupGuard {
-        leader: Some(child),
-    };
-    let port = line_of(group.leader.as_mut().expect("leader"));
+    let mut group = GroupGuard::start("forker");
+    let port = group.first_line();
     let (code, out, err) = pw(&["kill", &port, "--yes", "--grace", "300ms"]);
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     assert!(
@@ -437,14 +441,7 @@ struct AnnouncedGuard {
 impl AnnouncedGuard {
     /// Start collecting the announcements of fixture `leader`.
     fn collect(leader: u32) -> AnnouncedGuard {
-        let rx = {
-            let mut all = LINES.lock().unwrap();
-            let i = all
-                .iter()
-                .position(|(p, _)| *p == leader)
-                .expect("a reader");
-            all.remove(i).1
-        };
+        let rx = take_lines(leader);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (done_tx, done) = mpsc::channel();
         let s = Arc::clone(&seen);
@@ -488,22 +485,19 @@ impl Drop for AnnouncedGuard {
     }
 }
 
-/// A `forker-setsid` leader in its own group, with both guards.
+/// A `forker-setsid` leader in its own group, with both guards, once it
+/// has forked holders (bounded).
 fn setsid_forker() -> (GroupGuard, AnnouncedGuard, u16) {
-    use std::os::unix::process::CommandExt;
-    let child = Command::new(pwfix())
-        .arg("forker-setsid")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn forker-setsid");
-    let mut group = GroupGuard {
-        leader: Some(child),
-    };
-    let leader = group.leader.as_mut().expect("leader");
-    let port = line_of(leader).parse().expect("port");
-    let announced = AnnouncedGuard::collect(leader.id());
+    let mut group = GroupGuard::start("forker-setsid");
+    let port: u16 = group.first_line().parse().expect("port");
+    let announced = AnnouncedGuard::collect(group.pgid() as u32);
+    let p = port.to_string();
+    assert!(
+        wait_until(READY_TIMEOUT, || list_json(&[&p])["sockets"][0]["holders"]
+            .as_array()
+            .is_some_and(|h| h.len() >= 3)),
+        "the leader forks holders"
+    );
     (group, announced, port)
 }
 
@@ -514,12 +508,6 @@ fn group_kill_never_widens_and_tree_kill_converges() {
     // (they keep the port: exit 4).
     let (group, announced, port) = setsid_forker();
     let p = port.to_string();
-    assert!(
-        wait_until(READY_TIMEOUT, || list_json(&[&p])["sockets"][0]["holders"]
-            .as_array()
-            .is_some_and(|h| h.len() >= 3)),
-        "the leader forks holders"
-    );
     let (code, out, err) = pw(&["kill", &p, "--yes", "--json", "--grace", "300ms"]);
     assert_eq!(
         code, 4,
@@ -560,12 +548,6 @@ fn group_kill_never_widens_and_tree_kill_converges() {
     // With --tree they are descendants of a planned holder: converged.
     let (_group, _announced, port) = setsid_forker();
     let p = port.to_string();
-    assert!(
-        wait_until(READY_TIMEOUT, || list_json(&[&p])["sockets"][0]["holders"]
-            .as_array()
-            .is_some_and(|h| h.len() >= 3)),
-        "the leader forks holders"
-    );
     let (code, out, err) = pw(&["kill", &p, "--yes", "--tree", "--json", "--grace", "300ms"]);
     assert_eq!(
         code, 0,

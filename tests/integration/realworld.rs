@@ -309,7 +309,7 @@ fn start_nginx(g: &mut Guard, dir: &Path, port: u16) -> i32 {
         ),
     )
     .unwrap();
-    let master = launch_daemon(
+    launch_daemon(
         g,
         Command::new(&nginx)
             .args(["-p", &d, "-c"])
@@ -319,8 +319,7 @@ fn start_nginx(g: &mut Guard, dir: &Path, port: u16) -> i32 {
         "tcp",
         port,
         &dir.join("nginx.pid"),
-    );
-    master
+    )
 }
 
 #[test]
