@@ -469,10 +469,7 @@ fn tui_event_log_shows_a_listener_that_closed() {
     tui.keys("\x1b");
     tui.wait_for("the log closed", |s| !s.contains("events since start"));
     tui.keys("q");
-    assert!(wait_until(STEP, || matches!(
-        tui.child.try_wait(),
-        Ok(Some(_))
-    )));
+    assert!(tui.wait_exit(STEP).is_some(), "q did not quit");
 }
 
 #[test]

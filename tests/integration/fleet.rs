@@ -713,10 +713,7 @@ fn fleet_tui_shows_the_host_column_and_kills_on_the_named_host() {
     );
     tui.keys("q");
     assert!(
-        wait_until(Duration::from_secs(10), || matches!(
-            tui.child.try_wait(),
-            Ok(Some(_))
-        )),
+        tui.wait_exit(Duration::from_secs(10)).is_some(),
         "q did not quit"
     );
 }

@@ -142,8 +142,7 @@ fn read_into(mut reader: Box<dyn Read + Send>, output: Arc<Mutex<Output>>) {
 pub struct Pty {
     output: Arc<Mutex<Output>>,
     writer: Box<dyn Write + Send>,
-    /// The program. Public so a test can signal it or wait for its exit.
-    pub child: Box<dyn Child + Send + Sync>,
+    child: Box<dyn Child + Send + Sync>,
     /// Kept open: closing the master hangs up the program's terminal.
     master: Box<dyn MasterPty + Send>,
     timeout: Duration,
@@ -230,6 +229,15 @@ impl Pty {
             status.is_some()
         });
         status
+    }
+
+    /// SIGKILL the program (it cannot pass anything on, as after an OOM
+    /// kill) and reap it.
+    pub fn kill_outright(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = kill(Pid::from_raw(self.pid()), Signal::SIGKILL);
+        }
+        let _ = self.child.wait();
     }
 
     /// The exit code, waiting (bounded) for the program to end.

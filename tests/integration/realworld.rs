@@ -1096,11 +1096,7 @@ fn http_server_of_a_killed_terminal_shell_is_an_orphan() {
     assert!(wait_until(READY_TIMEOUT, || listening("tcp", port)));
     // The terminal's shell is killed outright (SIGKILL: it cannot pass a
     // hangup on to its jobs, as after an OOM kill or a crashed session).
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(shell.pid()),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    let _ = shell.child.wait();
+    shell.kill_outright();
     orphan_is_freed(
         &mut g,
         port,
