@@ -322,8 +322,18 @@ fn start_nginx(g: &mut Guard, dir: &Path, port: u16) -> i32 {
     )
 }
 
-#[test]
-fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
+/// Root's nginx ([`start_nginx`]) on a port the kernel picked, its master
+/// and two workers seen and adopted.
+struct Nginx {
+    /// Dropped first: the processes end before their directory goes.
+    _g: Guard,
+    _dir: tempfile::TempDir,
+    port: u16,
+    master: i32,
+    hs: Vec<Value>,
+}
+
+fn nginx_with_workers() -> Nginx {
     root_required("nginx");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port(Probe::Tcp4);
@@ -331,7 +341,20 @@ fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
     let master = start_nginx(&mut g, dir.path(), port);
     let hs = holders(&mut g, "tcp", port);
     assert_eq!(hs.len(), 3, "master and 2 workers: {hs:#?}");
-    for h in &hs {
+    Nginx {
+        _g: g,
+        _dir: dir,
+        port,
+        master,
+        hs,
+    }
+}
+
+#[test]
+fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
+    let nginx = nginx_with_workers();
+    let (port, master, hs) = (nginx.port, nginx.master, &nginx.hs);
+    for h in hs {
         assert_eq!(h["class"], "daemon", "{h:#}");
         if pid_of(h) == master {
             assert_eq!(h["user"], "root");
@@ -394,7 +417,7 @@ fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
         )),
         "{text}"
     );
-    consent_frees(&port.to_string(), "tcp", port, &hs);
+    consent_frees(&port.to_string(), "tcp", port, hs);
 }
 
 /// A copy of the portwarden binary that uid 65534 can run (the checkout
@@ -428,13 +451,8 @@ fn run_as_nobody(bin: &Path, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn roots_nginx_is_foreign_to_its_workers_uid_and_refused_once_per_reason() {
-    root_required("nginx");
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port(Probe::Tcp4);
-    let mut g = Guard::new();
-    let master = start_nginx(&mut g, dir.path(), port);
-    let hs = holders(&mut g, "tcp", port);
-    assert_eq!(hs.len(), 3, "{hs:#?}");
+    let nginx = nginx_with_workers();
+    let (port, master, hs) = (nginx.port, nginx.master, &nginx.hs);
     let bin_dir = tempfile::tempdir().unwrap();
     let bin = portwarden_for_nobody(bin_dir.path());
     // Run as `nobody`: the workers run as nobody too, but the program is
@@ -453,7 +471,7 @@ fn roots_nginx_is_foreign_to_its_workers_uid_and_refused_once_per_reason() {
         "{err}"
     );
     assert_eq!(err.matches("this worker runs as").count(), 1, "{err}");
-    for h in &hs {
+    for h in hs {
         let pid = pid_of(h);
         assert!(proc_start_time(pid).is_some(), "pid {pid} was signalled");
     }
