@@ -334,6 +334,11 @@ fn orphan_in(lab: &Lab, host: &str, guard: &mut Guard, port: Option<u16>) -> (Fi
     (fx, holder)
 }
 
+/// Has `h` ended (waiting a bounded 5 s)?
+fn ended(h: &Ready) -> bool {
+    wait_until(Duration::from_secs(5), || !is_alive(h.pid, h.start_time))
+}
+
 fn host_doc<'a>(doc: &'a Value, name: &str) -> &'a Value {
     doc["hosts"]
         .as_array()
@@ -480,13 +485,7 @@ fn kill_frees_it_on_web1_only(lab: &Lab, holder: &Ready) {
         serde_json::json!([port.to_string()])
     );
     assert_eq!(w2["report"], Value::Null, "nothing ran on web2: {w2}");
-    assert!(
-        wait_until(Duration::from_secs(5), || !is_alive(
-            holder.pid,
-            holder.start_time
-        )),
-        "the holder in web1 survived"
-    );
+    assert!(ended(holder), "the holder in web1 survived");
 }
 
 /// wait, over a --hosts-file: free on both now; never listening again.
@@ -650,10 +649,7 @@ fn kill_expect_pids_refuses_a_changed_plan_and_signals_nothing() {
         ])
         .assert()
         .code(0);
-    assert!(wait_until(Duration::from_secs(5), || !is_alive(
-        h.pid,
-        h.start_time
-    )));
+    assert!(ended(&h));
 }
 
 /// The fleet TUI (or prompt) in a 24×100 pseudo-terminal, reaching the
@@ -704,13 +700,7 @@ fn fleet_tui_shows_the_host_column_and_kills_on_the_named_host() {
     tui.wait_for("the outcome", |s| {
         s.contains(&format!("web1: port tcp:{} free after", holder.port))
     });
-    assert!(
-        wait_until(Duration::from_secs(5), || !is_alive(
-            holder.pid,
-            holder.start_time
-        )),
-        "the holder in web1 survived"
-    );
+    assert!(ended(&holder), "the holder in web1 survived");
     tui.keys("q");
     assert!(
         tui.wait_exit(Duration::from_secs(10)).is_some(),
@@ -745,10 +735,6 @@ fn fleet_kill_asks_once_for_every_host_then_reports_per_host() {
             && s.contains(&format!("web2: port {port} free after"))
     });
     for h in [&h1, &h2] {
-        assert!(
-            wait_until(Duration::from_secs(5), || !is_alive(h.pid, h.start_time)),
-            "pid {} survived",
-            h.pid
-        );
+        assert!(ended(h), "pid {} survived", h.pid);
     }
 }

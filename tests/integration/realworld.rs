@@ -98,6 +98,17 @@ fn sole_holder(g: &mut Guard, proto: &str, port: u16) -> Value {
     hs.into_iter().next().expect("one holder")
 }
 
+/// The one holder of `proto:port` (asserted), of `class` and with each of
+/// `evidence` among its reasons; adopted by the guard.
+fn sole_of_class(g: &mut Guard, proto: &str, port: u16, class: &str, evidence: &[&str]) -> Value {
+    let h = sole_holder(g, proto, port);
+    assert_eq!(h["class"], class, "{h:#}");
+    for e in evidence {
+        assert!(has_reason(&h, e), "missing `{e}`: {h:#}");
+    }
+    h
+}
+
 /// The holders of `proto:port` once there are at least `n` of them, or
 /// what there are when the (bounded) wait ends: the caller asserts.
 fn holders_at_least(g: &mut Guard, proto: &str, port: u16, n: usize) -> Vec<Value> {
@@ -563,11 +574,14 @@ fn dnsmasq_case(extra: &[&str], user: &str) {
         port,
         &pidf,
     );
-    let h = &sole_holder(&mut g, "udp", port);
-    assert_eq!(h["class"], "daemon", "{h:#}");
+    let h = &sole_of_class(
+        &mut g,
+        "udp",
+        port,
+        "daemon",
+        &["the double fork of a daemon", "has working directory / "],
+    );
     assert_eq!(h["user"], user);
-    assert!(has_reason(h, "the double fork of a daemon"), "{h:#}");
-    assert!(has_reason(h, "has working directory / "), "{h:#}");
     if user != "root" {
         assert!(has_reason(h, "its socket was created by uid 0"), "{h:#}");
     }
@@ -678,10 +692,13 @@ fn redis_daemonize_yes_is_a_daemon() {
         port,
         &pidf,
     );
-    let h = &sole_holder(&mut g, "tcp", port);
-    assert_eq!(h["class"], "daemon", "{h:#}");
-    assert!(has_reason(h, "leads its own session"));
-    assert!(has_reason(h, "has stdout on /dev/null"));
+    let h = &sole_of_class(
+        &mut g,
+        "tcp",
+        port,
+        "daemon",
+        &["leads its own session", "has stdout on /dev/null"],
+    );
     consent_frees(&port.to_string(), "tcp", port, std::slice::from_ref(h));
 }
 
@@ -725,9 +742,7 @@ fn sshd_is_a_daemon() {
         port,
         &pidf,
     );
-    let h = &sole_holder(&mut g, "tcp", port);
-    assert_eq!(h["class"], "daemon", "{h:#}");
-    assert!(has_reason(h, "has working directory / "));
+    let h = &sole_of_class(&mut g, "tcp", port, "daemon", &["has working directory / "]);
     consent_frees(&port.to_string(), "tcp", port, std::slice::from_ref(h));
 }
 
@@ -1016,12 +1031,8 @@ fn kill_launcher(g: &mut Guard, i: usize) {
 }
 
 fn orphan_is_freed(g: &mut Guard, port: u16, pid: i32, evidence: &[&str]) {
-    let h = &sole_holder(g, "tcp", port);
+    let h = &sole_of_class(g, "tcp", port, "orphan", evidence);
     assert_eq!(pid_of(h), pid);
-    assert_eq!(h["class"], "orphan", "{h:#}");
-    for e in evidence {
-        assert!(has_reason(h, e), "missing `{e}`: {h:#}");
-    }
     consent_frees(&port.to_string(), "tcp", port, std::slice::from_ref(h));
 }
 
