@@ -574,6 +574,14 @@ fn group_kill_never_widens_and_tree_kill_converges() {
 // ---------------------------------------------------------------------------
 // 4. Bounded input
 
+/// `XDG_CONFIG_HOME` whose `portwarden/config.toml` holds `text`.
+fn config_home(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("portwarden")).expect("mkdir");
+    std::fs::write(dir.path().join("portwarden/config.toml"), text).expect("write config");
+    dir
+}
+
 /// `XDG_CONFIG_HOME` whose `portwarden/config.toml` is a symlink to
 /// `target` (or, with `None`, a FIFO).
 fn config_pointing_at(target: Option<&str>) -> (tempfile::TempDir, PathBuf) {
@@ -669,13 +677,7 @@ fn assert_inert(what: &str, s: &str) {
 #[test]
 fn escape_config_errors_clap_errors_and_paths() {
     // An unknown key carrying an OSC title change and a screen clear.
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("portwarden")).expect("mkdir");
-    std::fs::write(
-        dir.path().join("portwarden/config.toml"),
-        "\"x\\u001b]0;pwned\\u0007\\u001b[2J\" = 1\n",
-    )
-    .expect("write config");
+    let dir = config_home("\"x\\u001b]0;pwned\\u0007\\u001b[2J\" = 1\n");
     let mut c = portwarden();
     c.env("XDG_CONFIG_HOME", dir.path()).arg("list");
     let (code, _, err) = run(c);
@@ -767,13 +769,7 @@ fn signals_that_cannot_end_a_process_are_usage_errors() {
             "{sig}: names the signals that can: {err}"
         );
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("portwarden")).expect("mkdir");
-    std::fs::write(
-        dir.path().join("portwarden/config.toml"),
-        "signal = \"STOP\"\n",
-    )
-    .expect("write");
+    let dir = config_home("signal = \"STOP\"\n");
     let mut c = portwarden();
     c.env("XDG_CONFIG_HOME", dir.path())
         .args(["kill", "1", "--dry-run"]);
