@@ -350,7 +350,8 @@ fn nginx_with_workers() -> Nginx {
     let port = free_port(Probe::Tcp4);
     let mut g = Guard::new();
     let master = start_nginx(&mut g, dir.path(), port);
-    let hs = holders(&mut g, "tcp", port);
+    // The master binds before it forks its workers: wait (bounded) for them.
+    let hs = holders_at_least(&mut g, "tcp", port, 3);
     assert_eq!(hs.len(), 3, "master and 2 workers: {hs:#?}");
     Nginx {
         _g: g,
