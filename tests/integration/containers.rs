@@ -21,6 +21,9 @@ use crate::util::*;
 /// machine is shared and busy).
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// `local/bb` as podman names it.
+const PODMAN_IMAGE: &str = "localhost/local/bb:latest";
+
 /// The command line that runs an engine's CLI: `docker`, `podman`, or
 /// podman as the rootless user (`PW_ROOTLESS_USER`, from the setup script).
 fn cli_argv(cli: &str) -> Vec<String> {
@@ -188,6 +191,56 @@ fn reasons(h: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Assert `h` is managed by the container `name` (`id`, from `image`) of
+/// `engine`, with that engine's stop command; the stop command.
+fn assert_container(h: &Value, engine: &str, name: &str, id: &str, image: &str) -> String {
+    assert_eq!(h["class"], "managed", "{h:#}");
+    let c = &h["container"];
+    assert_eq!(c["engine"], engine, "{h:#}");
+    assert_eq!(c["name"], name, "{h:#}");
+    assert_eq!(c["id"], id, "{h:#}");
+    assert_eq!(c["image"], image, "{h:#}");
+    let stop = format!("{engine} stop {name}");
+    assert_eq!(h["stop_command"], stop.as_str(), "{h:#}");
+    stop
+}
+
+/// `portwarden ARGS` (a kill) with `env` must refuse (exit 3) and leave the
+/// container running and the port held; its stderr.
+fn kill_refused(
+    cs: &Containers,
+    name: &str,
+    port: u16,
+    env: &[(&str, &str)],
+    a: &[&str],
+) -> String {
+    let (code, out, err) = run_pw(env, a);
+    assert_eq!(
+        code, 3,
+        "kill {a:?} must refuse\nstdout: {out}\nstderr: {err}"
+    );
+    assert!(cs.running(name), "kill {a:?} stopped the container");
+    assert!(
+        !can_bind("tcp", "127.0.0.1", port),
+        "kill {a:?} freed the port"
+    );
+    err
+}
+
+/// `kill PORT --force --yes --only NAME` stops the container (exit 0) and
+/// frees the port; its stdout.
+fn force_stops(cs: &Containers, name: &str, port: u16) -> String {
+    let p = port.to_string();
+    let (code, out, err) = run_pw(&[], &["kill", &p, "--force", "--yes", "--only", name]);
+    assert_eq!(code, 0, "kill --force\nstdout: {out}\nstderr: {err}");
+    assert!(
+        !cs.running(name),
+        "the container still runs after kill --force"
+    );
+    assert!(can_bind("tcp", "127.0.0.1", port), "port {port} not free");
+    out
+}
+
 #[test]
 fn docker_proxy_is_managed_by_its_container_and_force_stops_the_container() {
     let mut cs = Containers::new("docker");
@@ -200,15 +253,8 @@ fn docker_proxy_is_managed_by_its_container_and_force_stops_the_container() {
         h["name"], "docker-proxy",
         "the published port's holder: {h:#}"
     );
-    assert_eq!(h["class"], "managed", "{h:#}");
-    let c = &h["container"];
-    assert_eq!(c["engine"], "docker", "{h:#}");
-    assert_eq!(c["name"], name.as_str(), "{h:#}");
-    assert_eq!(c["id"], id.as_str(), "{h:#}");
-    assert_eq!(c["image"], "local/bb", "{h:#}");
-    assert_eq!(c["compose_project"], Value::Null, "{h:#}");
-    let stop = format!("docker stop {name}");
-    assert_eq!(h["stop_command"], stop.as_str(), "{h:#}");
+    let stop = assert_container(&h, "docker", &name, &id, "local/bb");
+    assert_eq!(h["container"]["compose_project"], Value::Null, "{h:#}");
     assert!(
         reasons(&h).iter().any(|r| r.contains("docker engine API")),
         "named through the API: {h:#}"
@@ -224,41 +270,17 @@ fn docker_proxy_is_managed_by_its_container_and_force_stops_the_container() {
     assert!(why.contains(&format!("`{stop}`")), "{why}");
 
     // A plain kill refuses and touches nothing.
-    let (code, out, err) = run_pw(&[], &["kill", &port.to_string(), "--yes"]);
-    assert_eq!(
-        code, 3,
-        "kill --yes must refuse\nstdout: {out}\nstderr: {err}"
-    );
+    let p = port.to_string();
+    let err = kill_refused(&cs, &name, port, &[], &["kill", &p, "--yes"]);
     assert!(err.contains(&format!("`{stop}`")), "{err}");
-    assert!(cs.running(&name), "a refused kill stopped the container");
-    assert!(
-        !can_bind("tcp", "127.0.0.1", port),
-        "a refused kill freed the port"
-    );
 
     // --force stops the container through the API; the port is free.
-    let (code, out, err) = run_pw(
-        &[],
-        &[
-            "kill",
-            &port.to_string(),
-            "--force",
-            "--yes",
-            "--only",
-            &name,
-        ],
-    );
-    assert_eq!(code, 0, "kill --force\nstdout: {out}\nstderr: {err}");
+    let out = force_stops(&cs, &name, port);
     assert!(
         out.contains(&format!("docker container {name}"))
             && out.contains("stopped through the docker API"),
         "{out}"
     );
-    assert!(
-        !cs.running(&name),
-        "the container still runs after kill --force"
-    );
-    assert!(can_bind("tcp", "127.0.0.1", port), "port {port} not free");
 }
 
 #[test]
@@ -284,10 +306,9 @@ fn compose_labels_give_the_compose_stop_command() {
     assert_eq!(h["container"]["compose_service"], "s", "{h:#}");
     let stop = format!("docker compose -p {project} stop s");
     assert_eq!(h["stop_command"], stop.as_str(), "{h:#}");
-    let (code, _, err) = run_pw(&[], &["kill", &port.to_string(), "--yes"]);
-    assert_eq!(code, 3, "{err}");
+    let p = port.to_string();
+    let err = kill_refused(&cs, &name, port, &[], &["kill", &p, "--yes"]);
     assert!(err.contains(&format!("`{stop}`")), "{err}");
-    assert!(cs.running(&name));
 }
 
 #[test]
@@ -306,9 +327,8 @@ fn a_process_inside_a_container_is_managed_by_it() {
         reasons(&h)[0].starts_with(&format!("runs inside docker container {name}")),
         "{h:#}"
     );
-    let (code, _, err) = run_pw(&[], &["kill", &port.to_string(), "--yes"]);
-    assert_eq!(code, 3, "{err}");
-    assert!(cs.running(&name));
+    let p = port.to_string();
+    kill_refused(&cs, &name, port, &[], &["kill", &p, "--yes"]);
 }
 
 #[test]
@@ -340,17 +360,8 @@ fn no_engine_reachable_is_said_and_the_forwarder_still_refused() {
         let p = port.to_string();
         a.push(&p);
         a.extend(args.iter().copied());
-        let (code, out, err) = run_pw(&env, &a);
-        assert_eq!(
-            code, 3,
-            "kill {a:?} must refuse\nstdout: {out}\nstderr: {err}"
-        );
+        let err = kill_refused(&cs, &name, port, &env, &a);
         assert!(err.contains("no docker engine API reachable"), "{err}");
-        assert!(cs.running(&name), "kill {a:?} stopped the container");
-        assert!(
-            !can_bind("tcp", "127.0.0.1", port),
-            "kill {a:?} freed the port"
-        );
     }
 }
 
@@ -373,40 +384,14 @@ fn podman_holder_is_managed_by_its_container_and_force_stops_it() {
     let h = the_holder(port);
     // Rootful podman keeps the published port open in conmon.
     assert_eq!(h["name"], "conmon", "the published port's holder: {h:#}");
-    assert_eq!(h["class"], "managed", "{h:#}");
-    assert_eq!(h["container"]["engine"], "podman", "{h:#}");
-    assert_eq!(h["container"]["name"], name.as_str(), "{h:#}");
-    assert_eq!(h["container"]["id"], id.as_str(), "{h:#}");
-    assert_eq!(
-        h["container"]["image"], "localhost/local/bb:latest",
-        "{h:#}"
-    );
-    let stop = format!("podman stop {name}");
-    assert_eq!(h["stop_command"], stop.as_str(), "{h:#}");
+    let stop = assert_container(&h, "podman", &name, &id, PODMAN_IMAGE);
 
-    let (code, _, err) = run_pw(&[], &["kill", &port.to_string(), "--yes"]);
-    assert_eq!(code, 3, "{err}");
+    let p = port.to_string();
+    let err = kill_refused(&cs, &name, port, &[], &["kill", &p, "--yes"]);
     assert!(err.contains(&format!("`{stop}`")), "{err}");
-    assert!(cs.running(&name));
 
-    let (code, out, err) = run_pw(
-        &[],
-        &[
-            "kill",
-            &port.to_string(),
-            "--force",
-            "--yes",
-            "--only",
-            &name,
-        ],
-    );
-    assert_eq!(code, 0, "kill --force\nstdout: {out}\nstderr: {err}");
+    let out = force_stops(&cs, &name, port);
     assert!(out.contains("stopped through the podman API"), "{out}");
-    assert!(
-        !cs.running(&name),
-        "the container still runs after kill --force"
-    );
-    assert!(can_bind("tcp", "127.0.0.1", port), "port {port} not free");
 }
 
 #[test]
@@ -424,16 +409,7 @@ fn rootless_podman_rootlessport_is_managed_by_its_container() {
         "the published port's holder: {h:#}"
     );
     assert_eq!(h["user"], user.as_str(), "{h:#}");
-    assert_eq!(h["class"], "managed", "{h:#}");
-    assert_eq!(h["container"]["engine"], "podman", "{h:#}");
-    assert_eq!(h["container"]["name"], name.as_str(), "{h:#}");
-    assert_eq!(h["container"]["id"], id.as_str(), "{h:#}");
-    assert_eq!(
-        h["container"]["image"], "localhost/local/bb:latest",
-        "{h:#}"
-    );
-    let stop = format!("podman stop {name}");
-    assert_eq!(h["stop_command"], stop.as_str(), "{h:#}");
+    let stop = assert_container(&h, "podman", &name, &id, PODMAN_IMAGE);
     assert!(
         reasons(&h)
             .iter()
@@ -445,16 +421,7 @@ fn rootless_podman_rootlessport_is_managed_by_its_container() {
         let p = port.to_string();
         let mut a = vec!["kill", p.as_str(), "--yes", "--only", &name];
         a.extend(extra.iter().copied());
-        let (code, out, err) = run_pw(&[], &a);
-        assert_eq!(
-            code, 3,
-            "kill {a:?} must refuse\nstdout: {out}\nstderr: {err}"
-        );
+        let err = kill_refused(&cs, &name, port, &[], &a);
         assert!(err.contains(&format!("`{stop}` as user `{user}`")), "{err}");
-        assert!(cs.running(&name), "kill {a:?} stopped the container");
-        assert!(
-            !can_bind("tcp", "127.0.0.1", port),
-            "kill {a:?} freed the port"
-        );
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::pty::Pty;
 use crate::util::*;
 
 /// How long any one step may take before the test fails.
@@ -430,90 +431,20 @@ fn watch_json_reports_listen_close_and_listen_again() {
     assert!(out.recv_timeout(Duration::from_millis(200)).is_err());
 }
 
-/// The TUI in a 24×100 pseudo-terminal with a short refresh interval; the
-/// screen as a vt100 parser sees it.
-struct Pty {
-    screen: std::sync::Arc<std::sync::Mutex<vt100::Parser>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    /// Kept open: closing the master hangs up the TUI's terminal.
-    _master: Box<dyn portable_pty::MasterPty + Send>,
-}
-
-impl Pty {
-    fn start() -> Pty {
-        use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-        let (rows, cols) = (24u16, 100u16);
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(portwarden_path());
-        cmd.args(["--interval", "200ms"]);
-        cmd.env("TERM", "xterm-256color");
-        cmd.env_remove("SUDO_UID");
-        let child = pty.slave.spawn_command(cmd).expect("spawn portwarden");
-        drop(pty.slave);
-        let mut reader = pty.master.try_clone_reader().expect("reader");
-        let writer = pty.master.take_writer().expect("writer");
-        let screen = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(
-            std::num::NonZero::new(rows).unwrap(),
-            std::num::NonZero::new(cols).unwrap(),
-            0,
-        )));
-        let s = std::sync::Arc::clone(&screen);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                s.lock().unwrap().process(&buf[..n]);
-            }
-        });
-        Pty {
-            screen,
-            writer,
-            child,
-            _master: pty.master,
-        }
-    }
-
-    fn contents(&self) -> String {
-        self.screen.lock().unwrap().screen().contents()
-    }
-
-    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        if wait_until(STEP, || cond(&self.contents())) {
-            return self.contents();
-        }
-        panic!("TUI never showed {what}; screen:\n{}", self.contents());
-    }
-
-    fn keys(&mut self, s: &str) {
-        self.writer.write_all(s.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-}
-
-impl Drop for Pty {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
+/// The TUI in a 24×100 pseudo-terminal with a short refresh interval.
+fn start_tui() -> Pty {
+    Pty::portwarden()
+        .size(24, 100)
+        .args(["--interval", "200ms"])
+        .timeout(STEP)
+        .spawn()
 }
 
 #[test]
 fn tui_event_log_shows_a_listener_that_closed() {
     let tmp = tempfile::tempdir().unwrap();
     let mut g = Guard::new();
-    let mut tui = Pty::start();
+    let mut tui = start_tui();
     tui.wait_for("the header", |s| s.contains("listener"));
     let l = start(&mut g, tmp.path(), &["listen"]);
     let port = l.port.to_string();
@@ -538,10 +469,7 @@ fn tui_event_log_shows_a_listener_that_closed() {
     tui.keys("\x1b");
     tui.wait_for("the log closed", |s| !s.contains("events since start"));
     tui.keys("q");
-    assert!(wait_until(STEP, || matches!(
-        tui.child.try_wait(),
-        Ok(Some(_))
-    )));
+    assert!(tui.wait_exit(STEP).is_some(), "q did not quit");
 }
 
 #[test]

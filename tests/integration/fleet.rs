@@ -9,6 +9,7 @@
 //! left in a namespace (sshd, its sessions, fixtures) is killed, the
 //! namespaces and veths deleted, the subnet's lock file removed.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{Guard, Ready, Spec, is_alive, portwarden, portwarden_path, wait_until};
+use crate::pty::Pty;
+use crate::util::{Fixture, Guard, Ready, Spec, is_alive, portwarden, portwarden_path, wait_until};
 
 /// Run a setup command; a failure is the test's failure, with its stderr.
 fn sh(args: &[&str]) {
@@ -314,6 +316,29 @@ fn keygen(path: &Path) {
     ]);
 }
 
+/// An orphan listener on 0.0.0.0 in `host`'s namespace, on `port` (free
+/// there: asserted) or one the kernel picks; its holder adopted by `guard`
+/// too. The fixture (keep it: it owns the processes) and the holder.
+fn orphan_in(lab: &Lab, host: &str, guard: &mut Guard, port: Option<u16>) -> (Fixture, Ready) {
+    let spec = Spec::new("orphan")
+        .bind("tcp,0.0.0.0")
+        .in_netns(&lab.host(host).ns);
+    let fx = match port {
+        None => spec.start(),
+        Some(port) => spec
+            .start_on(port)
+            .unwrap_or_else(|| panic!("the port is free in {host}'s namespace")),
+    };
+    let holder = fx.one("holder").clone();
+    guard.adopt(holder.pid, holder.start_time);
+    (fx, holder)
+}
+
+/// Has `h` ended (waiting a bounded 5 s)?
+fn ended(h: &Ready) -> bool {
+    wait_until(Duration::from_secs(5), || !is_alive(h.pid, h.start_time))
+}
+
 fn host_doc<'a>(doc: &'a Value, name: &str) -> &'a Value {
     doc["hosts"]
         .as_array()
@@ -336,12 +361,7 @@ fn ports_of(host: &Value) -> Vec<u64> {
 fn fleet_lists_per_host_kills_on_one_and_reports_a_down_host() {
     let lab = Lab::new(&[("web1", true), ("web2", true), ("web3", false)]);
     let mut guard = Guard::new();
-    let fx = Spec::new("orphan")
-        .bind("tcp,0.0.0.0")
-        .in_netns(&lab.host("web1").ns)
-        .start();
-    let holder = fx.one("holder").clone();
-    guard.adopt(holder.pid, holder.start_time);
+    let (_fx, holder) = orphan_in(&lab, "web1", &mut guard, None);
     list_json_has_it_under_web1_only(&lab, &holder);
     list_table_has_a_host_column(&lab, &holder);
     why_explains_per_host(&lab, &holder);
@@ -465,13 +485,7 @@ fn kill_frees_it_on_web1_only(lab: &Lab, holder: &Ready) {
         serde_json::json!([port.to_string()])
     );
     assert_eq!(w2["report"], Value::Null, "nothing ran on web2: {w2}");
-    assert!(
-        wait_until(Duration::from_secs(5), || !is_alive(
-            holder.pid,
-            holder.start_time
-        )),
-        "the holder in web1 survived"
-    );
+    assert!(ended(holder), "the holder in web1 survived");
 }
 
 /// wait, over a --hosts-file: free on both now; never listening again.
@@ -635,105 +649,30 @@ fn kill_expect_pids_refuses_a_changed_plan_and_signals_nothing() {
         ])
         .assert()
         .code(0);
-    assert!(wait_until(Duration::from_secs(5), || !is_alive(
-        h.pid,
-        h.start_time
-    )));
+    assert!(ended(&h));
 }
 
-/// The fleet TUI in a pseudo-terminal, read through a vt100 parser.
-struct Pty {
-    screen: std::sync::Arc<std::sync::Mutex<vt100::Parser>>,
-    writer: Box<dyn std::io::Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-}
-
-impl Pty {
-    fn start(lab: &Lab, args: &[&str]) -> Pty {
-        use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 24,
-                cols: 100,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(portwarden_path());
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("XDG_RUNTIME_DIR", &lab.runtime);
-        cmd.env_remove("SUDO_UID");
-        cmd.arg("--ssh-config");
-        cmd.arg(lab.config());
-        cmd.arg("--remote-bin");
-        cmd.arg(portwarden_path());
-        cmd.args(args);
-        let child = pty.slave.spawn_command(cmd).expect("spawn portwarden");
-        drop(pty.slave);
-        let mut reader = pty.master.try_clone_reader().expect("reader");
-        let writer = pty.master.take_writer().expect("writer");
-        let screen = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(
-            std::num::NonZero::new(24).expect("rows"),
-            std::num::NonZero::new(100).expect("cols"),
-            0,
-        )));
-        let s = std::sync::Arc::clone(&screen);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                s.lock().expect("screen").process(&buf[..n]);
-            }
-            drop(pty.master);
-        });
-        Pty {
-            screen,
-            writer,
-            child,
-        }
-    }
-
-    fn contents(&self) -> String {
-        self.screen.lock().expect("screen").screen().contents()
-    }
-
-    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        if wait_until(Duration::from_secs(30), || cond(&self.contents())) {
-            return self.contents();
-        }
-        panic!("the TUI never showed {what}; screen:\n{}", self.contents());
-    }
-
-    fn keys(&mut self, s: &str) {
-        self.writer.write_all(s.as_bytes()).expect("write");
-        self.writer.flush().expect("flush");
-    }
-}
-
-impl Drop for Pty {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
+/// The fleet TUI (or prompt) in a 24×100 pseudo-terminal, reaching the
+/// lab's hosts through its ssh config.
+fn start_pty(lab: &Lab, args: &[&str]) -> Pty {
+    Pty::portwarden()
+        .size(24, 100)
+        .timeout(Duration::from_secs(30))
+        .env("XDG_RUNTIME_DIR", &lab.runtime)
+        .args([OsStr::new("--ssh-config"), lab.config().as_os_str()])
+        .args([OsStr::new("--remote-bin"), portwarden_path().as_os_str()])
+        .args(args)
+        .spawn()
 }
 
 #[test]
 fn fleet_tui_shows_the_host_column_and_kills_on_the_named_host() {
     let lab = Lab::new(&[("web1", true), ("web3", false)]);
     let mut guard = Guard::new();
-    let fx = Spec::new("orphan")
-        .bind("tcp,0.0.0.0")
-        .in_netns(&lab.host("web1").ns)
-        .start();
-    let holder = fx.one("holder").clone();
-    guard.adopt(holder.pid, holder.start_time);
+    let (_fx, holder) = orphan_in(&lab, "web1", &mut guard, None);
     let endpoint = format!("0.0.0.0:{}", holder.port);
 
-    let mut tui = Pty::start(&lab, &["--host", "web1", "--host", "web3"]);
+    let mut tui = start_pty(&lab, &["--host", "web1", "--host", "web3"]);
     let screen = tui.wait_for("web1's listener and web3's error", |s| {
         s.lines()
             .any(|l| l.starts_with("web1") && l.contains(&endpoint))
@@ -761,19 +700,10 @@ fn fleet_tui_shows_the_host_column_and_kills_on_the_named_host() {
     tui.wait_for("the outcome", |s| {
         s.contains(&format!("web1: port tcp:{} free after", holder.port))
     });
-    assert!(
-        wait_until(Duration::from_secs(5), || !is_alive(
-            holder.pid,
-            holder.start_time
-        )),
-        "the holder in web1 survived"
-    );
+    assert!(ended(&holder), "the holder in web1 survived");
     tui.keys("q");
     assert!(
-        wait_until(Duration::from_secs(10), || matches!(
-            tui.child.try_wait(),
-            Ok(Some(_))
-        )),
+        tui.wait_exit(Duration::from_secs(10)).is_some(),
         "q did not quit"
     );
 }
@@ -783,24 +713,13 @@ fn fleet_kill_asks_once_for_every_host_then_reports_per_host() {
     let lab = Lab::new(&[("web1", true), ("web2", true), ("web3", false)]);
     let mut guard = Guard::new();
     // One port number on two hosts: each host frees its own holder.
-    let first = Spec::new("orphan")
-        .bind("tcp,0.0.0.0")
-        .in_netns(&lab.host("web1").ns)
-        .start();
-    let h1 = first.one("holder").clone();
-    guard.adopt(h1.pid, h1.start_time);
-    let second = Spec::new("orphan")
-        .bind("tcp,0.0.0.0")
-        .in_netns(&lab.host("web2").ns)
-        .start_on(h1.port)
-        .expect("the port is free in web2's namespace");
-    let h2 = second.one("holder").clone();
-    guard.adopt(h2.pid, h2.start_time);
+    let (_first, h1) = orphan_in(&lab, "web1", &mut guard, None);
+    let (_second, h2) = orphan_in(&lab, "web2", &mut guard, Some(h1.port));
     let port = h1.port.to_string();
     let args = [
         "--host", "web1", "--host", "web2", "--host", "web3", "kill", &port,
     ];
-    let mut pty = Pty::start(&lab, &args);
+    let mut pty = start_pty(&lab, &args);
     let screen = pty.wait_for("one question for both hosts", |s| {
         s.contains("Kill 2 processes on these hosts (web1, web2)? [y/N]")
     });
@@ -816,10 +735,6 @@ fn fleet_kill_asks_once_for_every_host_then_reports_per_host() {
             && s.contains(&format!("web2: port {port} free after"))
     });
     for h in [&h1, &h2] {
-        assert!(
-            wait_until(Duration::from_secs(5), || !is_alive(h.pid, h.start_time)),
-            "pid {} survived",
-            h.pid
-        );
+        assert!(ended(h), "pid {} survived", h.pid);
     }
 }

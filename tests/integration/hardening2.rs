@@ -22,7 +22,7 @@
 //! test). Everything listens on 127.0.0.1 on kernel-assigned ports; every
 //! process is reaped by a guard; every wait is bounded.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -31,9 +31,9 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use serde_json::Value;
 
+use crate::pty::Pty;
 use crate::util::*;
 
 // ---------------------------------------------------------------------------
@@ -102,14 +102,18 @@ fn line_of(child: &mut Child) -> String {
 /// fixture's later lines).
 static LINES: Mutex<Vec<(u32, mpsc::Receiver<String>)>> = Mutex::new(Vec::new());
 
+/// The line reader of fixture `pid` (its later lines), taken from
+/// [`LINES`].
+fn take_lines(pid: u32) -> mpsc::Receiver<String> {
+    let mut all = LINES.lock().unwrap();
+    let i = all.iter().position(|(p, _)| *p == pid).expect("a reader");
+    all.remove(i).1
+}
+
 /// The next line of fixture `pid` after its first, within the timeout.
 fn next_line(pid: u32) -> String {
-    let rx = {
-        let mut all = LINES.lock().unwrap();
-        let i = all.iter().position(|(p, _)| *p == pid).expect("a reader");
-        all.remove(i).1
-    };
-    rx.recv_timeout(READY_TIMEOUT)
+    take_lines(pid)
+        .recv_timeout(READY_TIMEOUT)
         .expect("the fixture printed its next line in time")
 }
 
@@ -139,8 +143,29 @@ struct GroupGuard {
 }
 
 impl GroupGuard {
+    /// `pwfix MODE` as the leader of a process group of its own, its
+    /// stdout piped.
+    fn start(mode: &str) -> GroupGuard {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new(pwfix())
+            .arg(mode)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn pwfix {mode}: {e}"));
+        GroupGuard {
+            leader: Some(child),
+        }
+    }
+
     fn pgid(&self) -> i32 {
         self.leader.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// The leader's first line (its port).
+    fn first_line(&mut self) -> String {
+        line_of(self.leader.as_mut().expect("leader"))
     }
 }
 
@@ -354,25 +379,13 @@ fn unresolved_socket_from_another_pid_namespace_counts_what_it_sees() {
 
 #[test]
 fn group_kill_converges_on_a_leader_forking_every_20ms() {
-    use std::os::unix::process::CommandExt;
     let mut bystander = Guard::new();
     // Our own child too, in its own group: must survive.
     let (other, _) = start(&mut bystander, "listen", &[], true);
 
-    let child = Command::new(pwfix())
-        .arg("forker")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn forker");
-    let mut group = GroupGuard {
-        leader: Some(child),
-    };
+    let mut group = GroupGuard::start("forker");
     let pgid = group.pgid();
-    let port: u16 = line_of(group.leader.as_mut().expect("leader"))
-        .parse()
-        .expect("port");
+    let port: u16 = group.first_line().parse().expect("port");
     assert!(
         wait_until(READY_TIMEOUT, || members(pgid).len() >= 5),
         "the leader forks"
@@ -405,17 +418,8 @@ fn group_kill_converges_on_a_leader_forking_every_20ms() {
 
     // The text report says it too.
     drop(group);
-    let child = Command::new(pwfix())
-        .arg("forker")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn forker");
-    let mut group = GroupGuard {
-        leader: Some(child),
-    };
-    let port = line_of(group.leader.as_mut().expect("leader"));
+    let mut group = GroupGuard::start("forker");
+    let port = group.first_line();
     let (code, out, err) = pw(&["kill", &port, "--yes", "--grace", "300ms"]);
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     assert!(
@@ -437,14 +441,7 @@ struct AnnouncedGuard {
 impl AnnouncedGuard {
     /// Start collecting the announcements of fixture `leader`.
     fn collect(leader: u32) -> AnnouncedGuard {
-        let rx = {
-            let mut all = LINES.lock().unwrap();
-            let i = all
-                .iter()
-                .position(|(p, _)| *p == leader)
-                .expect("a reader");
-            all.remove(i).1
-        };
+        let rx = take_lines(leader);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (done_tx, done) = mpsc::channel();
         let s = Arc::clone(&seen);
@@ -488,22 +485,19 @@ impl Drop for AnnouncedGuard {
     }
 }
 
-/// A `forker-setsid` leader in its own group, with both guards.
+/// A `forker-setsid` leader in its own group, with both guards, once it
+/// has forked holders (bounded).
 fn setsid_forker() -> (GroupGuard, AnnouncedGuard, u16) {
-    use std::os::unix::process::CommandExt;
-    let child = Command::new(pwfix())
-        .arg("forker-setsid")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn forker-setsid");
-    let mut group = GroupGuard {
-        leader: Some(child),
-    };
-    let leader = group.leader.as_mut().expect("leader");
-    let port = line_of(leader).parse().expect("port");
-    let announced = AnnouncedGuard::collect(leader.id());
+    let mut group = GroupGuard::start("forker-setsid");
+    let port: u16 = group.first_line().parse().expect("port");
+    let announced = AnnouncedGuard::collect(group.pgid() as u32);
+    let p = port.to_string();
+    assert!(
+        wait_until(READY_TIMEOUT, || list_json(&[&p])["sockets"][0]["holders"]
+            .as_array()
+            .is_some_and(|h| h.len() >= 3)),
+        "the leader forks holders"
+    );
     (group, announced, port)
 }
 
@@ -514,12 +508,6 @@ fn group_kill_never_widens_and_tree_kill_converges() {
     // (they keep the port: exit 4).
     let (group, announced, port) = setsid_forker();
     let p = port.to_string();
-    assert!(
-        wait_until(READY_TIMEOUT, || list_json(&[&p])["sockets"][0]["holders"]
-            .as_array()
-            .is_some_and(|h| h.len() >= 3)),
-        "the leader forks holders"
-    );
     let (code, out, err) = pw(&["kill", &p, "--yes", "--json", "--grace", "300ms"]);
     assert_eq!(
         code, 4,
@@ -560,12 +548,6 @@ fn group_kill_never_widens_and_tree_kill_converges() {
     // With --tree they are descendants of a planned holder: converged.
     let (_group, _announced, port) = setsid_forker();
     let p = port.to_string();
-    assert!(
-        wait_until(READY_TIMEOUT, || list_json(&[&p])["sockets"][0]["holders"]
-            .as_array()
-            .is_some_and(|h| h.len() >= 3)),
-        "the leader forks holders"
-    );
     let (code, out, err) = pw(&["kill", &p, "--yes", "--tree", "--json", "--grace", "300ms"]);
     assert_eq!(
         code, 0,
@@ -591,6 +573,14 @@ fn group_kill_never_widens_and_tree_kill_converges() {
 
 // ---------------------------------------------------------------------------
 // 4. Bounded input
+
+/// `XDG_CONFIG_HOME` whose `portwarden/config.toml` holds `text`.
+fn config_home(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("portwarden")).expect("mkdir");
+    std::fs::write(dir.path().join("portwarden/config.toml"), text).expect("write config");
+    dir
+}
 
 /// `XDG_CONFIG_HOME` whose `portwarden/config.toml` is a symlink to
 /// `target` (or, with `None`, a FIFO).
@@ -687,13 +677,7 @@ fn assert_inert(what: &str, s: &str) {
 #[test]
 fn escape_config_errors_clap_errors_and_paths() {
     // An unknown key carrying an OSC title change and a screen clear.
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("portwarden")).expect("mkdir");
-    std::fs::write(
-        dir.path().join("portwarden/config.toml"),
-        "\"x\\u001b]0;pwned\\u0007\\u001b[2J\" = 1\n",
-    )
-    .expect("write config");
+    let dir = config_home("\"x\\u001b]0;pwned\\u0007\\u001b[2J\" = 1\n");
     let mut c = portwarden();
     c.env("XDG_CONFIG_HOME", dir.path()).arg("list");
     let (code, _, err) = run(c);
@@ -785,13 +769,7 @@ fn signals_that_cannot_end_a_process_are_usage_errors() {
             "{sig}: names the signals that can: {err}"
         );
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("portwarden")).expect("mkdir");
-    std::fs::write(
-        dir.path().join("portwarden/config.toml"),
-        "signal = \"STOP\"\n",
-    )
-    .expect("write");
+    let dir = config_home("signal = \"STOP\"\n");
     let mut c = portwarden();
     c.env("XDG_CONFIG_HOME", dir.path())
         .args(["kill", "1", "--dry-run"]);
@@ -830,128 +808,17 @@ fn why_says_a_holder_is_traced() {
 // ---------------------------------------------------------------------------
 // 6 and 8. The TUI in a pseudo-terminal
 
-/// The TUI in a pty, its output parsed by a vt100 screen and kept raw.
-struct Tui {
-    parser: Arc<Mutex<(vt100::Parser, Vec<u8>)>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    master: Box<dyn portable_pty::MasterPty + Send>,
-}
-
-impl Tui {
-    fn start() -> Tui {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 24,
-                cols: 80,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(portwarden_path());
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("XDG_CONFIG_HOME", "/nonexistent-portwarden-test");
-        cmd.env_remove("SUDO_UID");
-        let child = pty.slave.spawn_command(cmd).expect("spawn portwarden");
-        drop(pty.slave);
-        let mut reader = pty.master.try_clone_reader().expect("reader");
-        let writer = pty.master.take_writer().expect("writer");
-        let parser = Arc::new(Mutex::new((
-            vt100::Parser::new(
-                std::num::NonZero::new(24).unwrap(),
-                std::num::NonZero::new(80).unwrap(),
-                0,
-            ),
-            Vec::new(),
-        )));
-        let p = Arc::clone(&parser);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let mut p = p.lock().unwrap();
-                p.0.process(&buf[..n]);
-                p.1.extend_from_slice(&buf[..n]);
-            }
-        });
-        Tui {
-            parser,
-            writer,
-            child,
-            master: pty.master,
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.process_id().expect("pid") as i32
-    }
-
-    fn contents(&self) -> String {
-        self.parser.lock().unwrap().0.screen().contents()
-    }
-
-    /// Bytes written so far.
-    fn raw_len(&self) -> usize {
-        self.parser.lock().unwrap().1.len()
-    }
-
-    /// Everything written after the first `from` bytes, as text.
-    fn raw_since(&self, from: usize) -> String {
-        String::from_utf8_lossy(&self.parser.lock().unwrap().1[from..]).into_owned()
-    }
-
-    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        if wait_until(READY_TIMEOUT, || cond(&self.contents())) {
-            return self.contents();
-        }
-        panic!("TUI never showed {what}; screen:\n{}", self.contents());
-    }
-
-    fn keys(&mut self, s: &str) {
-        self.writer.write_all(s.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-
-    /// Canonical mode and echo on (the terminal given back).
-    fn cooked(&self) -> bool {
-        let t = self.master.get_termios().expect("termios");
-        let want = nix::libc::ICANON | nix::libc::ECHO;
-        t.local_flags.bits() & want == want
-    }
-
-    /// Canonical mode and echo both off (raw mode).
-    fn raw_mode(&self) -> bool {
-        let t = self.master.get_termios().expect("termios");
-        t.local_flags.bits() & (nix::libc::ICANON | nix::libc::ECHO) == 0
-    }
-
-    /// The exit code, waiting (bounded) for the TUI to end.
-    fn exit_code(&mut self) -> u32 {
-        let mut status = None;
-        wait_until(READY_TIMEOUT, || {
-            status = self.child.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status.expect("the TUI ended").exit_code()
-    }
-}
-
-impl Drop for Tui {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.pid()), Signal::SIGCONT);
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
+/// The TUI at 24×80 with no user config (a stray one could rebind keys).
+fn start_tui() -> Pty {
+    Pty::portwarden()
+        .env("XDG_CONFIG_HOME", "/nonexistent-portwarden-test")
+        .spawn()
 }
 
 /// Suspend (by `how`), check the terminal was given back and the process
 /// stopped; continue, check raw mode and the alternate screen are back and
 /// the screen was redrawn.
-fn suspend_and_resume(tui: &mut Tui, how: &str) {
+fn suspend_and_resume(tui: &mut Pty, how: &str) {
     let before = tui.raw_len();
     match how {
         "ctrl-z" => tui.keys("\u{1a}"),
@@ -991,7 +858,7 @@ fn suspend_and_resume(tui: &mut Tui, how: &str) {
 
 #[test]
 fn tui_job_control_suspends_resumes_and_exits_128_plus_n() {
-    let mut tui = Tui::start();
+    let mut tui = start_tui();
     tui.wait_for("the first frame", |s| s.contains("PROTO"));
     suspend_and_resume(&mut tui, "ctrl-z");
     suspend_and_resume(&mut tui, "SIGTSTP");
@@ -1003,7 +870,7 @@ fn tui_job_control_suspends_resumes_and_exits_128_plus_n() {
     assert!(tui.cooked(), "terminal restored");
 
     for (sig, n) in [(Signal::SIGHUP, 1), (Signal::SIGINT, 2)] {
-        let mut tui = Tui::start();
+        let mut tui = start_tui();
         tui.wait_for("the first frame", |s| s.contains("PROTO"));
         kill(Pid::from_raw(tui.pid()), sig).expect("signal");
         assert_eq!(tui.exit_code(), 128 + n, "{sig:?}");
@@ -1016,7 +883,7 @@ fn tui_offers_no_force_for_its_own_ancestor() {
     // is refused, and forcing could not change that.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
-    let mut tui = Tui::start();
+    let mut tui = start_tui();
     tui.wait_for("the first frame", |s| s.contains("PROTO"));
     tui.keys("/");
     tui.keys(&port);

@@ -22,6 +22,7 @@ mod list;
 mod mcp;
 mod metrics;
 mod package;
+mod pty;
 mod realworld;
 mod tui;
 mod util;

@@ -10,12 +10,13 @@
 //! pid is adopted by a [`Guard`] by identity as soon as it is known, and a
 //! respawning parent is killed before its children ([`ParentFirst`]).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::pty::{Pty, PtyBuilder};
 use crate::util::*;
 
 /// An installed program's path, or a failure that says how to install it.
@@ -90,6 +91,35 @@ fn holders(g: &mut Guard, proto: &str, port: u16) -> Vec<Value> {
     out
 }
 
+/// The one holder of `proto:port` (asserted), adopted by the guard.
+fn sole_holder(g: &mut Guard, proto: &str, port: u16) -> Value {
+    let hs = holders(g, proto, port);
+    assert_eq!(hs.len(), 1, "{hs:#?}");
+    hs.into_iter().next().expect("one holder")
+}
+
+/// The one holder of `proto:port` (asserted), of `class` and with each of
+/// `evidence` among its reasons; adopted by the guard.
+fn sole_of_class(g: &mut Guard, proto: &str, port: u16, class: &str, evidence: &[&str]) -> Value {
+    let h = sole_holder(g, proto, port);
+    assert_eq!(h["class"], class, "{h:#}");
+    for e in evidence {
+        assert!(has_reason(&h, e), "missing `{e}`: {h:#}");
+    }
+    h
+}
+
+/// The holders of `proto:port` once there are at least `n` of them, or
+/// what there are when the (bounded) wait ends: the caller asserts.
+fn holders_at_least(g: &mut Guard, proto: &str, port: u16, n: usize) -> Vec<Value> {
+    let mut hs = Vec::new();
+    wait_until(READY_TIMEOUT, || {
+        hs = holders(g, proto, port);
+        hs.len() >= n
+    });
+    hs
+}
+
 fn pid_of(h: &Value) -> i32 {
     h["pid"].as_i64().expect("pid") as i32
 }
@@ -135,9 +165,13 @@ fn kill_json(args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), doc)
 }
 
-/// Kill `spec` with consent only (`--yes`, no `--force`) and check: exit 0,
-/// every holder gone, the port free, the bystander alive.
-fn consent_frees(spec: &str, proto: &str, port: u16, pids: &[i32], bystander: &Ready) {
+/// Start a bystander listener, kill `spec` with consent only (`--yes`, no
+/// `--force`) and check: exit 0, every holder in `hs` gone, the port free,
+/// the bystander alive.
+fn consent_frees(spec: &str, proto: &str, port: u16, hs: &[Value]) {
+    let bystander = Spec::new("listen").start();
+    let bystander = bystander.one("holder");
+    let pids: Vec<i32> = hs.iter().map(pid_of).collect();
     let starts: Vec<(i32, u64)> = pids
         .iter()
         .filter_map(|&p| proc_start_time(p).map(|s| (p, s)))
@@ -156,7 +190,7 @@ fn consent_frees(spec: &str, proto: &str, port: u16, pids: &[i32], bystander: &R
         .as_array()
         .map(|t| t.iter().filter_map(|t| t["pid"].as_i64()).collect())
         .unwrap_or_default();
-    for p in pids {
+    for p in &pids {
         assert!(
             planned.contains(&i64::from(*p)),
             "pid {p} not planned: {doc:#}"
@@ -228,6 +262,46 @@ fn adopt(g: &mut Guard, pid: i32) {
     }
 }
 
+/// [`launch`] a daemon (its launcher's stderr in `dir`/launch.log) that
+/// writes its pid to `pid_path`; that pid, read (bounded) and adopted.
+fn launch_daemon(
+    g: &mut Guard,
+    cmd: &mut Command,
+    dir: &Path,
+    proto: &str,
+    port: u16,
+    pid_path: &Path,
+) -> i32 {
+    launch(g, cmd, &dir.join("launch.log"), proto, port);
+    let pid = pid_file(pid_path);
+    adopt(g, pid);
+    pid
+}
+
+/// [`launch`] a program that stays in the foreground, in a process group
+/// of its own (as a job-control shell starts it), serving tcp on `port`;
+/// its pid (the guard's first child).
+fn launch_in_own_group(g: &mut Guard, cmd: &mut Command, dir: &Path, port: u16) -> i32 {
+    std::os::unix::process::CommandExt::process_group(cmd, 0);
+    launch(g, cmd, &dir.join("launch.log"), "tcp", port);
+    g.child_mut(0).id() as i32
+}
+
+/// A config home (for `XDG_CONFIG_HOME`, as text) whose config sets
+/// `respawn_watch`: a loaded machine restarts a program slowly, the
+/// default watch is for a machine at rest.
+fn respawn_watch_home(watch: &str) -> (tempfile::TempDir, String) {
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(cfg.path().join("portwarden")).unwrap();
+    std::fs::write(
+        cfg.path().join("portwarden/config.toml"),
+        format!("respawn_watch = \"{watch}\"\n"),
+    )
+    .unwrap();
+    let xdg = cfg.path().display().to_string();
+    (cfg, xdg)
+}
+
 /// nginx as root from a temp prefix: `user nobody`, two workers, daemon on.
 /// Returns the master's pid.
 fn start_nginx(g: &mut Guard, dir: &Path, port: u16) -> i32 {
@@ -246,31 +320,53 @@ fn start_nginx(g: &mut Guard, dir: &Path, port: u16) -> i32 {
         ),
     )
     .unwrap();
-    launch(
+    launch_daemon(
         g,
         Command::new(&nginx)
             .args(["-p", &d, "-c"])
             .arg(&conf)
             .args(["-g", "daemon on;"]),
-        &dir.join("launch.log"),
+        dir,
         "tcp",
         port,
-    );
-    let master = pid_file(&dir.join("nginx.pid"));
-    adopt(g, master);
-    master
+        &dir.join("nginx.pid"),
+    )
 }
 
-#[test]
-fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
+/// Root's nginx ([`start_nginx`]) on a port the kernel picked, its master
+/// and two workers seen and adopted.
+struct Nginx {
+    /// Dropped first: the processes end before their directory goes.
+    _g: Guard,
+    _dir: tempfile::TempDir,
+    port: u16,
+    master: i32,
+    hs: Vec<Value>,
+}
+
+fn nginx_with_workers() -> Nginx {
     root_required("nginx");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port(Probe::Tcp4);
     let mut g = Guard::new();
     let master = start_nginx(&mut g, dir.path(), port);
-    let hs = holders(&mut g, "tcp", port);
+    // The master binds before it forks its workers: wait (bounded) for them.
+    let hs = holders_at_least(&mut g, "tcp", port, 3);
     assert_eq!(hs.len(), 3, "master and 2 workers: {hs:#?}");
-    for h in &hs {
+    Nginx {
+        _g: g,
+        _dir: dir,
+        port,
+        master,
+        hs,
+    }
+}
+
+#[test]
+fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
+    let nginx = nginx_with_workers();
+    let (port, master, hs) = (nginx.port, nginx.master, &nginx.hs);
+    for h in hs {
         assert_eq!(h["class"], "daemon", "{h:#}");
         if pid_of(h) == master {
             assert_eq!(h["user"], "root");
@@ -333,15 +429,7 @@ fn nginx_workers_as_nobody_are_roots_program_freed_with_consent() {
         )),
         "{text}"
     );
-    let bystander = Spec::new("listen").start();
-    let pids: Vec<i32> = hs.iter().map(pid_of).collect();
-    consent_frees(
-        &port.to_string(),
-        "tcp",
-        port,
-        &pids,
-        bystander.one("holder"),
-    );
+    consent_frees(&port.to_string(), "tcp", port, hs);
 }
 
 /// A copy of the portwarden binary that uid 65534 can run (the checkout
@@ -375,13 +463,8 @@ fn run_as_nobody(bin: &Path, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn roots_nginx_is_foreign_to_its_workers_uid_and_refused_once_per_reason() {
-    root_required("nginx");
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port(Probe::Tcp4);
-    let mut g = Guard::new();
-    let master = start_nginx(&mut g, dir.path(), port);
-    let hs = holders(&mut g, "tcp", port);
-    assert_eq!(hs.len(), 3, "{hs:#?}");
+    let nginx = nginx_with_workers();
+    let (port, master, hs) = (nginx.port, nginx.master, &nginx.hs);
     let bin_dir = tempfile::tempdir().unwrap();
     let bin = portwarden_for_nobody(bin_dir.path());
     // Run as `nobody`: the workers run as nobody too, but the program is
@@ -400,7 +483,7 @@ fn roots_nginx_is_foreign_to_its_workers_uid_and_refused_once_per_reason() {
         "{err}"
     );
     assert_eq!(err.matches("this worker runs as").count(), 1, "{err}");
-    for h in &hs {
+    for h in hs {
         let pid = pid_of(h);
         assert!(proc_start_time(pid).is_some(), "pid {pid} was signalled");
     }
@@ -428,24 +511,19 @@ fn apache2_prefork_is_roots_daemon_freed_with_consent() {
     )
     .unwrap();
     let mut g = Guard::new();
-    launch(
+    let master = launch_daemon(
         &mut g,
         Command::new(&apache)
             .args(["-d", &d, "-f"])
             .arg(&conf)
             .args(["-k", "start"]),
-        &dir.path().join("launch.log"),
+        dir.path(),
         "tcp",
         port,
+        &dir.path().join("run/apache2.pid"),
     );
-    let master = pid_file(&dir.path().join("run/apache2.pid"));
-    adopt(&mut g, master);
     // Prefork children appear right after the master binds.
-    let mut hs = Vec::new();
-    wait_until(READY_TIMEOUT, || {
-        hs = holders(&mut g, "tcp", port);
-        hs.len() >= 3
-    });
+    let hs = holders_at_least(&mut g, "tcp", port, 3);
     assert!(hs.len() >= 3, "master and its children: {hs:#?}");
     for h in &hs {
         assert_eq!(h["class"], "daemon", "{h:#}");
@@ -457,15 +535,7 @@ fn apache2_prefork_is_roots_daemon_freed_with_consent() {
             ));
         }
     }
-    let bystander = Spec::new("listen").start();
-    let pids: Vec<i32> = hs.iter().map(pid_of).collect();
-    consent_frees(
-        &port.to_string(),
-        "tcp",
-        port,
-        &pids,
-        bystander.one("holder"),
-    );
+    consent_frees(&port.to_string(), "tcp", port, &hs);
 }
 
 #[test]
@@ -487,7 +557,7 @@ fn dnsmasq_case(extra: &[&str], user: &str) {
     let port = free_port(Probe::Udp4);
     let mut g = Guard::new();
     let pidf = dir.path().join("dnsmasq.pid");
-    launch(
+    launch_daemon(
         &mut g,
         Command::new(&dnsmasq)
             .arg(format!("--port={port}"))
@@ -500,29 +570,23 @@ fn dnsmasq_case(extra: &[&str], user: &str) {
             ])
             .args(extra)
             .arg(format!("--pid-file={}", pidf.display())),
-        &dir.path().join("launch.log"),
+        dir.path(),
         "udp",
         port,
+        &pidf,
     );
-    adopt(&mut g, pid_file(&pidf));
-    let hs = holders(&mut g, "udp", port);
-    assert_eq!(hs.len(), 1, "{hs:#?}");
-    let h = &hs[0];
-    assert_eq!(h["class"], "daemon", "{h:#}");
+    let h = &sole_of_class(
+        &mut g,
+        "udp",
+        port,
+        "daemon",
+        &["the double fork of a daemon", "has working directory / "],
+    );
     assert_eq!(h["user"], user);
-    assert!(has_reason(h, "the double fork of a daemon"), "{h:#}");
-    assert!(has_reason(h, "has working directory / "), "{h:#}");
     if user != "root" {
         assert!(has_reason(h, "its socket was created by uid 0"), "{h:#}");
     }
-    let bystander = Spec::new("listen").start();
-    consent_frees(
-        &format!("udp:{port}"),
-        "udp",
-        port,
-        &[pid_of(h)],
-        bystander.one("holder"),
-    );
+    consent_frees(&format!("udp:{port}"), "udp", port, std::slice::from_ref(h));
 }
 
 fn gunicorn_app(dir: &Path) {
@@ -549,7 +613,7 @@ fn gunicorn_daemon_with_workers_is_a_daemon() {
     let port = free_port(Probe::Tcp4);
     let mut g = Guard::new();
     let pidf = dir.path().join("gunicorn.pid");
-    launch(
+    let master = launch_daemon(
         &mut g,
         Command::new(python())
             .args(["-m", "gunicorn", "--daemon", "--workers", "3", "-b"])
@@ -560,17 +624,12 @@ fn gunicorn_daemon_with_workers_is_a_daemon() {
             .arg(dir.path())
             .arg("app:app")
             .current_dir(dir.path()),
-        &dir.path().join("launch.log"),
+        dir.path(),
         "tcp",
         port,
+        &pidf,
     );
-    let master = pid_file(&pidf);
-    adopt(&mut g, master);
-    let mut hs = Vec::new();
-    wait_until(READY_TIMEOUT, || {
-        hs = holders(&mut g, "tcp", port);
-        hs.len() >= 4
-    });
+    let hs = holders_at_least(&mut g, "tcp", port, 4);
     assert_eq!(hs.len(), 4, "master and 3 workers: {hs:#?}");
     for h in &hs {
         assert_eq!(h["class"], "daemon", "{h:#}");
@@ -581,15 +640,7 @@ fn gunicorn_daemon_with_workers_is_a_daemon() {
             assert!(reasons(h)[0].starts_with("its parent is pid"), "{h:#}");
         }
     }
-    let bystander = Spec::new("listen").start();
-    let pids: Vec<i32> = hs.iter().map(pid_of).collect();
-    consent_frees(
-        &port.to_string(),
-        "tcp",
-        port,
-        &pids,
-        bystander.one("holder"),
-    );
+    consent_frees(&port.to_string(), "tcp", port, &hs);
 }
 
 #[test]
@@ -603,20 +654,8 @@ fn gunicorn_workers_of_a_running_master_are_live() {
         .arg(format!("127.0.0.1:{port}"))
         .arg("app:app")
         .current_dir(dir.path());
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    launch(
-        &mut g,
-        &mut cmd,
-        &dir.path().join("launch.log"),
-        "tcp",
-        port,
-    );
-    let master = g.child_mut(0).id() as i32;
-    let mut hs = Vec::new();
-    wait_until(READY_TIMEOUT, || {
-        hs = holders(&mut g, "tcp", port);
-        hs.len() >= 4
-    });
+    let master = launch_in_own_group(&mut g, &mut cmd, dir.path(), port);
+    let hs = holders_at_least(&mut g, "tcp", port, 4);
     assert_eq!(hs.len(), 4, "{hs:#?}");
     for h in &hs {
         assert_eq!(h["class"], "live", "{h:#}");
@@ -630,15 +669,7 @@ fn gunicorn_workers_of_a_running_master_are_live() {
     // Live needs consent: refused without --yes (no terminal to ask).
     let (code, _) = kill_json(&[&port.to_string()], &[]);
     assert_eq!(code, 3);
-    let bystander = Spec::new("listen").start();
-    let pids: Vec<i32> = hs.iter().map(pid_of).collect();
-    consent_frees(
-        &port.to_string(),
-        "tcp",
-        port,
-        &pids,
-        bystander.one("holder"),
-    );
+    consent_frees(&port.to_string(), "tcp", port, &hs);
 }
 
 #[test]
@@ -648,7 +679,7 @@ fn redis_daemonize_yes_is_a_daemon() {
     let port = free_port(Probe::Tcp4);
     let pidf = dir.path().join("redis.pid");
     let mut g = Guard::new();
-    launch(
+    launch_daemon(
         &mut g,
         Command::new(&redis)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -657,24 +688,19 @@ fn redis_daemonize_yes_is_a_daemon() {
             .arg(&pidf)
             .arg("--dir")
             .arg(dir.path()),
-        &dir.path().join("launch.log"),
+        dir.path(),
         "tcp",
         port,
+        &pidf,
     );
-    adopt(&mut g, pid_file(&pidf));
-    let hs = holders(&mut g, "tcp", port);
-    assert_eq!(hs.len(), 1, "{hs:#?}");
-    assert_eq!(hs[0]["class"], "daemon", "{:#}", hs[0]);
-    assert!(has_reason(&hs[0], "leads its own session"));
-    assert!(has_reason(&hs[0], "has stdout on /dev/null"));
-    let bystander = Spec::new("listen").start();
-    consent_frees(
-        &port.to_string(),
+    let h = &sole_of_class(
+        &mut g,
         "tcp",
         port,
-        &[pid_of(&hs[0])],
-        bystander.one("holder"),
+        "daemon",
+        &["leads its own session", "has stdout on /dev/null"],
     );
+    consent_frees(&port.to_string(), "tcp", port, std::slice::from_ref(h));
 }
 
 #[test]
@@ -706,29 +732,19 @@ fn sshd_is_a_daemon() {
     std::fs::create_dir_all("/run/sshd").unwrap();
     let port = free_port(Probe::Tcp4);
     let mut g = Guard::new();
-    launch(
+    launch_daemon(
         &mut g,
         Command::new(&sshd)
             .arg("-f")
             .arg(&conf)
             .args(["-p", &port.to_string()]),
-        &dir.path().join("launch.log"),
+        dir.path(),
         "tcp",
         port,
+        &pidf,
     );
-    adopt(&mut g, pid_file(&pidf));
-    let hs = holders(&mut g, "tcp", port);
-    assert_eq!(hs.len(), 1, "{hs:#?}");
-    assert_eq!(hs[0]["class"], "daemon", "{:#}", hs[0]);
-    assert!(has_reason(&hs[0], "has working directory / "));
-    let bystander = Spec::new("listen").start();
-    consent_frees(
-        &port.to_string(),
-        "tcp",
-        port,
-        &[pid_of(&hs[0])],
-        bystander.one("holder"),
-    );
+    let h = &sole_of_class(&mut g, "tcp", port, "daemon", &["has working directory / "]);
+    consent_frees(&port.to_string(), "tcp", port, std::slice::from_ref(h));
 }
 
 /// supervisord from a temp config (unix socket in `dir`) running `web`,
@@ -769,9 +785,7 @@ fn supervisord_program_is_managed_refused_and_forcing_reports_the_respawn() {
     let (conf, sup) = start_supervisord(&mut g, dir.path(), port);
     // Dropped first (declared last): supervisord dies before its children.
     let _sup_first = ParentFirst(sup, proc_start_time(sup).expect("supervisord alive"));
-    let hs = holders(&mut g, "tcp", port);
-    assert_eq!(hs.len(), 1, "{hs:#?}");
-    let h = &hs[0];
+    let h = &sole_holder(&mut g, "tcp", port);
     let stop = format!("supervisorctl -c {} stop web", conf.display());
     assert_eq!(h["class"], "managed", "{h:#}");
     assert_eq!(h["ppid"], sup);
@@ -791,14 +805,7 @@ fn supervisord_program_is_managed_refused_and_forcing_reports_the_respawn() {
     let bystander = Spec::new("listen").start();
     // A generous watch: a loaded machine restarts python slowly (the 2 s
     // default is for a machine at rest).
-    let cfg = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(cfg.path().join("portwarden")).unwrap();
-    std::fs::write(
-        cfg.path().join("portwarden/config.toml"),
-        "respawn_watch = \"10s\"\n",
-    )
-    .unwrap();
-    let xdg = cfg.path().display().to_string();
+    let (_cfg, xdg) = respawn_watch_home("10s");
     let (code, doc) = kill_json(
         &[&port.to_string(), "--yes", "--force"],
         &[("XDG_CONFIG_HOME", xdg.as_str())],
@@ -869,19 +876,9 @@ fn service_dir_supervisor(supervise: &str, describe: &str, stop: &[&str]) {
     let mut g = Guard::new();
     let mut cmd = Command::new(&sup_bin);
     cmd.arg(&svc).current_dir(dir.path());
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    launch(
-        &mut g,
-        &mut cmd,
-        &dir.path().join("launch.log"),
-        "tcp",
-        port,
-    );
-    let sup = g.child_mut(0).id() as i32;
+    let sup = launch_in_own_group(&mut g, &mut cmd, dir.path(), port);
     let _sup_first = ParentFirst(sup, proc_start_time(sup).expect("supervisor alive"));
-    let hs = holders(&mut g, "tcp", port);
-    assert_eq!(hs.len(), 1, "{hs:#?}");
-    let h = &hs[0];
+    let h = &sole_holder(&mut g, "tcp", port);
     let dir_s = svc.display().to_string();
     let advice = format!("{} {dir_s}", stop.join(" "));
     assert_eq!(h["class"], "managed", "{h:#}");
@@ -928,31 +925,15 @@ fn shell_respawn_loop_is_reported_with_the_next_step() {
     let mut g = Guard::new();
     let mut cmd = Command::new(bash);
     cmd.args(["-c", &script]).current_dir(dir.path());
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    launch(
-        &mut g,
-        &mut cmd,
-        &dir.path().join("launch.log"),
-        "tcp",
-        port,
-    );
-    let loop_pid = g.child_mut(0).id() as i32;
+    let loop_pid = launch_in_own_group(&mut g, &mut cmd, dir.path(), port);
     let _loop_first = ParentFirst(loop_pid, proc_start_time(loop_pid).expect("loop alive"));
-    let hs = holders(&mut g, "tcp", port);
-    assert_eq!(hs.len(), 1);
-    assert_eq!(hs[0]["class"], "live", "{:#}", hs[0]);
-    assert_eq!(hs[0]["ppid"], loop_pid);
+    let h = &sole_holder(&mut g, "tcp", port);
+    assert_eq!(h["class"], "live", "{h:#}");
+    assert_eq!(h["ppid"], loop_pid);
 
     // A generous watch: the loop restarts python, which takes a moment on
     // a loaded machine.
-    let cfg = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(cfg.path().join("portwarden")).unwrap();
-    std::fs::write(
-        cfg.path().join("portwarden/config.toml"),
-        "respawn_watch = \"8s\"\n",
-    )
-    .unwrap();
-    let xdg = cfg.path().display().to_string();
+    let (_cfg, xdg) = respawn_watch_home("8s");
     let (code, doc) = kill_json(
         &[&port.to_string(), "--yes"],
         &[("XDG_CONFIG_HOME", xdg.as_str())],
@@ -1011,6 +992,38 @@ fn read_tagged_pid(out: impl Read + Send + 'static, prefix: &'static str) -> i32
         .unwrap_or_else(|| panic!("no `{prefix}` line"))
 }
 
+/// Read `PREFIX <pid>` from what a program in a terminal wrote (bounded):
+/// a whole line of its own, so neither the echo of the command that prints
+/// it (which also holds the prefix) nor half a pid counts.
+fn tagged_pid(term: &Pty, prefix: &str) -> i32 {
+    let pid_line = |raw: &str| {
+        raw.split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|p| p.trim().parse::<i32>().ok())
+    };
+    let raw = term.wait_for_raw(&format!("a `{prefix}` line"), |raw| pid_line(raw).is_some());
+    pid_line(&raw)
+        .flatten()
+        .unwrap_or_else(|| panic!("no `{prefix}` line"))
+}
+
+/// Start a launcher (stdout piped, guarded) that prints `PREFIX <pid>` of
+/// what it started; that pid, read (bounded) and adopted.
+fn spawn_tagged(g: &mut Guard, cmd: &mut Command, prefix: &'static str) -> i32 {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    g.child(child);
+    let pid = read_tagged_pid(out, prefix);
+    adopt(g, pid);
+    pid
+}
+
 /// Kill a direct child (the launcher) and reap it.
 fn kill_launcher(g: &mut Guard, i: usize) {
     let c = g.child_mut(i);
@@ -1019,22 +1032,9 @@ fn kill_launcher(g: &mut Guard, i: usize) {
 }
 
 fn orphan_is_freed(g: &mut Guard, port: u16, pid: i32, evidence: &[&str]) {
-    let hs = holders(g, "tcp", port);
-    assert_eq!(hs.len(), 1, "{hs:#?}");
-    let h = &hs[0];
+    let h = &sole_of_class(g, "tcp", port, "orphan", evidence);
     assert_eq!(pid_of(h), pid);
-    assert_eq!(h["class"], "orphan", "{h:#}");
-    for e in evidence {
-        assert!(has_reason(h, e), "missing `{e}`: {h:#}");
-    }
-    let bystander = Spec::new("listen").start();
-    consent_frees(
-        &port.to_string(),
-        "tcp",
-        port,
-        &[pid],
-        bystander.one("holder"),
-    );
+    consent_frees(&port.to_string(), "tcp", port, std::slice::from_ref(h));
 }
 
 #[test]
@@ -1054,18 +1054,11 @@ fn node_detached_sidecar_of_a_killed_app_is_an_orphan() {
     )
     .unwrap();
     let mut g = Guard::new();
-    let mut child = Command::new(node)
-        .arg(&app)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    g.child(child);
-    let sidecar = read_tagged_pid(out, "SIDECAR ");
-    adopt(&mut g, sidecar);
+    let sidecar = spawn_tagged(
+        &mut g,
+        Command::new(node).arg(&app).current_dir(dir.path()),
+        "SIDECAR ",
+    );
     kill_launcher(&mut g, 0);
     orphan_is_freed(
         &mut g,
@@ -1097,18 +1090,11 @@ fn python_new_session_proxy_of_a_killed_wrapper_is_an_orphan() {
     )
     .unwrap();
     let mut g = Guard::new();
-    let mut child = Command::new(python())
-        .arg(&wrapper)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    g.child(child);
-    let proxy = read_tagged_pid(out, "PROXY ");
-    adopt(&mut g, proxy);
+    let proxy = spawn_tagged(
+        &mut g,
+        Command::new(python()).arg(&wrapper).current_dir(dir.path()),
+        "PROXY ",
+    );
     kill_launcher(&mut g, 0);
     orphan_is_freed(
         &mut g,
@@ -1123,43 +1109,24 @@ fn python_new_session_proxy_of_a_killed_wrapper_is_an_orphan() {
 
 #[test]
 fn http_server_of_a_killed_terminal_shell_is_an_orphan() {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     let bash = need("bash");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port(Probe::Tcp4);
-    let pty = native_pty_system()
-        .openpty(PtySize {
-            rows: 24,
-            cols: 80,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .expect("openpty");
-    let mut cmd = CommandBuilder::new(bash);
-    cmd.args(["--norc", "--noprofile", "-i"]);
-    cmd.cwd(dir.path());
-    let mut shell = pty.slave.spawn_command(cmd).expect("spawn bash");
-    drop(pty.slave);
-    let reader = pty.master.try_clone_reader().expect("reader");
-    let mut writer = pty.master.take_writer().expect("writer");
-    writeln!(
-        writer,
-        "{} -m http.server {port} --bind 127.0.0.1 & echo SERVER $!",
+    let mut shell = PtyBuilder::new(bash)
+        .args(["--norc", "--noprofile", "-i"])
+        .cwd(dir.path())
+        .spawn();
+    shell.keys(&format!(
+        "{} -m http.server {port} --bind 127.0.0.1 & echo SERVER $!\n",
         python().display()
-    )
-    .unwrap();
-    let server = read_tagged_pid(reader, "SERVER ");
+    ));
+    let server = tagged_pid(&shell, "SERVER ");
     let mut g = Guard::new();
     adopt(&mut g, server);
     assert!(wait_until(READY_TIMEOUT, || listening("tcp", port)));
     // The terminal's shell is killed outright (SIGKILL: it cannot pass a
     // hangup on to its jobs, as after an OOM kill or a crashed session).
-    let sh = shell.process_id().expect("shell pid") as i32;
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sh),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    let _ = shell.wait();
+    shell.kill_outright();
     orphan_is_freed(
         &mut g,
         port,
@@ -1170,7 +1137,7 @@ fn http_server_of_a_killed_terminal_shell_is_an_orphan() {
             &format!("has working directory {}", dir.path().display()),
         ],
     );
-    drop(pty.master);
+    drop(shell);
 }
 
 #[test]

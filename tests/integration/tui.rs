@@ -7,100 +7,14 @@
 //! so), quit, and check the terminal was given back (alternate screen left,
 //! cursor shown, canonical mode and echo on again).
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-
+use crate::pty::Pty;
 use crate::util::*;
 
-/// Everything the TUI wrote, parsed and raw.
-struct Screen {
-    parser: vt100::Parser,
-    raw: Vec<u8>,
-}
-
-struct Tui {
-    screen: Arc<Mutex<Screen>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    master: Box<dyn portable_pty::MasterPty + Send>,
-}
-
-impl Tui {
-    fn start() -> Tui {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 24,
-                cols: 80,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(portwarden_path());
-        cmd.env("TERM", "xterm-256color");
-        cmd.env_remove("SUDO_UID");
-        cmd.env_remove("NO_COLOR");
-        let child = pty.slave.spawn_command(cmd).expect("spawn portwarden");
-        drop(pty.slave);
-        let mut reader = pty.master.try_clone_reader().expect("reader");
-        let writer = pty.master.take_writer().expect("writer");
-        let screen = Arc::new(Mutex::new(Screen {
-            parser: vt100::Parser::new(
-                std::num::NonZero::new(24).unwrap(),
-                std::num::NonZero::new(80).unwrap(),
-                0,
-            ),
-            raw: Vec::new(),
-        }));
-        let s = Arc::clone(&screen);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let mut s = s.lock().unwrap();
-                s.parser.process(&buf[..n]);
-                s.raw.extend_from_slice(&buf[..n]);
-            }
-        });
-        Tui {
-            screen,
-            writer,
-            child,
-            master: pty.master,
-        }
-    }
-
-    fn contents(&self) -> String {
-        self.screen.lock().unwrap().parser.screen().contents()
-    }
-
-    /// Wait (bounded) until the screen satisfies `cond`; panic with the
-    /// screen otherwise.
-    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        if wait_until(READY_TIMEOUT, || cond(&self.contents())) {
-            return self.contents();
-        }
-        panic!("TUI never showed {what}; screen:\n{}", self.contents());
-    }
-
-    fn keys(&mut self, s: &str) {
-        self.writer.write_all(s.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-}
-
-impl Drop for Tui {
-    fn drop(&mut self) {
-        // Never leave the TUI running, even when an assertion failed.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
+/// The TUI at 24×80 with colour allowed (`NO_COLOR` unset).
+fn start_tui() -> Pty {
+    Pty::portwarden().env_remove("NO_COLOR").spawn()
 }
 
 /// The pids in the confirmation's target list (rows under the PID header).
@@ -122,21 +36,13 @@ fn confirmation_pids(screen: &str) -> Vec<i32> {
     pids
 }
 
-/// Canonical mode and echo are on again (raw mode off). portable-pty's
-/// termios type comes from its own nix version: compare raw bits.
-fn cooked(tui: &Tui) -> bool {
-    let t = tui.master.get_termios().expect("termios of the pty");
-    let want = nix::libc::ICANON | nix::libc::ECHO;
-    t.local_flags.bits() & want == want
-}
-
 #[test]
 fn tui_filter_tree_cancel_then_kill_the_whole_group() {
     // Leader (no socket) + holder in a group of their own.
     let fx = Spec::new("group").ready(2).start();
     let port = fx.port.to_string();
     let pids = fx.all_pids();
-    let mut tui = Tui::start();
+    let mut tui = start_tui();
 
     tui.wait_for("our listener", |s| s.contains(&format!(":{port}")));
 
@@ -198,19 +104,13 @@ fn tui_filter_tree_cancel_then_kill_the_whole_group() {
 
     // Quit: exit 0 and the terminal is given back.
     tui.keys("q");
-    let status = {
-        let mut status = None;
-        wait_until(READY_TIMEOUT, || {
-            status = tui.child.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status.expect("TUI did not exit after q")
-    };
+    let status = tui
+        .wait_exit(READY_TIMEOUT)
+        .expect("TUI did not exit after q");
     assert!(status.success(), "exit status {status:?}");
     // Let the reader thread drain what was written before the exit.
     std::thread::sleep(Duration::from_millis(100));
-    let raw = tui.screen.lock().unwrap().raw.clone();
-    let raw = String::from_utf8_lossy(&raw);
+    let raw = tui.raw_since(0);
     let entered = raw
         .find("\x1b[?1049h")
         .expect("entered the alternate screen");
@@ -220,28 +120,25 @@ fn tui_filter_tree_cancel_then_kill_the_whole_group() {
         raw.rfind("\x1b[?25h").is_some_and(|i| i > entered),
         "cursor not shown again"
     );
-    assert!(cooked(&tui), "raw mode left on");
+    assert!(tui.cooked(), "raw mode left on");
 }
 
 #[test]
 fn tui_restores_the_terminal_on_sigterm() {
-    let mut tui = Tui::start();
+    let mut tui = start_tui();
     tui.wait_for("the first frame", |s| s.contains("PROTO"));
-    let pid = tui.child.process_id().expect("pid") as i32;
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
+        nix::unistd::Pid::from_raw(tui.pid()),
         nix::sys::signal::Signal::SIGTERM,
     )
     .expect("SIGTERM our own TUI");
-    let mut status = None;
-    wait_until(READY_TIMEOUT, || {
-        status = tui.child.try_wait().ok().flatten();
-        status.is_some()
-    });
-    assert!(status.is_some(), "TUI ignored SIGTERM");
+    assert!(
+        tui.wait_exit(READY_TIMEOUT).is_some(),
+        "TUI ignored SIGTERM"
+    );
     std::thread::sleep(Duration::from_millis(100));
-    let raw = String::from_utf8_lossy(&tui.screen.lock().unwrap().raw).into_owned();
+    let raw = tui.raw_since(0);
     assert!(raw.contains("\x1b[?1049l"), "alternate screen not left");
-    assert!(cooked(&tui), "raw mode left on");
+    assert!(tui.cooked(), "raw mode left on");
     tui.keys(""); // the pty is still writable: nothing hung
 }
