@@ -890,7 +890,11 @@ fn tui_offers_no_force_for_its_own_ancestor() {
     tui.keys("\r");
     tui.wait_for("our port, filtered", |s| s.contains(&format!(":{port}")));
     tui.keys("x");
-    let screen = tui.wait_for("the refusal", |s| s.contains("will not kill"));
+    // Wait for the whole dialog (its last line and the key bar), not just
+    // its title: a frame caught mid-draw would show neither offer.
+    let screen = tui.wait_for("the refusal, drawn to its end", |s| {
+        s.contains("will not kill") && s.contains("Esc] close") && s.contains("Esc close")
+    });
     assert!(screen.contains("cannot be forced"), "{screen}");
     assert!(
         !screen.contains("[F]") && !screen.contains("F force"),

@@ -522,8 +522,17 @@ fn apache2_prefork_is_roots_daemon_freed_with_consent() {
         port,
         &dir.path().join("run/apache2.pid"),
     );
-    // Prefork children appear right after the master binds.
-    let hs = holders_at_least(&mut g, "tcp", port, 3);
+    // Prefork children appear right after the master binds, and each runs
+    // as root for the moment between its fork and its setuid: wait (bounded)
+    // until at least 3 holders are there and every child has dropped.
+    let mut hs = Vec::new();
+    wait_until(READY_TIMEOUT, || {
+        hs = holders(&mut g, "tcp", port);
+        hs.len() >= 3
+            && hs
+                .iter()
+                .all(|h| pid_of(h) == master || h["user"] == "nobody")
+    });
     assert!(hs.len() >= 3, "master and its children: {hs:#?}");
     for h in &hs {
         assert_eq!(h["class"], "daemon", "{h:#}");
