@@ -565,10 +565,10 @@ fn portwarden_triples() -> Triples {
 
 #[test]
 fn list_agrees_with_ss() {
-    if Command::new("ss").arg("-V").output().is_err() {
-        skip("list_agrees_with_ss", "ss (iproute2) is not installed");
-        return;
-    }
+    assert!(
+        Command::new("ss").arg("-V").output().is_ok(),
+        "ss (iproute2) is not installed: `. .ci/setup.sh` or apt-get install iproute2"
+    );
     if !is_root() {
         // Without root, ss -p hides other users' processes while
         // portwarden reports them as unresolved: the sets are not
