@@ -232,6 +232,7 @@ fn rounds(
     outcomes: &mut Vec<Outcome>,
     start: Instant,
     on: &mut dyn FnMut(&Progress),
+    all_dead: &mut dyn FnMut(),
 ) {
     let mut sig = plan.policy.signal;
     let mut deadline = start + plan.policy.grace;
@@ -242,6 +243,12 @@ fn rounds(
             deadline.min(Instant::now() + ROUND)
         };
         wait_all(&mut st.live, outcomes, start, step, on);
+        if st.live.is_empty() {
+            // Before this round's look for newcomers (a listing of /proc,
+            // which takes a while on a busy machine): the port can be seen
+            // free now.
+            all_dead();
+        }
         st.conv.rounds += 1;
         let arrived = st.signal_newcomers(outcomes, sig, on);
         st.conv.elapsed = start.elapsed();
@@ -285,10 +292,49 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     }
     let start = Instant::now();
     report.containers = stop_containers(plan);
-    report.convergence = signal_processes(plan, &mut report.outcomes, on);
+    let mut probe = PortProbe::new(&report.ports);
+    let mut all_dead = || probe.look();
+    report.convergence = signal_processes(plan, &mut report.outcomes, on, &mut all_dead);
     on(&Progress::WaitingForPort);
-    confirm_ports(&mut report, start, watch_time(plan));
+    confirm_ports(&mut report, start, watch_time(plan), probe);
     report
+}
+
+/// Which of the plan's ports are still listening, and when they were first
+/// seen free (observed, never assumed).
+struct PortProbe {
+    scanner: Scanner,
+    ports: Vec<PortSpec>,
+    first_free: Option<Instant>,
+}
+
+impl PortProbe {
+    fn new(ports: &[PortSpec]) -> Self {
+        PortProbe {
+            scanner: Scanner::new(),
+            ports: ports.to_vec(),
+            first_free: None,
+        }
+    }
+
+    /// The ports still held (all of them when the table cannot be read).
+    fn held(&mut self) -> Vec<PortSpec> {
+        let Ok(socks) = self.scanner.sockets(&Options::default()) else {
+            return self.ports.clone();
+        };
+        self.ports
+            .iter()
+            .filter(|p| socks.iter().any(|s| p.matches(s.proto, s.port)))
+            .copied()
+            .collect()
+    }
+
+    /// Every target is dead: note the moment the ports are seen free, once.
+    fn look(&mut self) {
+        if self.first_free.is_none() && self.held().is_empty() {
+            self.first_free = Some(Instant::now());
+        }
+    }
 }
 
 /// Stop the plan's containers through their engines' APIs (never by
@@ -315,6 +361,7 @@ fn signal_processes(
     plan: &Plan,
     outcomes: &mut Vec<Outcome>,
     on: &mut dyn FnMut(&Progress),
+    all_dead: &mut dyn FnMut(),
 ) -> Convergence {
     // The protected set, re-read now: ancestors could have changed since the
     // plan was made (our parent died and we were reparented).
@@ -349,7 +396,7 @@ fn signal_processes(
     if freeze_first {
         st.kill_all(outcomes, on);
     }
-    rounds(plan, &mut st, outcomes, signalled, on);
+    rounds(plan, &mut st, outcomes, signalled, on, all_dead);
     st.conv
 }
 
@@ -367,42 +414,36 @@ fn watch_time(plan: &Plan) -> Duration {
 /// path before the pidfd wakes us, so "free" is normally immediate; a short
 /// bounded re-check covers sockets whose last fd lived elsewhere. Once free,
 /// the ports are watched for `watch` more, to catch a respawn.
-fn confirm_ports(report: &mut Report, start: Instant, watch: Duration) {
-    let mut scanner = Scanner::new();
-    let ports = report.ports.clone();
-    let held_now = |scanner: &mut Scanner| -> Vec<PortSpec> {
-        let Ok(socks) = scanner.sockets(&Options::default()) else {
-            return ports.clone();
-        };
-        ports
-            .iter()
-            .filter(|p| socks.iter().any(|s| p.matches(s.proto, s.port)))
-            .copied()
-            .collect()
-    };
+fn confirm_ports(report: &mut Report, start: Instant, watch: Duration, mut probe: PortProbe) {
     let settle = Instant::now() + Duration::from_millis(300);
-    let mut held = held_now(&mut scanner);
+    let mut held = probe.held();
     while !held.is_empty() && Instant::now() < settle {
         std::thread::sleep(Duration::from_millis(5));
-        held = held_now(&mut scanner);
+        held = probe.held();
     }
     let mut retaken_after = None;
     if held.is_empty() {
-        let free_after = start.elapsed();
+        // Free now, and maybe seen free already the moment the last target
+        // died (before the convergence round's look for newcomers).
+        let seen = probe.first_free.unwrap_or_else(Instant::now);
+        let free_after = seen.duration_since(start);
         report.port_free_after = Some(free_after);
         let until = Instant::now() + watch;
         while held.is_empty() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));
-            held = held_now(&mut scanner);
+            held = probe.held();
         }
         if held.is_empty() {
             return;
         }
         report.port_free_after = None;
         retaken_after = Some(free_after);
+    } else if let Some(seen) = probe.first_free {
+        // Free when the last target died, held again by the time we looked.
+        retaken_after = Some(seen.duration_since(start));
     }
     // Still held: say by whom — a supervisor may have respawned it.
-    let snap = scanner.scan(&Options::default()).ok();
+    let snap = probe.scanner.scan(&Options::default()).ok();
     let ctx = Context::current();
     for port in held {
         let by = snap
