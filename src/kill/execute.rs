@@ -294,9 +294,17 @@ pub fn execute(plan: &Plan, on: &mut dyn FnMut(&Progress)) -> Report {
     report.containers = stop_containers(plan);
     let mut probe = PortProbe::new(&report.ports);
     let mut all_dead = || probe.look();
-    report.convergence = signal_processes(plan, &mut report.outcomes, on, &mut all_dead);
+    let (convergence, signalled) = signal_processes(plan, &mut report.outcomes, on, &mut all_dead);
+    report.convergence = convergence;
+    // "Free after" counts from the first action that frees the port: the
+    // first container stop, else the first signal.
+    let from = if plan.containers.is_empty() {
+        signalled
+    } else {
+        start
+    };
     on(&Progress::WaitingForPort);
-    confirm_ports(&mut report, start, watch_time(plan), probe);
+    confirm_ports(&mut report, from, watch_time(plan), probe);
     report
 }
 
@@ -356,13 +364,14 @@ fn stop_containers(plan: &Plan) -> Vec<ContainerOutcome> {
 }
 
 /// Signal the plan's targets and whatever joins their groups or subtrees,
-/// escalating and waiting as [`rounds`] does; record each outcome.
+/// escalating and waiting as [`rounds`] does; record each outcome. Returns
+/// how the rounds went and when the first signal was sent.
 fn signal_processes(
     plan: &Plan,
     outcomes: &mut Vec<Outcome>,
     on: &mut dyn FnMut(&Progress),
     all_dead: &mut dyn FnMut(),
-) -> Convergence {
+) -> (Convergence, Instant) {
     // The protected set, re-read now: ancestors could have changed since the
     // plan was made (our parent died and we were reparented).
     let me = std::process::id() as Pid;
@@ -380,8 +389,9 @@ fn signal_processes(
     } else {
         plan.policy.signal
     };
-    // Convergence is bounded from the first signal; `execute`'s start
-    // (before any container stop) is what "free after" is measured from.
+    // Convergence is bounded from the first signal, and "free after" is
+    // measured from it too (unless containers were stopped first): the
+    // read of the groups above is preparation, not the kill.
     let signalled = Instant::now();
     for t in &plan.targets {
         let mut o = new_outcome(t.pid, &t.name, t.role);
@@ -397,7 +407,7 @@ fn signal_processes(
         st.kill_all(outcomes, on);
     }
     rounds(plan, &mut st, outcomes, signalled, on, all_dead);
-    st.conv
+    (st.conv, signalled)
 }
 
 /// How long to watch a freed port: a supervisor restarts after a delay
