@@ -159,8 +159,7 @@ fn confirm_tail(pal: &Pal, width: usize, v: &PlanView) -> Vec<Line<'static>> {
 }
 
 /// Every target, one line each. When they do not fit in `room` lines the
-/// list scrolls (↑/↓) from `scroll`, between "more" markers (blank at
-/// either end, so the list does not jump).
+/// list scrolls (↑/↓) from `scroll` (see [`scrolled`]).
 fn target_list(
     pal: &Pal,
     width: usize,
@@ -168,49 +167,21 @@ fn target_list(
     room: usize,
     scroll: usize,
 ) -> Vec<Line<'static>> {
-    let n = v.targets.len();
-    let (start, shown) = if n <= room {
-        (0, n)
-    } else {
-        let shown = room.saturating_sub(2).max(1);
-        (scroll.min(n - shown), shown)
-    };
-    let mut lines = Vec::new();
-    if n > room {
-        lines.push(Line::styled(
-            if start > 0 {
-                format!("  ↑ {start} more above (↑/↓ scroll)")
-            } else {
-                String::new()
-            },
-            pal.dim(),
-        ));
-    }
-    for t in v.targets.iter().skip(start).take(shown) {
-        let head = format!(
-            "{:>7} {:<8} {:<10} ",
-            t.pid,
-            escape_trunc(&t.user, 8),
-            t.role
-        );
-        let rest = width.saturating_sub(head.chars().count()).max(1);
-        lines.push(Line::from(format!(
-            "{head}{}",
-            escape_trunc(&t.command, rest)
-        )));
-    }
-    if n > room {
-        let below = n - start - shown;
-        lines.push(Line::styled(
-            if below > 0 {
-                format!("  ↓ {below} more below (↑/↓ scroll)")
-            } else {
-                String::new()
-            },
-            pal.dim(),
-        ));
-    }
-    lines
+    let body = v
+        .targets
+        .iter()
+        .map(|t| {
+            let head = format!(
+                "{:>7} {:<8} {:<10} ",
+                t.pid,
+                escape_trunc(&t.user, 8),
+                t.role
+            );
+            let rest = width.saturating_sub(head.chars().count()).max(1);
+            Line::from(format!("{head}{}", escape_trunc(&t.command, rest)))
+        })
+        .collect();
+    scrolled(pal, body, room, scroll)
 }
 
 pub(super) fn human_grace(d: std::time::Duration) -> String {

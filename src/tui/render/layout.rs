@@ -251,3 +251,36 @@ pub(super) fn hang(
         })
         .collect()
 }
+
+/// `body` in `room` lines: all of it, or (when longer) a window from
+/// `scroll` between "more" markers — blank at either end, so the list does
+/// not jump — scrolled with ↑/↓. The kill dialog's targets and the refusal
+/// dialog's reasons scroll alike.
+pub(super) fn scrolled(
+    pal: &Pal,
+    body: Vec<Line<'static>>,
+    room: usize,
+    scroll: usize,
+) -> Vec<Line<'static>> {
+    let n = body.len();
+    if n <= room {
+        return body;
+    }
+    let shown = room.saturating_sub(2).max(1);
+    let start = scroll.min(n - shown);
+    let below = n - start - shown;
+    let marker = |count: usize, text: &str| {
+        Line::styled(
+            if count > 0 {
+                format!("  {text}")
+            } else {
+                String::new()
+            },
+            pal.dim(),
+        )
+    };
+    let mut lines = vec![marker(start, &format!("↑ {start} more above (↑/↓ scroll)"))];
+    lines.extend(body.into_iter().skip(start).take(shown));
+    lines.push(marker(below, &format!("↓ {below} more below (↑/↓ scroll)")));
+    lines
+}

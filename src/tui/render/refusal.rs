@@ -82,33 +82,3 @@ fn refusal_tail(pal: &Pal, req: &KillRequest, v: &PlanView) -> Vec<Line<'static>
     }
     tail
 }
-
-/// `body` in `room` lines: all of it, or (when longer than the screen) a
-/// window from `scroll` between the same "more" markers as the kill
-/// dialog's target list (↑/↓ scroll).
-fn scrolled(pal: &Pal, body: Vec<Line<'static>>, room: usize, scroll: usize) -> Vec<Line<'static>> {
-    if body.len() <= room {
-        return body;
-    }
-    let shown = room - 2;
-    let start = scroll.min(body.len() - shown);
-    let below = body.len() - start - shown;
-    let mut lines = vec![Line::styled(
-        if start > 0 {
-            format!("  ↑ {start} more above (↑/↓ scroll)")
-        } else {
-            String::new()
-        },
-        pal.dim(),
-    )];
-    lines.extend(body.into_iter().skip(start).take(shown));
-    lines.push(Line::styled(
-        if below > 0 {
-            format!("  ↓ {below} more below (↑/↓ scroll)")
-        } else {
-            String::new()
-        },
-        pal.dim(),
-    ));
-    lines
-}
