@@ -86,6 +86,11 @@ pub struct Scanner {
     /// per process like its command line, again at every full rescan.
     cwds: HashMap<Pid, (u64, Option<String>)>,
     last: ScanKind,
+    /// The PID namespaces seen at the last full scan (whether we are in the
+    /// initial one, how many): an unresolved socket's reason names them, and
+    /// counting them reads a link of every process — too much for each
+    /// refresh, so incremental scans reuse the count.
+    pidns: Option<(Option<bool>, usize)>,
     /// How holders are found (default [`Method::Auto`]).
     pub method: Method,
     bpf: method::BpfState,
@@ -115,6 +120,7 @@ impl Default for Scanner {
             context: true,
             cwds: HashMap::new(),
             last: ScanKind::default(),
+            pidns: None,
             method: Method::Auto,
             bpf: method::BpfState::default(),
             report: None,
@@ -460,8 +466,8 @@ impl Scanner {
         };
         // mountinfo is only worth reading when a reason needs it, and only
         // once per scanner: /proc's mount options do not change under us.
-        // PID namespaces likewise, but they come and go: read per scan,
-        // only when a socket is unresolved.
+        // PID namespaces come and go: counted at full scans (and the first
+        // time one is needed), only when a socket is unresolved.
         if cache.holders.values().any(BTreeSet::is_empty) {
             vis.hidepid = self.hidepid.get_or_insert_with(procfs::hidepid).clone();
         }
@@ -473,7 +479,12 @@ impl Scanner {
         });
         if own_unresolved {
             let pids: Vec<Pid> = snap.processes.keys().copied().collect();
-            (vis.init_pidns, vis.pidns_seen) = procfs::pid_namespaces(&pids);
+            let counted = match self.pidns {
+                Some(known) if !self.last.full => known,
+                _ => procfs::pid_namespaces(&pids),
+            };
+            self.pidns = Some(counted);
+            (vis.init_pidns, vis.pidns_seen) = counted;
         }
         for s in sockets.iter_mut() {
             // Only holders that still exist in the table (a pid whose stat
