@@ -100,15 +100,18 @@ impl Cache {
             .copied()
             .filter(|p| !present.contains(p))
             .collect();
-        // Children of vanished processes were reparented: re-read them. Known
-        // holders are re-read to confirm their identity (start time).
+        // Children of vanished processes were reparented: re-read them.
+        // Holders need no re-read for their identity: a pid reused by
+        // another process has a new /proc directory inode (below), and a
+        // holder that exited is gone from the listing. What can drift until
+        // the next full rescan is a holder's state letter or session, which
+        // nothing acts on without a fresh scan (kill re-verifies by pidfd).
         let mut reread: BTreeSet<Pid> = self
             .procs
             .values()
             .filter(|p| gone.contains(&p.ppid))
             .map(|p| p.pid)
             .collect();
-        reread.extend(self.holders.values().flatten().copied());
         // A known pid whose /proc directory changed inode may be a new process.
         reread.extend(
             entries
