@@ -211,24 +211,31 @@ fn fill_details_parallel(procs: &mut [&mut Process]) {
 /// Walk `pids` on all cores: the fd walk is nothing but syscalls, and the
 /// kernel serves them in parallel.
 fn walk_parallel(root: &ProcRoot, pids: &[Pid], want: &HashSet<u64>) -> Vec<Walked> {
+    per_pid_parallel(pids, |p, buf| walk_one(root, p, want, buf))
+}
+
+/// `one` for each of `pids`, on all cores (each thread with its own read
+/// buffer), keeping what it returns; sequential for a few pids. Pids are
+/// interleaved so big and small ones spread evenly over the threads.
+pub(crate) fn per_pid_parallel<T: Send>(
+    pids: &[Pid],
+    one: impl Fn(Pid, &mut [u8]) -> Option<T> + Sync,
+) -> Vec<T> {
     let threads = walk_threads();
     if threads <= 1 || pids.len() < 64 {
         let mut buf = [0u8; 1024];
-        return pids
-            .iter()
-            .filter_map(|&p| walk_one(root, p, want, &mut buf))
-            .collect();
+        return pids.iter().filter_map(|&p| one(p, &mut buf)).collect();
     }
+    let one = &one;
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
                     let mut buf = [0u8; 1024];
-                    // Interleave so big and small pids spread evenly.
                     pids.iter()
                         .skip(t)
                         .step_by(threads)
-                        .filter_map(|&p| walk_one(root, p, want, &mut buf))
+                        .filter_map(|&p| one(p, &mut buf))
                         .collect::<Vec<_>>()
                 })
             })

@@ -140,18 +140,12 @@ pub fn table_rows(
         let endpoint = format!("{}{}", if s.stuck() { "!" } else { "" }, s.endpoint());
         let proto = s.proto.as_str().to_string();
         if s.holders.is_empty() {
-            rows.push([
+            rows.push(unresolved_row(
                 proto,
                 endpoint,
-                "-".into(),
-                "-".into(),
-                format!("uid {}", s.uid),
-                "?".into(),
-                format!(
-                    "(unresolved: {})",
-                    escape(s.unresolved.as_deref().unwrap_or("no holder found"))
-                ),
-            ]);
+                s.uid,
+                s.unresolved.as_deref(),
+            ));
             continue;
         }
         for pid in &s.holders {
@@ -213,6 +207,28 @@ pub fn render_table(rows: &[[String; 7]], width: Option<usize>) -> Vec<String> {
         out.push(fmt([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]]));
     }
     out
+}
+
+/// The table row of a socket with no visible holder (the TUI shows the
+/// same words): `uid N`, class `?`, and why it is unresolved.
+pub fn unresolved_row(
+    proto: String,
+    endpoint: String,
+    uid: u32,
+    unresolved: Option<&str>,
+) -> [String; 7] {
+    [
+        proto,
+        endpoint,
+        "-".into(),
+        "-".into(),
+        format!("uid {uid}"),
+        "?".into(),
+        format!(
+            "(unresolved: {})",
+            escape(unresolved.unwrap_or("no holder found"))
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Walked, process_from_stat, walk_parallel, walk_threads};
+use super::{Walked, process_from_stat, walk_parallel};
 use crate::model::Pid;
 use crate::os::bpf::{self, SocketFd, TaskSockets, Unavailable};
 use crate::os::procfs::ProcRoot;
@@ -321,29 +321,7 @@ fn stat_parallel(root: &ProcRoot, pids: &[Pid]) -> Vec<Walked> {
             denied: false,
         })
     };
-    let threads = walk_threads();
-    if threads <= 1 || pids.len() < 64 {
-        let mut buf = [0u8; 1024];
-        return pids.iter().filter_map(|&p| one(p, &mut buf)).collect();
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    let mut buf = [0u8; 1024];
-                    pids.iter()
-                        .skip(t)
-                        .step_by(threads)
-                        .filter_map(|&p| one(p, &mut buf))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+    super::per_pid_parallel(pids, one)
 }
 
 #[cfg(test)]

@@ -220,18 +220,12 @@ pub fn render_table(hosts: &[Host], width: Option<usize>) -> Vec<String> {
 pub fn table_rows(s: &RemoteSocket) -> Vec<[String; 7]> {
     let endpoint = format!("{}{}", if s.stuck { "!" } else { "" }, s.endpoint());
     if s.holders.is_empty() {
-        return vec![[
+        return vec![super::list::unresolved_row(
             s.proto.clone(),
             endpoint,
-            "-".into(),
-            "-".into(),
-            format!("uid {}", s.uid),
-            "?".into(),
-            format!(
-                "(unresolved: {})",
-                escape(s.unresolved.as_deref().unwrap_or("no holder found"))
-            ),
-        ]];
+            s.uid,
+            s.unresolved.as_deref(),
+        )];
     }
     s.holders
         .iter()
